@@ -1,0 +1,396 @@
+"""Benchmark mlx_upsample.upsample against mlx.nn.Upsample, PyTorch and a memcpy floor.
+
+Run from the repository root (with mlx_upsample installed, e.g. `pip install -e .`):
+
+    python bench/run.py                      # quick: (8,64,64,64) x2, all modes, float32
+    python bench/run.py --full --repeats 5 --json b.json --markdown b.md --plot b.png
+
+For every case and mode it measures, interleaved in one run (the call order rotates
+every round), the forward and the backward pass of
+  ours    mlx_upsample.upsample(x, scale, mode=...)
+  mlx.nn  mlx.nn.Upsample(scale_factor=scale, mode=...)
+  torch   F.interpolate on the NC... view of the same data, channels_last(_3d) memory
+          (plain contiguous N,C,L for 1-D), torch threads = number of cores
+  memcpy  np.copyto between preallocated float32 buffers of the output's byte size
+          (single-threaded numpy; the physical floor, reported on both passes)
+Backward = the input gradient for a fixed cotangent: mx.vjp for MLX (only the gradient
+is evaluated), torch.autograd.grad on a recorded forward graph for torch.  Inputs and
+cotangents are materialised before timing; every timed call ends with mx.eval (which
+also synchronises the GPU).  Each contender gets --warmup untimed calls, then --repeats
+timed calls; the table shows the median and the interquartile range in percent of the
+median.  A contender whose first call takes more than SLOW_SECONDS (in practice
+mlx.nn.Upsample cubic, worst in 3-D) gets a single warm-up and at most SLOW_REPEATS
+timed calls; such cells are marked '*'.  Peak memory (MLX only) is
+mx.get_peak_memory() after mx.reset_peak_memory() minus the memory already in use,
+i.e. what one call allocates on top of its resident inputs.
+On a Mac with Metal both MLX contenders run on the GPU by default (--device cpu|gpu).
+"""
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import mlx_upsample
+
+MODES = ("nearest", "linear", "cubic")
+QUICK_CASES = [((8, 64, 64, 64), 2.0)]
+FULL_EXTRA_CASES = [
+    ((1, 512, 512, 3), 2.0),
+    ((4, 32, 32, 32, 16), 2.0),
+    ((16, 4096, 64), 2.0),
+    ((8, 128, 128, 64), 0.5),
+]
+SLOW_SECONDS = 1.0
+SLOW_REPEATS = 3
+IMPLS = ("ours", "mlx", "torch", "memcpy")
+IMPL_LABELS = {"ours": "ours", "mlx": "mlx.nn", "torch": "torch", "memcpy": "memcpy"}
+PASSES = ("fwd", "bwd")
+MB = 1024 * 1024
+
+
+class Contender:
+    """One timed callable; `run` is None when the implementation has no such mode."""
+
+    def __init__(self, impl, pass_name, run):
+        self.impl, self.pass_name, self.run = impl, pass_name, run
+        self.times, self.repeats, self.slow, self.error = [], 0, False, None
+
+    def warm_up(self, warmup, repeats):
+        """Untimed calls; returns the last result (None on error or n/a)."""
+        if self.run is None:
+            return None
+        try:
+            start = time.perf_counter()
+            result = self.run()
+            self.slow = time.perf_counter() - start > SLOW_SECONDS
+            for _ in range(0 if self.slow else warmup - 1):
+                result = self.run()
+        except Exception as exc:  # report and keep benchmarking the others
+            self.error = f"{type(exc).__name__}: {exc}"
+            print(f"\n{self.impl} {self.pass_name} failed: {self.error}", file=sys.stderr)
+            return None
+        self.repeats = min(repeats, SLOW_REPEATS) if self.slow else repeats
+        return result
+
+    def time_once(self):
+        start = time.perf_counter()
+        self.run()
+        self.times.append((time.perf_counter() - start) * 1e3)
+
+    def stats(self):
+        if not self.times:
+            return {"status": "error" if self.error else "n/a", "error": self.error}
+        t = np.array(self.times)
+        q1, q3 = np.percentile(t, [25, 75])
+        return {"status": "ok", "median_ms": float(np.median(t)), "min_ms": float(t.min()),
+                "max_ms": float(t.max()), "q1_ms": float(q1), "q3_ms": float(q3),
+                "repeats": len(t), "reduced_repeats": self.slow, "times_ms": self.times}
+
+
+def torch_mode(mode, n_spatial):
+    if mode == "nearest":
+        return "nearest"
+    if mode == "linear":
+        return {1: "linear", 2: "bilinear", 3: "trilinear"}[n_spatial]
+    return "bicubic" if n_spatial == 2 else None
+
+
+def to_torch_layout(a):
+    """Channels-last numpy array (N, *spatial, C) -> torch tensor, logical (N, C, *spatial)."""
+    t = torch.from_numpy(np.moveaxis(a, -1, 1))
+    if t.ndim == 4:
+        return t.contiguous(memory_format=torch.channels_last)
+    if t.ndim == 5:
+        return t.contiguous(memory_format=torch.channels_last_3d)
+    return t.contiguous()
+
+
+def mlx_contenders(name, fn, x, cot):
+    def forward():
+        y = fn(x)
+        mx.eval(y)
+        return y
+
+    def backward():
+        grad = mx.vjp(fn, [x], [cot])[1][0]
+        mx.eval(grad)
+        return grad
+
+    return Contender(name, "fwd", forward), Contender(name, "bwd", backward)
+
+
+def torch_contenders(x_np, cot_np, scale, mode):
+    tmode = torch_mode(mode, x_np.ndim - 2)
+    if tmode is None:
+        return Contender("torch", "fwd", None), Contender("torch", "bwd", None)
+    kwargs = {} if tmode == "nearest" else {"align_corners": False}
+    x_t = to_torch_layout(x_np)
+    cot_t = to_torch_layout(cot_np)
+    x_grad = x_t.detach().clone().requires_grad_(True)
+    out_grad = F.interpolate(x_grad, scale_factor=scale, mode=tmode, **kwargs)
+
+    def forward():
+        with torch.no_grad():
+            return F.interpolate(x_t, scale_factor=scale, mode=tmode, **kwargs)
+
+    def backward():
+        return torch.autograd.grad(out_grad, x_grad, cot_t, retain_graph=True)[0]
+
+    return Contender("torch", "fwd", forward), Contender("torch", "bwd", backward)
+
+
+def memcpy_contender(out_nbytes):
+    src = np.ones(-(-out_nbytes // 4), dtype=np.float32)
+    dst = np.empty_like(src)
+    return Contender("memcpy", "both", lambda: np.copyto(dst, src))
+
+
+def mlx_peak_mb(contender):
+    if contender.run is None or contender.error:
+        return None
+    mx.synchronize()
+    baseline = mx.get_active_memory()
+    mx.reset_peak_memory()
+    contender.run()
+    return (mx.get_peak_memory() - baseline) / MB
+
+
+def bench_case(shape, scale, dtype, mode, args, rng):
+    """Time all contenders for one (shape, scale, dtype, mode); returns two result rows."""
+    out_shape = (shape[0], *(int(scale * n) for n in shape[1:-1]), shape[-1])
+    x_np = rng.standard_normal(shape, dtype=np.float32).astype(dtype)
+    cot_np = rng.standard_normal(out_shape, dtype=np.float32).astype(dtype)
+    x, cot = mx.array(x_np), mx.array(cot_np)
+    mx.eval(x, cot)
+
+    ours_fwd, ours_bwd = mlx_contenders(
+        "ours", lambda a: mlx_upsample.upsample(a, scale, mode=mode), x, cot)
+    mlx_fwd, mlx_bwd = mlx_contenders("mlx", nn.Upsample(scale_factor=scale, mode=mode), x, cot)
+    torch_fwd, torch_bwd = torch_contenders(x_np, cot_np, scale, mode)
+    memcpy = memcpy_contender(cot_np.nbytes)
+    contenders = [ours_fwd, mlx_fwd, torch_fwd, memcpy, ours_bwd, mlx_bwd, torch_bwd]
+
+    results = {c: c.warm_up(args.warmup, args.repeats) for c in contenders}
+    checks = {}
+    for pass_name, ours, ref in (("fwd", ours_fwd, mlx_fwd), ("bwd", ours_bwd, mlx_bwd)):
+        a, b = results[ours], results[ref]
+        if a is None or b is None:
+            checks[pass_name] = None
+        elif a.shape != b.shape:
+            sys.exit(f"shape mismatch ours {a.shape} vs mlx.nn {b.shape} ({shape} x{scale} {mode})")
+        else:
+            checks[pass_name] = mx.abs(a.astype(mx.float32) - b.astype(mx.float32)).max().item()
+    del results
+
+    peaks = {c: mlx_peak_mb(c) for c in (ours_fwd, mlx_fwd, ours_bwd, mlx_bwd)}
+
+    for round_index in range(args.repeats):
+        shift = round_index % len(contenders)
+        for c in contenders[shift:] + contenders[:shift]:
+            if c.run is not None and not c.error and round_index < c.repeats:
+                c.time_once()
+
+    rows = []
+    for pass_name, ours, ref, tch in (("fwd", ours_fwd, mlx_fwd, torch_fwd),
+                                      ("bwd", ours_bwd, mlx_bwd, torch_bwd)):
+        stats = {"ours": ours.stats(), "mlx": ref.stats(), "torch": tch.stats(),
+                 "memcpy": memcpy.stats()}
+        rows.append({
+            "shape": list(shape), "scale": scale, "mode": mode, "dtype": np.dtype(dtype).name,
+            "pass": pass_name, "out_shape": list(out_shape), "out_bytes": cot_np.nbytes,
+            "stats": stats,
+            "speedup_vs_mlx": ratio(stats["mlx"], stats["ours"]),
+            "speedup_vs_torch": ratio(stats["torch"], stats["ours"]),
+            "ours_over_memcpy": ratio(stats["ours"], stats["memcpy"]),
+            "peak_mb": {"ours": peaks[ours], "mlx": peaks[ref]},
+            "max_abs_diff_vs_mlx": checks[pass_name],
+        })
+    mx.clear_cache()
+    return rows
+
+
+def ratio(numerator, denominator):
+    if numerator["status"] != "ok" or denominator["status"] != "ok":
+        return None
+    return numerator["median_ms"] / denominator["median_ms"]
+
+
+def fmt_ms(ms):
+    if ms >= 100:
+        return f"{ms:.0f}"
+    if ms >= 10:
+        return f"{ms:.1f}"
+    if ms >= 1:
+        return f"{ms:.2f}"
+    return f"{ms:.3f}"
+
+
+def cell_terminal(s):
+    if s["status"] != "ok":
+        return s["status"]
+    iqr = (s["q3_ms"] - s["q1_ms"]) / s["median_ms"] * 100
+    return f"{fmt_ms(s['median_ms'])} ±{iqr:.0f}%" + ("*" if s["reduced_repeats"] else "")
+
+
+def cell_markdown(s):
+    if s["status"] != "ok":
+        return s["status"]
+    return (f"{fmt_ms(s['median_ms'])} ({fmt_ms(s['min_ms'])}–{fmt_ms(s['max_ms'])})"
+            + ("\\*" if s["reduced_repeats"] else ""))
+
+
+def fmt_ratio(r):
+    return "-" if r is None else f"{r:.2f}x"
+
+
+def fmt_mb(mb):
+    return "-" if mb is None else f"{mb:.1f}"
+
+
+def case_label(row):
+    return f"{'x'.join(map(str, row['shape']))} x{row['scale']:g}"
+
+
+def table_rows(rows, cell):
+    header = ["case", "mode", "dtype", "pass", *(f"{IMPL_LABELS[i]} ms" for i in IMPLS),
+              "mlx/ours", "torch/ours", "ours/memcpy", "ours MB", "mlx.nn MB"]
+    body = [[case_label(r), r["mode"], r["dtype"], r["pass"],
+             *(cell(r["stats"][i]) for i in IMPLS),
+             fmt_ratio(r["speedup_vs_mlx"]), fmt_ratio(r["speedup_vs_torch"]),
+             fmt_ratio(r["ours_over_memcpy"]),
+             fmt_mb(r["peak_mb"]["ours"]), fmt_mb(r["peak_mb"]["mlx"])] for r in rows]
+    return header, body
+
+
+def render_terminal(rows):
+    header, body = table_rows(rows, cell_terminal)
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.rjust(w) if i >= 4 else c.ljust(w)
+                        for i, (c, w) in enumerate(zip(line, widths))) for line in body]
+    return "\n".join(lines)
+
+
+def render_markdown(rows, meta):
+    header, body = table_rows(rows, cell_markdown)
+    lines = [f"# mlx_upsample benchmark\n\n{meta_text(meta)}\n",
+             "Cells: median ms (min–max). Ratios > 1 in mlx/ours and torch/ours mean ours is "
+             "faster; ours/memcpy is the distance from the memory-copy floor. MB: MLX memory "
+             "one call allocates on top of its inputs. \\* = reduced repeats (slow contender).\n",
+             "| " + " | ".join(header) + " |",
+             "|" + "|".join("---" if i < 4 else "---:" for i in range(len(header))) + "|"]
+    lines += ["| " + " | ".join(line) + " |" for line in body]
+    return "\n".join(lines) + "\n"
+
+
+def write_plot(rows, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{case_label(r)} {r['mode']} {r['dtype']} {r['pass']}" for r in rows]
+    positions = np.arange(len(rows))
+    bar = 0.8 / len(IMPLS)
+    fig, ax = plt.subplots(figsize=(10, 1.2 + 0.45 * len(rows)))
+    for k, impl in enumerate(IMPLS):
+        values = [r["stats"][impl].get("median_ms", np.nan) for r in rows]
+        ax.barh(positions + (k - (len(IMPLS) - 1) / 2) * bar, values, height=bar,
+                label=IMPL_LABELS[impl])
+    ax.set_yticks(positions, labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("median time per call [ms] (log scale, lower is better)")
+    ax.set_title("upsampling: mlx_upsample vs mlx.nn.Upsample vs torch vs memcpy")
+    ax.legend(loc="lower right")
+    ax.grid(axis="x", which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def meta_text(meta):
+    return (f"device: {meta['device']} (ours and mlx.nn.Upsample; torch and memcpy on CPU)"
+            f"{' [Metal available]' if meta['metal_available'] else ''}\n"
+            f"threads: {meta['cores']} cores, torch intra-op {meta['torch_threads']}, "
+            f"memcpy single-threaded numpy\n"
+            f"versions: mlx {meta['mlx']}, torch {meta['torch']}, numpy {meta['numpy']}, "
+            f"python {meta['python']} on {meta['platform']}\n"
+            f"method: {meta['warmup']} warm-up + {meta['repeats']} interleaved timed runs, "
+            f"median; slow contenders (first call > {SLOW_SECONDS:g} s): 1 warm-up, "
+            f"<= {SLOW_REPEATS} runs")
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--full", action="store_true",
+                        help="more shapes (2-D RGB, 3-D, 1-D, downsampling) and float16")
+    parser.add_argument("--repeats", type=int, default=7, help="timed runs per contender")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed calls per contender")
+    parser.add_argument("--device", choices=("cpu", "gpu"),
+                        default="gpu" if mx.metal.is_available() else "cpu",
+                        help="device for the MLX contenders (default: gpu if Metal is available)")
+    parser.add_argument("--json", metavar="PATH", help="write all results as JSON")
+    parser.add_argument("--markdown", metavar="PATH", help="write a Markdown table")
+    parser.add_argument("--plot", metavar="PATH", help="write a PNG bar chart")
+    args = parser.parse_args()
+    if args.repeats < 1 or args.warmup < 1:
+        parser.error("--repeats and --warmup must be >= 1")
+    if args.device == "gpu" and not mx.metal.is_available():
+        parser.error("--device gpu needs Metal, which is not available here")
+    return args
+
+
+def main():
+    args = parse_args()
+    mx.set_default_device(mx.gpu if args.device == "gpu" else mx.cpu)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    torch.set_num_threads(cores)
+    meta = {"device": str(mx.default_device()), "metal_available": mx.metal.is_available(),
+            "cores": cores, "torch_threads": torch.get_num_threads(),
+            "mlx": mx.__version__, "torch": torch.__version__, "numpy": np.__version__,
+            "python": platform.python_version(),
+            "platform": f"{platform.system()} {platform.machine()}",
+            "repeats": args.repeats, "warmup": args.warmup, "full": args.full}
+    print(meta_text(meta))
+    print("cells: median ms ±IQR in % of the median (* = reduced repeats); "
+          "mlx/ours, torch/ours > 1: ours faster; MB: MLX memory allocated per call\n",
+          flush=True)
+
+    cases = QUICK_CASES + (FULL_EXTRA_CASES if args.full else [])
+    dtypes = (np.float32, np.float16) if args.full else (np.float32,)
+    jobs = [(shape, scale, dtype, mode) for dtype in dtypes for shape, scale in cases
+            for mode in MODES]
+    rng = np.random.default_rng(0)
+    rows = []
+    # Progress on stderr: one rewritten line on a terminal, one line per job otherwise.
+    end = "" if sys.stderr.isatty() else "\n"
+    for k, (shape, scale, dtype, mode) in enumerate(jobs, 1):
+        status = f"[{k}/{len(jobs)}] {shape} x{scale:g} {mode} {np.dtype(dtype).name}"
+        print(f"\r{status:<60}" if end == "" else status, end=end, file=sys.stderr, flush=True)
+        rows += bench_case(shape, scale, dtype, mode, args, rng)
+    if end == "":
+        print("\r" + " " * 60 + "\r", end="", file=sys.stderr, flush=True)
+
+    print(render_terminal(rows))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"meta": meta, "results": rows}, f, indent=1)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(render_markdown(rows, meta))
+    if args.plot:
+        write_plot(rows, args.plot)
+
+
+if __name__ == "__main__":
+    main()

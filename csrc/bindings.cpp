@@ -1,0 +1,88 @@
+// Python bindings of the upsample op (nanobind, MLX's "mlx" domain).
+//
+// The Python layer (python/mlx_upsample) checks user arguments and maps both
+// semantic families onto this one call; here the names are parsed strictly.
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/variant.h>
+#include <nanobind/stl/vector.h>
+
+#include <stdexcept>
+
+#include "cpu/thread_pool.h"
+#include "primitives.h"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace {
+
+namespace mx = mlx::core;
+using mlx_upsample::Family;
+using mlx_upsample::Method;
+
+Family parse_family(const std::string& s) {
+  if (s == "mlx") {
+    return Family::MLX;
+  } else if (s == "pytorch") {
+    return Family::PyTorch;
+  }
+  throw std::invalid_argument("[upsample] unknown family '" + s + "'");
+}
+
+Method parse_method(const std::string& s) {
+  if (s == "nearest") {
+    return Method::Nearest;
+  } else if (s == "nearest-exact") {
+    return Method::NearestExact;
+  } else if (s == "linear") {
+    return Method::Linear;
+  } else if (s == "cubic") {
+    return Method::Cubic;
+  }
+  throw std::invalid_argument("[upsample] unknown method '" + s + "'");
+}
+
+} // namespace
+
+NB_MODULE(_ext, m) {
+  m.doc() = "C++ core of mlx_upsample: MLX primitives UpsampleForward/Backward";
+
+  m.def(
+      "upsample",
+      [](const mx::array& x,
+         const std::string& family,
+         const std::string& method,
+         bool align_corners,
+         bool recompute_scale,
+         std::vector<double> scales,
+         std::vector<int> sizes,
+         mx::StreamOrDevice s) {
+        mlx_upsample::UpsampleParams p{
+            parse_family(family),
+            parse_method(method),
+            align_corners,
+            recompute_scale,
+            std::move(scales),
+            std::move(sizes)};
+        return mlx_upsample::upsample(x, p, s);
+      },
+      "x"_a,
+      "family"_a,
+      "method"_a,
+      "align_corners"_a,
+      "recompute_scale"_a,
+      "scales"_a,
+      "sizes"_a,
+      nb::kw_only(),
+      "stream"_a = nb::none(),
+      "Upsample channels-last `x` (N, *spatial, C). Per spatial axis give "
+      "either a scale (sizes[a] == 0) or a size (scales[a] == 0). `family` "
+      "is 'mlx' or 'pytorch' and selects the coordinate rules; `method` is "
+      "'nearest', 'nearest-exact', 'linear' or 'cubic'.");
+
+  m.def("set_num_threads", &mlx_upsample::cpu::set_num_threads, "n"_a,
+        "Threads used by the CPU kernels.");
+  m.def("get_num_threads", &mlx_upsample::cpu::num_threads,
+        "Threads used by the CPU kernels.");
+}

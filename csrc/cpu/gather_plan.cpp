@@ -1,0 +1,99 @@
+#include "cpu/gather_plan.h"
+
+#include <algorithm>
+#include <numeric>
+
+namespace mlx_upsample::cpu {
+
+using upsample::AxisMap;
+using upsample::Taps;
+
+bool GatherTable::is_identity() const {
+  int rows = static_cast<int>(offsets.size()) - 1;
+  for (int i = 0; i < rows; ++i) {
+    for (int e = offsets[i]; e < offsets[i + 1]; ++e) {
+      bool own = index[e] == i;
+      if (weight[e] != (own ? 1.0f : 0.0f)) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+GatherTable forward_table(const AxisMap& a, int mode) {
+  GatherTable t;
+  t.taps = upsample::taps_per_output(mode);
+  t.offsets.resize(a.out_size + 1);
+  t.index.resize(size_t(a.out_size) * t.taps);
+  t.weight.resize(size_t(a.out_size) * t.taps);
+  for (int i = 0; i < a.out_size; ++i) {
+    Taps taps = upsample::axis_taps(a, mode, i);
+    t.offsets[i] = i * t.taps;
+    for (int k = 0; k < t.taps; ++k) {
+      t.index[size_t(i) * t.taps + k] = taps.index[k];
+      t.weight[size_t(i) * t.taps + k] = taps.weight[k];
+    }
+  }
+  t.offsets[a.out_size] = a.out_size * t.taps;
+  return t;
+}
+
+GatherTable backward_table(const AxisMap& a, int mode) {
+  GatherTable t;
+  t.taps = 0;
+  t.offsets.resize(a.in_size + 1);
+  t.offsets[0] = 0;
+  for (int j = 0; j < a.in_size; ++j) {
+    upsample::OutputRange r = upsample::output_range(a, mode, j);
+    for (int i = r.begin; i < r.end; ++i) {
+      t.index.push_back(i);
+      t.weight.push_back(
+          upsample::weight_of_input(upsample::axis_taps(a, mode, i), j));
+    }
+    t.offsets[j + 1] = static_cast<int>(t.index.size());
+  }
+  return t;
+}
+
+std::vector<AxisPass> plan_passes(
+    const std::vector<int>& src_shape,
+    const std::vector<int>& dst_shape,
+    std::vector<GatherTable> tables) {
+  int dims = static_cast<int>(tables.size());
+  std::vector<int> order(dims);
+  std::iota(order.begin(), order.end(), 0);
+  // Shrinking axes first keeps every intermediate small; among equal ratios
+  // the innermost axis (short rows) runs while the data is smallest.
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+    double ra = double(dst_shape[a + 1]) / src_shape[a + 1];
+    double rb = double(dst_shape[b + 1]) / src_shape[b + 1];
+    return ra != rb ? ra < rb : a > b;
+  });
+  std::vector<int> cur = src_shape;
+  std::vector<AxisPass> passes;
+  for (int axis : order) {
+    if (src_shape[axis + 1] == dst_shape[axis + 1] &&
+        tables[axis].is_identity()) {
+      continue;
+    }
+    AxisPass p;
+    p.axis = axis;
+    p.outer = 1;
+    for (int d = 0; d <= axis; ++d) {
+      p.outer *= cur[d];
+    }
+    p.inner = 1;
+    for (size_t d = axis + 2; d < cur.size(); ++d) {
+      p.inner *= cur[d];
+    }
+    p.src_len = cur[axis + 1];
+    p.dst_len = dst_shape[axis + 1];
+    p.table = std::move(tables[axis]);
+    cur[axis + 1] = p.dst_len;
+    passes.push_back(std::move(p));
+  }
+  return passes;
+}
+
+} // namespace mlx_upsample::cpu

@@ -1,0 +1,246 @@
+#include "primitives.h"
+
+#include <climits>
+#include <stdexcept>
+
+#include "cpu/upsample_cpu.h"
+#include "mlx/ops.h"
+#include "mlx/utils.h"
+
+#ifdef _METAL_
+#include "metal/upsample_metal.h"
+#endif
+
+namespace mlx_upsample {
+
+namespace {
+
+// The largest output mlx-upsample agrees to build, in elements.
+constexpr long long MAX_OUTPUT_ELEMENTS = 1LL << 40;
+
+mx::Shape forward_shape(const UpsampleParams& p, const mx::Shape& in) {
+  if (static_cast<int>(in.size()) != p.spatial_dims() + 2) {
+    throw std::invalid_argument(
+        "[upsample] expected an input of " +
+        std::to_string(p.spatial_dims() + 2) + " dims (N, *spatial, C) but got " +
+        std::to_string(in.size()));
+  }
+  mx::Shape out = in;
+  long long total = static_cast<long long>(in.front()) * in.back();
+  for (int a = 0; a < p.spatial_dims(); ++a) {
+    long long m = output_size(p, a, in[a + 1]);
+    if (m < 1 || m > INT_MAX) {
+      throw std::invalid_argument(
+          "[upsample] spatial axis " + std::to_string(a) + " of length " +
+          std::to_string(in[a + 1]) + " gives an output length of " +
+          std::to_string(m) + ", outside [1, 2**31 - 1]");
+    }
+    out[a + 1] = static_cast<int>(m);
+    total *= m;
+  }
+  if (total > MAX_OUTPUT_ELEMENTS) {
+    throw std::invalid_argument(
+        "[upsample] the output would have " + std::to_string(total) +
+        " elements, more than 2**40");
+  }
+  return out;
+}
+
+bool is_float(mx::Dtype t) {
+  return t == mx::float32 || t == mx::float16 || t == mx::bfloat16;
+}
+
+// The cotangent of x given the cotangent of y; `x` only lends its shape.
+mx::array upsample_backward(
+    const mx::array& cotangent,
+    const mx::array& x,
+    const UpsampleParams& p,
+    mx::Stream s) {
+  if (!is_float(cotangent.dtype())) {
+    throw std::invalid_argument(
+        "[upsample] gradients need a float32, float16 or bfloat16 cotangent");
+  }
+  return mx::array(
+      x.shape(),
+      cotangent.dtype(),
+      std::make_shared<UpsampleBackward>(s, p),
+      {mx::contiguous(cotangent, false, s), x});
+}
+
+// Moves the vmapped axis to the front and folds it into the batch axis:
+// upsampling treats batch entries independently. An unmapped input is
+// broadcast along the new axis.
+mx::array fold_vmap_axis(const mx::array& a, int axis, int size, mx::Stream s) {
+  mx::array front = axis < 0
+      ? mx::broadcast_to(mx::expand_dims(a, 0, s), [&] {
+          mx::Shape sh = a.shape();
+          sh.insert(sh.begin(), size);
+          return sh;
+        }(), s)
+      : mx::moveaxis(a, axis, 0, s);
+  mx::Shape folded(front.shape().begin() + 1, front.shape().end());
+  folded[0] *= size;
+  return mx::reshape(front, folded, s);
+}
+
+mx::array unfold_vmap_axis(const mx::array& a, int size) {
+  mx::Shape sh = a.shape();
+  sh[0] /= size;
+  sh.insert(sh.begin(), size);
+  return mx::reshape(a, sh);
+}
+
+} // namespace
+
+mx::array upsample(
+    const mx::array& x,
+    const UpsampleParams& params,
+    mx::StreamOrDevice s) {
+  validate(params);
+  mx::Shape out_shape = forward_shape(params, x.shape());
+  auto stream = mx::to_stream(s);
+  mx::array in = x;
+  if (params.method == Method::Linear || params.method == Method::Cubic) {
+    if (!is_float(x.dtype())) {
+      if (mx::issubdtype(x.dtype(), mx::inexact)) {
+        throw std::invalid_argument(
+            "[upsample] linear and cubic support float32, float16 and "
+            "bfloat16 inputs");
+      }
+      // Integers and bools interpolate in float32, as mlx.nn.Upsample does.
+      in = mx::astype(x, mx::float32, stream);
+    }
+  }
+  in = mx::contiguous(in, false, stream);
+  return mx::array(
+      out_shape,
+      in.dtype(),
+      std::make_shared<UpsampleForward>(stream, params),
+      {in});
+}
+
+// ---- UpsampleForward --------------------------------------------------------
+
+void UpsampleForward::eval_cpu(
+    const std::vector<mx::array>& inputs,
+    mx::array& out) {
+  cpu::upsample_forward(inputs[0], out, params_, stream());
+}
+
+void UpsampleForward::eval_gpu(
+    const std::vector<mx::array>& inputs,
+    mx::array& out) {
+#ifdef _METAL_
+  metal::upsample_forward(inputs[0], out, params_, stream());
+#else
+  throw std::runtime_error(
+      "[upsample] this build of mlx-upsample has no GPU kernels (MLX was "
+      "not built with Metal); run it on a CPU stream");
+#endif
+}
+
+std::vector<mx::array> UpsampleForward::jvp(
+    const std::vector<mx::array>&,
+    const std::vector<mx::array>& tangents,
+    const std::vector<int>&) {
+  // The operator is linear: its derivative is itself.
+  return {upsample(tangents[0], params_, stream())};
+}
+
+std::vector<mx::array> UpsampleForward::vjp(
+    const std::vector<mx::array>& primals,
+    const std::vector<mx::array>& cotangents,
+    const std::vector<int>&,
+    const std::vector<mx::array>&) {
+  return {upsample_backward(cotangents[0], primals[0], params_, stream())};
+}
+
+std::pair<std::vector<mx::array>, std::vector<int>> UpsampleForward::vmap(
+    const std::vector<mx::array>& inputs,
+    const std::vector<int>& axes) {
+  int size = inputs[0].shape(axes[0]);
+  auto x = fold_vmap_axis(inputs[0], axes[0], size, stream());
+  return {{unfold_vmap_axis(upsample(x, params_, stream()), size)}, {0}};
+}
+
+std::vector<mx::Shape> UpsampleForward::output_shapes(
+    const std::vector<mx::array>& inputs) {
+  return {forward_shape(params_, inputs[0].shape())};
+}
+
+bool UpsampleForward::is_equivalent(const mx::Primitive& other) const {
+  auto o = dynamic_cast<const UpsampleForward*>(&other);
+  return o != nullptr && o->params_ == params_;
+}
+
+// ---- UpsampleBackward -------------------------------------------------------
+
+void UpsampleBackward::eval_cpu(
+    const std::vector<mx::array>& inputs,
+    mx::array& out) {
+  cpu::upsample_backward(inputs[0], out, params_, stream());
+}
+
+void UpsampleBackward::eval_gpu(
+    const std::vector<mx::array>& inputs,
+    mx::array& out) {
+#ifdef _METAL_
+  metal::upsample_backward(inputs[0], out, params_, stream());
+#else
+  throw std::runtime_error(
+      "[upsample] this build of mlx-upsample has no GPU kernels (MLX was "
+      "not built with Metal); run it on a CPU stream");
+#endif
+}
+
+std::vector<mx::array> UpsampleBackward::jvp(
+    const std::vector<mx::array>& primals,
+    const std::vector<mx::array>& tangents,
+    const std::vector<int>& argnums) {
+  // Linear in the cotangent; the second input only carries a shape.
+  for (size_t k = 0; k < argnums.size(); ++k) {
+    if (argnums[k] == 0) {
+      return {upsample_backward(tangents[k], primals[1], params_, stream())};
+    }
+  }
+  return {mx::zeros(primals[1].shape(), primals[0].dtype(), stream())};
+}
+
+std::vector<mx::array> UpsampleBackward::vjp(
+    const std::vector<mx::array>& primals,
+    const std::vector<mx::array>& cotangents,
+    const std::vector<int>& argnums,
+    const std::vector<mx::array>&) {
+  std::vector<mx::array> grads;
+  for (int arg : argnums) {
+    grads.push_back(
+        arg == 0 ? upsample(cotangents[0], params_, stream())
+                 : mx::zeros_like(primals[1], stream()));
+  }
+  return grads;
+}
+
+std::pair<std::vector<mx::array>, std::vector<int>> UpsampleBackward::vmap(
+    const std::vector<mx::array>& inputs,
+    const std::vector<int>& axes) {
+  int size = axes[0] >= 0 ? inputs[0].shape(axes[0])
+                          : inputs[1].shape(axes[1]);
+  auto cotangent = fold_vmap_axis(inputs[0], axes[0], size, stream());
+  auto x = fold_vmap_axis(inputs[1], axes[1], size, stream());
+  return {
+      {unfold_vmap_axis(
+          upsample_backward(cotangent, x, params_, stream()), size)},
+      {0}};
+}
+
+std::vector<mx::Shape> UpsampleBackward::output_shapes(
+    const std::vector<mx::array>& inputs) {
+  return {inputs[1].shape()};
+}
+
+bool UpsampleBackward::is_equivalent(const mx::Primitive& other) const {
+  auto o = dynamic_cast<const UpsampleBackward*>(&other);
+  return o != nullptr && o->params_ == params_;
+}
+
+} // namespace mlx_upsample

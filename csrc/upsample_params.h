@@ -1,0 +1,50 @@
+// The parameters of one upsample call and how they become per-axis maps.
+//
+// Plain C++ (no MLX): shared by the primitives, the CPU path, the Metal
+// launch plan and the Metal emulator used in the tests.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "upsample_math.h"
+
+namespace mlx_upsample {
+
+// Which reference the coordinate rules follow (REFERENCE.md section 2).
+enum class Family { MLX, PyTorch };
+
+enum class Method { Nearest, NearestExact, Linear, Cubic };
+
+// Everything that defines the operator, independent of the input shape so
+// that a shapeless-compiled graph can re-use it for new shapes. Per spatial
+// axis either a scale factor (output = floor(N * scale)) or a fixed size.
+struct UpsampleParams {
+  Family family;
+  Method method;
+  bool align_corners;
+  // PyTorch: derive the kernel scale from the sizes instead of 1 / scale.
+  bool recompute_scale;
+  std::vector<double> scales; // per axis; 0 where a size is given
+  std::vector<int> sizes; // per axis; 0 where a scale is given
+
+  int spatial_dims() const {
+    return static_cast<int>(scales.size());
+  }
+  bool operator==(const UpsampleParams& o) const;
+  std::string describe() const;
+};
+
+// Throws std::invalid_argument when the parameters are inconsistent.
+void validate(const UpsampleParams& p);
+
+// The output length of `axis` for an input length `in_size` (may be 0: the
+// caller decides whether that is an error).
+long long output_size(const UpsampleParams& p, int axis, int in_size);
+
+upsample::AxisMap
+axis_map(const UpsampleParams& p, int axis, int in_size, int out_size);
+
+int kernel_mode(Method m);
+
+} // namespace mlx_upsample

@@ -1,0 +1,98 @@
+"""Argument checking shared by the public functions: clear errors that name
+the argument and the value, before anything reaches the C++ op."""
+
+import math
+from numbers import Integral, Real
+from typing import Sequence, Tuple
+
+import mlx.core as mx
+
+# The largest output we agree to build: per axis (int32 indices in the
+# kernels) and in total (an absurd size is almost always a typo).
+MAX_AXIS_SIZE = 2**31 - 1
+MAX_OUTPUT_ELEMENTS = 2**40
+
+LINEAR_MODES = ("linear", "bilinear", "trilinear")
+CUBIC_MODES = ("cubic", "bicubic")
+
+
+def check_input(x) -> int:
+    """Returns the number of spatial dims of a channels-last input."""
+    if not isinstance(x, mx.array):
+        raise TypeError(f"x must be an mlx.core.array, got {type(x).__name__}")
+    if x.ndim < 3:
+        raise ValueError(
+            f"x must have at least 3 dims (N, *spatial, C), got shape {tuple(x.shape)}"
+        )
+    return x.ndim - 2
+
+
+def check_bool(value, name: str) -> bool:
+    if isinstance(value, bool) or (isinstance(value, Integral) and value in (0, 1)):
+        return bool(value)
+    raise TypeError(f"{name} must be a bool, got {value!r}")
+
+
+def check_mode(mode) -> str:
+    if not isinstance(mode, str):
+        raise TypeError(f"mode must be a str, got {mode!r}")
+    return mode
+
+
+def _per_axis(value, dims: int, name: str) -> tuple:
+    if isinstance(value, (list, tuple)):
+        if len(value) != dims:
+            raise ValueError(
+                f"{name}={tuple(value)!r} has {len(value)} entries but the input "
+                f"has {dims} spatial dims"
+            )
+        return tuple(value)
+    return (value,) * dims
+
+
+def check_scales(value, dims: int, name: str = "scale_factor") -> Tuple[float, ...]:
+    scales = _per_axis(value, dims, name)
+    for s in scales:
+        if isinstance(s, bool) or not isinstance(s, Real):
+            raise TypeError(f"{name} must be a number or a tuple of numbers, got {value!r}")
+        if not math.isfinite(s) or s <= 0:
+            raise ValueError(f"{name} must be positive and finite, got {value!r}")
+    return tuple(float(s) for s in scales)
+
+
+def check_sizes(value, dims: int, name: str = "size") -> Tuple[int, ...]:
+    sizes = _per_axis(value, dims, name)
+    for n in sizes:
+        if isinstance(n, bool) or not isinstance(n, Integral):
+            raise TypeError(f"{name} must be an int or a tuple of ints, got {value!r}")
+        if n < 1:
+            raise ValueError(f"{name} must be positive, got {value!r}")
+    return tuple(int(n) for n in sizes)
+
+
+def check_output_shape(x: mx.array, out_sizes: Sequence[int], name: str, value) -> None:
+    """Rejects outputs of length 0 and absurdly large outputs."""
+    spatial = tuple(x.shape[1:-1])
+    for n, m in zip(spatial, out_sizes):
+        if m < 1:
+            raise ValueError(
+                f"{name}={value!r} maps spatial size {n} to an output size of {m}; "
+                "every output size must be at least 1"
+            )
+        if m > MAX_AXIS_SIZE:
+            raise ValueError(
+                f"{name}={value!r} maps spatial size {n} to an output size of {m}, "
+                f"more than {MAX_AXIS_SIZE}"
+            )
+    total = x.shape[0] * x.shape[-1] * math.prod(out_sizes)
+    if total > MAX_OUTPUT_ELEMENTS:
+        raise ValueError(
+            f"{name}={value!r} gives an output of {total} elements "
+            f"(spatial {tuple(out_sizes)}), more than 2**40"
+        )
+
+
+def scaled_sizes(x: mx.array, scales: Sequence[float]) -> Tuple[int, ...]:
+    """floor(N * scale) per spatial axis, as both references compute it."""
+    return tuple(math.floor(n * s) for n, s in zip(x.shape[1:-1], scales))
+

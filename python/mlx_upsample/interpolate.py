@@ -1,0 +1,126 @@
+"""``interpolate``: PyTorch's ``F.interpolate`` on channels-last input."""
+
+from typing import Literal, Optional, Tuple, Union
+
+import mlx.core as mx
+
+from . import _ext
+from ._checks import (
+    CUBIC_MODES,
+    LINEAR_MODES,
+    check_bool,
+    check_input,
+    check_mode,
+    check_output_shape,
+    check_scales,
+    check_sizes,
+    scaled_sizes,
+)
+
+InterpolateMode = Literal[
+    "nearest", "nearest-exact", "linear", "bilinear", "trilinear", "bicubic", "area"
+]
+
+_MODES = ("nearest", "nearest-exact", "area") + LINEAR_MODES + CUBIC_MODES
+
+
+def _method(mode: str) -> str:
+    if mode in ("nearest", "nearest-exact"):
+        return mode
+    if mode in LINEAR_MODES:
+        return "linear"
+    if mode in CUBIC_MODES:
+        return "cubic"
+    if mode == "area":
+        raise NotImplementedError("mode='area' is not implemented yet in mlx_upsample")
+    raise ValueError(f"mode must be one of {', '.join(map(repr, _MODES))}; got {mode!r}")
+
+
+def interpolate(
+    x: mx.array,
+    size: Optional[Union[int, Tuple[int, ...]]] = None,
+    scale_factor: Optional[Union[float, Tuple[float, ...]]] = None,
+    mode: InterpolateMode = "nearest",
+    align_corners: Optional[bool] = None,
+    recompute_scale_factor: Optional[bool] = None,
+    antialias: bool = False,
+    *,
+    stream: Optional[Union[mx.Stream, mx.Device]] = None,
+) -> mx.array:
+    """PyTorch's ``torch.nn.functional.interpolate`` for channels-last MLX
+    arrays: ``interpolate(x)`` equals ``F.interpolate`` applied to
+    ``x`` moved to ``(N, C, *spatial)``, moved back.
+
+    Exactly one of ``size`` and ``scale_factor``. The modes follow PyTorch:
+    ``"nearest"`` is PyTorch's legacy rule ``floor(i * scale)``,
+    ``"nearest-exact"`` the pixel-centre rule; ``"linear"``, ``"bilinear"``
+    and ``"trilinear"`` are one N-d linear mode and ``"bicubic"`` (or
+    ``"cubic"``) the N-d cubic mode (Keys, a = -0.75), for any number of
+    spatial dims. Float16/bfloat16 stay in their dtype (float32 inside).
+
+    Args:
+        x: input ``(N, *spatial, C)``.
+        size: output spatial size, an int or one per spatial dim.
+        scale_factor: multiplier, a float or one per spatial dim; the output
+            size is ``floor(n * scale_factor)``.
+        mode: see above. ``"area"`` is not implemented yet.
+        align_corners: for linear and cubic modes only (default False).
+        recompute_scale_factor: with ``scale_factor``, derive the kernels'
+            scale from the sizes instead of ``1 / scale_factor``.
+        antialias: not implemented yet (raises ``NotImplementedError``).
+        stream: stream or device to run on.
+
+    Example:
+        >>> import mlx.core as mx
+        >>> from mlx_upsample import interpolate
+        >>> x = mx.random.normal((1, 32, 32, 3))
+        >>> interpolate(x, size=(48, 40), mode="bilinear").shape
+        (1, 48, 40, 3)
+    """
+    method = _method(check_mode(mode))
+    dims = check_input(x)
+    if align_corners is not None:
+        align_corners = check_bool(align_corners, "align_corners")
+        if method.startswith("nearest"):
+            raise ValueError(
+                f"align_corners can only be set with the linear and cubic modes, "
+                f"got mode={mode!r} with align_corners={align_corners!r}"
+            )
+    align_corners = bool(align_corners)
+    if check_bool(antialias, "antialias"):
+        if method.startswith("nearest"):
+            raise ValueError(f"antialias=True is not supported with mode={mode!r}")
+        if align_corners:
+            raise ValueError("antialias=True is not supported with align_corners=True")
+        raise NotImplementedError("antialias=True is not implemented yet in mlx_upsample")
+    if (size is None) == (scale_factor is None):
+        raise ValueError(
+            "exactly one of size and scale_factor must be given, got "
+            f"size={size!r} and scale_factor={scale_factor!r}"
+        )
+    recompute = False
+    if recompute_scale_factor is not None:
+        recompute = check_bool(recompute_scale_factor, "recompute_scale_factor")
+    if size is not None:
+        if recompute:
+            raise ValueError(
+                "recompute_scale_factor=True is not meaningful with an explicit size "
+                f"(size={size!r})"
+            )
+        sizes = check_sizes(size, dims)
+        check_output_shape(x, sizes, "size", size)
+        scales = (0.0,) * dims
+    else:
+        scales = check_scales(scale_factor, dims)
+        check_output_shape(x, scaled_sizes(x, scales), "scale_factor", scale_factor)
+        sizes = (0,) * dims
+    return _ext.upsample(
+        x,
+        "pytorch",
+        method,
+        align_corners,
+        recompute,
+        list(scales),
+        list(sizes),
+        stream=stream,
+    )

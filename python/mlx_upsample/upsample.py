@@ -1,0 +1,141 @@
+"""``Upsample`` and ``upsample``: a drop-in for ``mlx.nn.Upsample``."""
+
+from typing import Literal, Optional, Tuple, Union
+
+import mlx.core as mx
+from mlx.nn import Module
+
+from . import _ext
+from ._checks import (
+    CUBIC_MODES,
+    LINEAR_MODES,
+    check_bool,
+    check_input,
+    check_mode,
+    check_output_shape,
+    check_scales,
+    scaled_sizes,
+)
+
+ScaleFactor = Union[float, Tuple[float, ...]]
+UpsampleMode = Literal["nearest", "linear", "bilinear", "trilinear", "cubic", "bicubic"]
+
+
+def _method(mode: str) -> str:
+    if mode == "nearest":
+        return "nearest"
+    if mode in LINEAR_MODES:
+        return "linear"
+    if mode in CUBIC_MODES:
+        return "cubic"
+    raise ValueError(
+        f"mode must be one of 'nearest', 'linear', 'bilinear', 'trilinear', "
+        f"'cubic', 'bicubic'; got {mode!r}"
+    )
+
+
+def _check_options(mode, align_corners, antialias) -> Tuple[str, bool]:
+    method = _method(check_mode(mode))
+    align_corners = check_bool(align_corners, "align_corners")
+    if check_bool(antialias, "antialias"):
+        if method == "nearest":
+            raise ValueError("antialias=True is not supported with mode='nearest'")
+        if align_corners:
+            raise ValueError("antialias=True is not supported with align_corners=True")
+        raise NotImplementedError(
+            "antialias=True is not implemented yet in mlx_upsample; use "
+            "mlx.nn.Upsample(..., antialias=True) meanwhile"
+        )
+    return method, align_corners
+
+
+def upsample(
+    x: mx.array,
+    scale_factor: ScaleFactor,
+    mode: UpsampleMode = "nearest",
+    align_corners: bool = False,
+    antialias: bool = False,
+    *,
+    stream: Optional[Union[mx.Stream, mx.Device]] = None,
+) -> mx.array:
+    """Upsample channels-last ``x`` of shape ``(N, *spatial, C)`` exactly as
+    ``mlx.nn.Upsample`` does, with hand-written kernels.
+
+    Each spatial size ``n`` becomes ``int(scale * n)``. ``nearest`` keeps the
+    input dtype (any dtype); ``linear`` and ``cubic`` keep float16/bfloat16
+    (accumulating in float32; ``mlx.nn.Upsample`` returns float32 there) and
+    turn integer inputs into float32.
+
+    Args:
+        x: input array ``(N, *spatial, C)`` with at least one spatial dim.
+        scale_factor: one positive scale, or one per spatial dim (may be
+            fractional and below 1).
+        mode: ``"nearest"``, ``"linear"`` (also ``"bilinear"``,
+            ``"trilinear"``) or ``"cubic"`` (also ``"bicubic"``).
+        align_corners: for linear and cubic, map the corner pixels of input
+            and output onto each other.
+        antialias: not implemented yet (raises ``NotImplementedError``).
+        stream: stream or device to run on.
+
+    Example:
+        >>> import mlx.core as mx
+        >>> from mlx_upsample import upsample
+        >>> x = mx.arange(1, 5, dtype=mx.float32).reshape(1, 2, 2, 1)
+        >>> upsample(x, 2, mode="linear").squeeze()
+        array([[1, 1.25, 1.75, 2],
+               [1.5, 1.75, 2.25, 2.5],
+               [2.5, 2.75, 3.25, 3.5],
+               [3, 3.25, 3.75, 4]], dtype=float32)
+    """
+    method, align_corners = _check_options(mode, align_corners, antialias)
+    dims = check_input(x)
+    scales = check_scales(scale_factor, dims)
+    check_output_shape(x, scaled_sizes(x, scales), "scale_factor", scale_factor)
+    return _ext.upsample(
+        x, "mlx", method, align_corners, False, list(scales), [0] * dims, stream=stream
+    )
+
+
+class Upsample(Module):
+    """Drop-in replacement for ``mlx.nn.Upsample`` (same arguments, output
+    shapes and values) backed by the mlx_upsample primitives.
+
+    See :func:`upsample` for the arguments.
+
+    Example:
+        >>> import mlx.core as mx
+        >>> from mlx_upsample import Upsample
+        >>> up = Upsample(scale_factor=2, mode="cubic")
+        >>> up(mx.zeros((1, 8, 8, 3))).shape
+        (1, 16, 16, 3)
+    """
+
+    def __init__(
+        self,
+        scale_factor: ScaleFactor,
+        mode: UpsampleMode = "nearest",
+        align_corners: bool = False,
+        antialias: bool = False,
+    ):
+        super().__init__()
+        _check_options(mode, align_corners, antialias)
+        if isinstance(scale_factor, (list, tuple)):
+            check_scales(scale_factor, len(scale_factor))
+            scale_factor = tuple(map(float, scale_factor))
+        else:
+            scale_factor = check_scales(scale_factor, 1)[0]
+        self.scale_factor = scale_factor
+        self.mode = mode
+        self.align_corners = bool(align_corners)
+        self.antialias = bool(antialias)
+
+    def _extra_repr(self) -> str:
+        return (
+            f"scale_factor={self.scale_factor}, mode={self.mode!r}, "
+            f"align_corners={self.align_corners}"
+        )
+
+    def __call__(self, x: mx.array) -> mx.array:
+        return upsample(
+            x, self.scale_factor, self.mode, self.align_corners, self.antialias
+        )

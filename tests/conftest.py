@@ -1,0 +1,370 @@
+"""Shared helpers for the mlx_upsample test suite.
+
+Layout conventions
+------------------
+* MLX / mlx_upsample arrays are channels-last: ``(N, *spatial, C)``.
+* PyTorch references are channels-first: ``(N, C, *spatial)``, computed in float64.
+
+Every reference in this suite is either PyTorch (``torch.nn.functional.interpolate``,
+float64) or ``mlx.nn.Upsample``; nothing is compared against mlx_upsample alone.
+"""
+
+import math
+
+import mlx.core as mx
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+# --------------------------------------------------------------------------------------
+# conversions
+# --------------------------------------------------------------------------------------
+
+HALF_TYPES = (mx.float16, mx.bfloat16)
+
+
+def to_numpy(a):
+    """mx.array -> numpy.  bfloat16 (unsupported by numpy) goes through float32."""
+    if a.dtype == mx.bfloat16:
+        a = a.astype(mx.float32)
+    return np.array(a)
+
+
+def to_f64(a):
+    """mx.array -> float64 numpy array (exact for every MLX dtype used here)."""
+    return to_numpy(a).astype(np.float64)
+
+
+def to_torch_nchw(x, requires_grad=False, dtype=torch.float64):
+    """Channels-last mx.array (N, *S, C) -> channels-first torch tensor (N, C, *S)."""
+    a = np.moveaxis(to_f64(x), -1, 1)
+    t = torch.from_numpy(np.ascontiguousarray(a)).to(dtype)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def from_torch_nchw(t):
+    """Channels-first torch tensor (N, C, *S) -> channels-last float64 numpy (N, *S, C)."""
+    return np.moveaxis(t.detach().to(torch.float64).numpy(), 1, -1)
+
+
+def contiguous_copy(x):
+    """A fresh row-contiguous copy of ``x`` (through numpy, no MLX view tricks)."""
+    if x.dtype == mx.bfloat16:
+        return mx.array(np.array(x.astype(mx.float32))).astype(mx.bfloat16)
+    return mx.array(np.array(x))
+
+
+# --------------------------------------------------------------------------------------
+# seeded inputs
+# --------------------------------------------------------------------------------------
+
+
+def rand(shape, dtype=mx.float32, seed=0):
+    """Seeded standard-normal input (generated in numpy so it is stable across MLX versions)."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal(shape).astype(np.float32)
+    return mx.array(a).astype(dtype)
+
+
+def rand_int(shape, dtype=mx.int32, seed=0, low=-50, high=50):
+    rng = np.random.default_rng(seed)
+    if dtype == mx.bool_:
+        return mx.array(rng.integers(0, 2, size=shape).astype(bool))
+    if dtype in (mx.uint8, mx.uint16, mx.uint32):
+        low = max(low, 0)
+    return mx.array(rng.integers(low, high, size=shape)).astype(dtype)
+
+
+# --------------------------------------------------------------------------------------
+# assertions
+# --------------------------------------------------------------------------------------
+
+
+def assert_close(actual, desired, rtol=1e-5, atol=1e-5, err_msg=""):
+    """allclose with an absolute tolerance relative to the reference magnitude.
+
+    ``atol`` is scaled by ``max(1, max|desired|)`` so that "1e-5" means 1e-5 relative to the
+    data range (float32 rounding of a weighted sum scales with the magnitude of its terms).
+    """
+    a = to_f64(actual) if isinstance(actual, mx.array) else np.asarray(actual, np.float64)
+    d = to_f64(desired) if isinstance(desired, mx.array) else np.asarray(desired, np.float64)
+    assert a.shape == d.shape, f"shape {a.shape} != reference shape {d.shape} {err_msg}"
+    scale = max(1.0, float(np.max(np.abs(d)))) if d.size else 1.0
+    np.testing.assert_allclose(a, d, rtol=rtol, atol=atol * scale, err_msg=err_msg)
+
+
+def tol_for(dtype):
+    """(rtol, atol) for comparing an output of ``dtype`` with a float64 reference."""
+    if dtype in HALF_TYPES:
+        return 1e-2, 1e-2
+    return 1e-5, 1e-5
+
+
+# --------------------------------------------------------------------------------------
+# PyTorch reference
+# --------------------------------------------------------------------------------------
+
+TORCH_LINEAR_NAME = {1: "linear", 2: "bilinear", 3: "trilinear"}
+
+
+def _per_axis(v, nd):
+    if v is None:
+        return None
+    if isinstance(v, (tuple, list)):
+        assert len(v) == nd
+        return tuple(v)
+    return (v,) * nd
+
+
+def _bicubic_4d(t, size, scale, align_corners, recompute):
+    return F.interpolate(
+        t,
+        size=size,
+        scale_factor=scale,
+        mode="bicubic",
+        align_corners=align_corners,
+        recompute_scale_factor=recompute,
+    )
+
+
+def _cubic_nd(t, size, scale_factor, align_corners, recompute):
+    """N-d cubic built from torch's 4-D bicubic by separability (float64).
+
+    PyTorch treats every spatial axis independently (its own output size and its own scale),
+    and the bicubic weights factor per axis, so applying 2-D bicubic on two axes and then a
+    (1, W) bicubic on the remaining axis is the tensor-product cubic.  A length-1 axis with
+    output size 1 and scale 1 (or align_corners) is the identity (weights [0, 1, 0, 0]).
+    """
+    nd = t.ndim - 2
+    sizes = _per_axis(size, nd)
+    scales = _per_axis(scale_factor, nd)
+
+    def pick(i):
+        if sizes is not None:
+            return dict(size=(1, sizes[i]), scale=None)
+        return dict(size=None, scale=(1.0, float(scales[i])))
+
+    if nd == 2:
+        return _bicubic_4d(t, size, scale_factor, align_corners, recompute)
+    if nd == 1:
+        n, c, w = t.shape
+        p = pick(0)
+        out = _bicubic_4d(t.reshape(n, c, 1, w), p["size"], p["scale"], align_corners, recompute)
+        return out.reshape(n, c, out.shape[-1])
+    if nd == 3:
+        n, c, d, h, w = t.shape
+        # pass 1: (D, H) with W folded into channels
+        a = t.permute(0, 1, 4, 2, 3).reshape(n, c * w, d, h)
+        if sizes is not None:
+            a = _bicubic_4d(a, sizes[:2], None, align_corners, recompute)
+        else:
+            a = _bicubic_4d(a, None, tuple(float(s) for s in scales[:2]), align_corners, recompute)
+        d2, h2 = a.shape[-2:]
+        a = a.reshape(n, c, w, d2, h2).permute(0, 1, 3, 4, 2).reshape(n, c * d2 * h2, 1, w)
+        # pass 2: W
+        p = pick(2)
+        a = _bicubic_4d(a, p["size"], p["scale"], align_corners, recompute)
+        return a.reshape(n, c, d2, h2, a.shape[-1])
+    raise NotImplementedError(nd)
+
+
+def torch_interpolate(
+    t, mode, size=None, scale_factor=None, align_corners=None, recompute_scale_factor=None
+):
+    """torch.nn.functional.interpolate on an NC* float64 tensor, any rank 1..3.
+
+    ``mode`` is one of "nearest", "nearest-exact", "linear" (mapped to torch's rank-specific
+    linear/bilinear/trilinear name) or "cubic" (torch bicubic; for ranks 1 and 3 composed
+    separably from 4-D bicubic, see ``_cubic_nd``).
+    """
+    nd = t.ndim - 2
+    if mode in ("linear", "bilinear", "trilinear"):
+        mode = TORCH_LINEAR_NAME[nd]
+    if mode in ("cubic", "bicubic"):
+        return _cubic_nd(t, size, scale_factor, align_corners, recompute_scale_factor)
+    return F.interpolate(
+        t,
+        size=size,
+        scale_factor=scale_factor,
+        mode=mode,
+        align_corners=align_corners,
+        recompute_scale_factor=recompute_scale_factor,
+    )
+
+
+def torch_forward_and_grad(x, cot, **kw):
+    """float64 torch forward and d/dx sum(out * cot); returns channels-last float64 numpy."""
+    xt = to_torch_nchw(x, requires_grad=True)
+    out = torch_interpolate(xt, **kw)
+    ct = to_torch_nchw(cot)
+    assert out.shape == ct.shape, (out.shape, ct.shape)
+    (out * ct).sum().backward()
+    return from_torch_nchw(out), from_torch_nchw(xt.grad)
+
+
+def torch_forward(x, **kw):
+    with torch.no_grad():
+        return from_torch_nchw(torch_interpolate(to_torch_nchw(x), **kw))
+
+
+def torch_out_shape(x, **kw):
+    """Channels-last output shape that torch produces for ``x``."""
+    return torch_forward(x, **kw).shape
+
+
+# --------------------------------------------------------------------------------------
+# mlx.nn.Upsample helpers
+# --------------------------------------------------------------------------------------
+
+
+def mlx_out_shape(shape, scale_factor):
+    """Output shape of mlx.nn.Upsample: int(scale * N) per spatial axis."""
+    n, *sp, c = shape
+    sc = _per_axis(scale_factor, len(sp))
+    return (n, *[int(float(s) * d) for s, d in zip(sc, sp)], c)
+
+
+# --------------------------------------------------------------------------------------
+# shared parametrisations
+# --------------------------------------------------------------------------------------
+
+SPATIAL = {1: (11,), 2: (7, 9), 3: (5, 4, 6)}
+
+# (mode name passed to both libraries, align_corners).  "cubic" for ranks 1 and 3 is compared
+# with a separable composition of torch's 4-D bicubic (see conftest._cubic_nd).
+MODES = {
+    1: [
+        ("nearest", None),
+        ("nearest-exact", None),
+        ("linear", False),
+        ("linear", True),
+        ("linear", None),
+        ("cubic", False),
+        ("cubic", True),
+    ],
+    2: [
+        ("nearest", None),
+        ("nearest-exact", None),
+        ("bilinear", False),
+        ("bilinear", True),
+        ("bicubic", False),
+        ("bicubic", True),
+        ("bicubic", None),
+    ],
+    3: [
+        ("nearest", None),
+        ("nearest-exact", None),
+        ("trilinear", False),
+        ("trilinear", True),
+        ("cubic", False),
+        ("cubic", True),
+    ],
+}
+
+SIZING = {
+    1: [
+        dict(scale_factor=2.0),
+        dict(scale_factor=3),
+        dict(scale_factor=1.0),
+        dict(scale_factor=1.7),
+        dict(scale_factor=0.6),
+        dict(scale_factor=0.1),  # output size 1
+        dict(scale_factor=(2.5,)),
+        dict(size=7),
+        dict(size=1),
+        dict(size=(23,)),
+        dict(scale_factor=1.7, recompute_scale_factor=True),
+        dict(scale_factor=0.45, recompute_scale_factor=True),
+        dict(scale_factor=2.0, recompute_scale_factor=False),
+    ],
+    2: [
+        dict(scale_factor=2.0),
+        dict(scale_factor=(1.5, 0.75)),
+        dict(scale_factor=0.5),
+        dict(scale_factor=2.3),
+        dict(scale_factor=(3, 1)),
+        dict(scale_factor=(0.15, 0.12)),  # output (1, 1)
+        dict(size=(9, 4)),
+        dict(size=1),
+        dict(size=(1, 6)),
+        dict(scale_factor=(1.7, 0.6), recompute_scale_factor=True),
+    ],
+    3: [
+        dict(scale_factor=2.0),
+        dict(scale_factor=(1.5, 0.7, 2.0)),
+        dict(size=(3, 5, 2)),
+        dict(size=1),
+        dict(scale_factor=1.3, recompute_scale_factor=True),
+    ],
+}
+
+NC = [(1, 1), (2, 3), (1, 4), (3, 2), (2, 1)]
+
+
+def _fmt(kw):
+    return ",".join(f"{k[:5]}={v}" for k, v in kw.items()).replace(" ", "")
+
+
+def interp_cases():
+    cases = []
+    k = 0
+    for nd in (1, 2, 3):
+        for mode, ac in MODES[nd]:
+            for sz in SIZING[nd]:
+                n, c = NC[k % len(NC)]
+                kw = dict(mode=mode, align_corners=ac, **sz)
+                cid = f"{nd}d-{mode}-ac{ac}-{_fmt(sz)}-N{n}C{c}"
+                cases.append(pytest.param((n, *SPATIAL[nd], c), kw, k, id=cid))
+                k += 1
+    return cases
+
+
+INTERP_CASES = interp_cases()
+
+
+UP_SPATIAL = {1: (10,), 2: (6, 7), 3: (4, 5, 3), 4: (3, 4, 3, 2)}
+UP_MODES = [
+    ("nearest", False),
+    ("linear", False),
+    ("linear", True),
+    ("cubic", False),
+    ("cubic", True),
+]
+UP_SCALES = {
+    1: [2.0, 3, 1.5, 2.5, 0.5, 0.7, 1.0, 0.1, 1.3],
+    2: [2, 1.5, 0.6, (2, 1.5), (0.5, 3), (0.2, 0.15), 1.0],
+    3: [2, (1.5, 0.8, 2), 0.7],
+}
+
+
+def up_cases():
+    cases = []
+    k = 0
+    for nd in (1, 2, 3):
+        for mode, ac in UP_MODES:
+            for s in UP_SCALES[nd]:
+                n, c = NC[k % len(NC)]
+                cid = f"{nd}d-{mode}-ac{ac}-s{s}-N{n}C{c}".replace(" ", "")
+                cases.append(pytest.param((n, *UP_SPATIAL[nd], c), mode, ac, s, k, id=cid))
+                k += 1
+    # 4 spatial dims (MLX supports any number)
+    for mode, ac in [("nearest", False), ("linear", False), ("linear", True), ("cubic", False)]:
+        for s in (2, 1.5):
+            cases.append(
+                pytest.param((2, *UP_SPATIAL[4], 2), mode, ac, s, k, id=f"4d-{mode}-ac{ac}-s{s}")
+            )
+            k += 1
+    return cases
+
+
+UP_CASES = up_cases()
+
+
+
+@pytest.fixture(autouse=True)
+def _seed_mlx():
+    mx.random.seed(0)
+    yield
