@@ -7,43 +7,13 @@
 #include <nanobind/stl/variant.h>
 #include <nanobind/stl/vector.h>
 
-#include <stdexcept>
-
 #include "cpu/thread_pool.h"
 #include "primitives.h"
 
 namespace nb = nanobind;
 using namespace nb::literals;
 
-namespace {
-
 namespace mx = mlx::core;
-using mlx_upsample::Family;
-using mlx_upsample::Method;
-
-Family parse_family(const std::string& s) {
-  if (s == "mlx") {
-    return Family::MLX;
-  } else if (s == "pytorch") {
-    return Family::PyTorch;
-  }
-  throw std::invalid_argument("[upsample] unknown family '" + s + "'");
-}
-
-Method parse_method(const std::string& s) {
-  if (s == "nearest") {
-    return Method::Nearest;
-  } else if (s == "nearest-exact") {
-    return Method::NearestExact;
-  } else if (s == "linear") {
-    return Method::Linear;
-  } else if (s == "cubic") {
-    return Method::Cubic;
-  }
-  throw std::invalid_argument("[upsample] unknown method '" + s + "'");
-}
-
-} // namespace
 
 NB_MODULE(_ext, m) {
   m.doc() = "C++ core of mlx_upsample: MLX primitives UpsampleForward/Backward";
@@ -59,8 +29,8 @@ NB_MODULE(_ext, m) {
          std::vector<int> sizes,
          mx::StreamOrDevice s) {
         mlx_upsample::UpsampleParams p{
-            parse_family(family),
-            parse_method(method),
+            mlx_upsample::parse_family(family),
+            mlx_upsample::parse_method(method),
             align_corners,
             recompute_scale,
             std::move(scales),

@@ -137,4 +137,26 @@ int kernel_mode(Method m) {
   }
 }
 
+Family parse_family(const std::string& s) {
+  if (s == "mlx") {
+    return Family::MLX;
+  } else if (s == "pytorch") {
+    return Family::PyTorch;
+  }
+  throw std::invalid_argument("[upsample] unknown family '" + s + "'");
+}
+
+Method parse_method(const std::string& s) {
+  if (s == "nearest") {
+    return Method::Nearest;
+  } else if (s == "nearest-exact") {
+    return Method::NearestExact;
+  } else if (s == "linear") {
+    return Method::Linear;
+  } else if (s == "cubic") {
+    return Method::Cubic;
+  }
+  throw std::invalid_argument("[upsample] unknown method '" + s + "'");
+}
+
 } // namespace mlx_upsample

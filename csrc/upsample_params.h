@@ -47,4 +47,9 @@ axis_map(const UpsampleParams& p, int axis, int in_size, int out_size);
 
 int kernel_mode(Method m);
 
+// "mlx" / "pytorch" and "nearest" / "nearest-exact" / "linear" / "cubic";
+// anything else throws std::invalid_argument.
+Family parse_family(const std::string& s);
+Method parse_method(const std::string& s);
+
 } // namespace mlx_upsample

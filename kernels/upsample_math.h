@@ -84,25 +84,8 @@ UPSAMPLE_INLINE float round_even_f(float x) {
 #endif
 }
 
-UPSAMPLE_INLINE float fma_f(float a, float b, float c) {
-#ifdef __METAL_VERSION__
-  return metal::fma(a, b, c);
-#else
-  return __builtin_fmaf(a, b, c);
-#endif
-}
-
 UPSAMPLE_INLINE int clamp_index(int i, int n) {
   return i < 0 ? 0 : (i > n - 1 ? n - 1 : i);
-}
-
-// floor(x * s) of the exact product: PyTorch computes nearest-exact in
-// double, which a float product would round across integer boundaries.
-UPSAMPLE_INLINE int floor_of_product(float x, float s) {
-  float hi = x * s;
-  float lo = fma_f(x, s, -hi);
-  float f = floor_f(hi);
-  return int(f) - ((hi == f && lo < 0.0f) ? 1 : 0);
 }
 
 // The continuous input coordinate read by output i (linear and cubic).
@@ -135,7 +118,9 @@ UPSAMPLE_INLINE int nearest_index(AxisMap a, int i) {
       }
       return clamp_index(int(floor_f(float(i) * a.scale)), n);
     default: // RULE_NEAREST_EXACT
-      return clamp_index(floor_of_product(float(i) + 0.5f, a.scale), n);
+      // PyTorch multiplies in double but floors with floorf, i.e. after
+      // rounding to float: exactly a float product.
+      return clamp_index(int(floor_f((float(i) + 0.5f) * a.scale)), n);
   }
 }
 

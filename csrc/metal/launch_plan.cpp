@@ -1,0 +1,105 @@
+#include "metal/launch_plan.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace mlx_upsample::metal {
+
+namespace {
+
+constexpr unsigned int THREADS_PER_GROUP = 256;
+
+unsigned int round_up(unsigned long long n, unsigned int multiple) {
+  unsigned long long r = (n + multiple - 1) / multiple * multiple;
+  if (r > 0xFFFFFFFFull) {
+    throw std::invalid_argument(
+        "[upsample] the array is too large for one Metal grid");
+  }
+  return static_cast<unsigned int>(r);
+}
+
+unsigned int next_pow2(unsigned int n) {
+  unsigned int p = 1;
+  while (p < n) {
+    p <<= 1;
+  }
+  return p;
+}
+
+std::string kernel_name(
+    int mode,
+    bool backward,
+    const std::string& dtype,
+    int elem_size,
+    int dims,
+    int vec) {
+  static const char* modes[] = {"nearest", "linear", "cubic"};
+  std::string type = dtype;
+  if (mode == upsample::MODE_NEAREST && !backward) {
+    type = "u" + std::to_string(8 * elem_size);
+  } else if (dtype != "float32" && dtype != "float16" && dtype != "bfloat16") {
+    throw std::invalid_argument(
+        "[upsample] the Metal kernels interpolate float32, float16 and "
+        "bfloat16, not " + dtype);
+  }
+  std::string rank = dims <= 3 ? std::to_string(dims) + "d" : "nd";
+  return std::string("upsample_") + modes[mode] + (backward ? "_bwd_" : "_fwd_") +
+      type + "_" + rank + "_v" + std::to_string(vec);
+}
+
+} // namespace
+
+LaunchPlan plan_launch(
+    const UpsampleParams& p,
+    bool backward,
+    const std::vector<int>& src_shape,
+    const std::vector<int>& dst_shape,
+    const std::string& dtype,
+    int elem_size) {
+  int dims = p.spatial_dims();
+  if (dims > upsample::MAX_DIMS) {
+    throw std::invalid_argument(
+        "[upsample] the Metal kernels support up to " +
+        std::to_string(upsample::MAX_DIMS) + " spatial dims, got " +
+        std::to_string(dims));
+  }
+  if (elem_size != 1 && elem_size != 2 && elem_size != 4 && elem_size != 8) {
+    throw std::invalid_argument("[upsample] unsupported element size");
+  }
+  const std::vector<int>& in_shape = backward ? dst_shape : src_shape;
+  const std::vector<int>& out_shape = backward ? src_shape : dst_shape;
+  int mode = kernel_mode(p.method);
+  int channels = dst_shape.back();
+  int vec = channels % 4 == 0 ? 4 : 1;
+
+  LaunchPlan plan{};
+  plan.kernel = kernel_name(mode, backward, dtype, elem_size, dims, vec);
+  upsample::KernelParams& kp = plan.params;
+  kp.dims = dims;
+  kp.channels = channels;
+  kp.channel_groups = static_cast<unsigned int>(channels / vec);
+  unsigned long long positions = 1;
+  for (int a = 0; a < dims; ++a) {
+    kp.axes[a] = axis_map(p, a, in_shape[a + 1], out_shape[a + 1]);
+    positions *= static_cast<unsigned long long>(dst_shape[a + 1]);
+  }
+  if (positions > 0xFFFFFFFFull) {
+    throw std::invalid_argument(
+        "[upsample] too many spatial positions for one Metal grid");
+  }
+  kp.positions = static_cast<unsigned int>(positions);
+
+  // Neighbouring threads take neighbouring channel packets (coalesced); the
+  // rest of the threadgroup spans neighbouring positions.
+  unsigned int gx = std::min(next_pow2(kp.channel_groups), 64u);
+  unsigned int gy = THREADS_PER_GROUP / gx;
+  plan.group[0] = gx;
+  plan.group[1] = gy;
+  plan.group[2] = 1;
+  plan.grid[0] = round_up(kp.channel_groups, gx);
+  plan.grid[1] = round_up(positions, gy);
+  plan.grid[2] = static_cast<unsigned int>(dst_shape.front());
+  return plan;
+}
+
+} // namespace mlx_upsample::metal

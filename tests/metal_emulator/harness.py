@@ -1,0 +1,111 @@
+"""Builds the Metal emulator (kernels/*.metal compiled as C++ against the shim
+in shim/) with the system C++ compiler and runs kernels through it.
+
+`Emulator.run` takes the same operator parameters as the C++ op, asks the
+shared launch plan (csrc/metal/launch_plan.cpp) which kernel eval_gpu would
+launch and on which grid, and executes every thread of that grid.
+"""
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Optional, Sequence
+
+import mlx.core as mx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+SOURCES = [
+    HERE / "emulator.cpp",
+    HERE / "kernels.cpp",
+    ROOT / "csrc" / "metal" / "launch_plan.cpp",
+    ROOT / "csrc" / "upsample_params.cpp",
+]
+DEPENDENCIES = SOURCES + [
+    HERE / "registry.h",
+    HERE / "shim" / "metal_stdlib",
+    ROOT / "csrc" / "metal" / "launch_plan.h",
+    ROOT / "csrc" / "upsample_params.h",
+    *sorted((ROOT / "kernels").iterdir()),
+]
+
+# Raw storage for the bytes handed to the emulator: bfloat16 has no numpy type.
+_STORAGE = {1: mx.uint8, 2: mx.uint16, 4: mx.uint32, 8: mx.uint64}
+
+
+def build(out_dir: Path) -> Path:
+    """Compiles the emulator once per source content; returns the library."""
+    digest = hashlib.sha256()
+    for path in DEPENDENCIES:
+        digest.update(path.read_bytes())
+    lib = out_dir / f"libupsample_metal_emulator_{digest.hexdigest()[:16]}.so"
+    if lib.exists():
+        return lib
+    cxx = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
+    if cxx is None:
+        raise RuntimeError("the Metal emulator needs a C++17 compiler (g++)")
+    cmd = [
+        cxx, "-std=c++17", "-O1", "-shared", "-fPIC", "-ffp-contract=off",
+        f"-I{ROOT / 'kernels'}", f"-I{ROOT / 'csrc'}", f"-I{HERE}", f"-I{HERE / 'shim'}",
+        *map(str, SOURCES), "-o", str(lib),
+    ]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return lib
+
+
+class EmulatorError(RuntimeError):
+    pass
+
+
+class Emulator:
+    def __init__(self, lib_path: Path):
+        lib = ctypes.CDLL(str(lib_path))
+        lib.emu_kernel_name.restype = ctypes.c_char_p
+        lib.emu_executed_name.restype = ctypes.c_char_p
+        self._lib = lib
+
+    def kernels(self) -> list:
+        """Every kernel instantiated in kernels/*.metal."""
+        return [self._lib.emu_kernel_name(i).decode() for i in range(self._lib.emu_kernel_count())]
+
+    def executed(self) -> list:
+        return [self._lib.emu_executed_name(i).decode() for i in range(self._lib.emu_executed_count())]
+
+    def run(
+        self,
+        src: mx.array,
+        dst_shape: Sequence[int],
+        *,
+        family: str,
+        method: str,
+        align_corners: bool = False,
+        recompute_scale: bool = False,
+        scales: Optional[Sequence[float]] = None,
+        sizes: Optional[Sequence[int]] = None,
+        backward: bool = False,
+    ):
+        """Returns (result as an mx.array of src's dtype, kernel name)."""
+        dims = src.ndim - 2
+        scales = list(scales) if scales is not None else [0.0] * dims
+        sizes = list(sizes) if sizes is not None else [0] * dims
+        elem = src.dtype.size
+        src_np = np.ascontiguousarray(np.array(src.view(_STORAGE[elem])))
+        dst_np = np.zeros(tuple(dst_shape), dtype=src_np.dtype)
+        kernel = ctypes.create_string_buffer(256)
+        error = ctypes.create_string_buffer(256)
+        ints = lambda v: (ctypes.c_int * len(v))(*v)  # noqa: E731
+        status = self._lib.emu_run(
+            family.encode(), method.encode(), int(align_corners), int(recompute_scale),
+            (ctypes.c_double * dims)(*scales), ints(sizes), dims, int(backward),
+            ints(list(src.shape)), ints(list(dst_shape)),
+            str(src.dtype).split(".")[-1].encode(), elem,
+            src_np.ctypes.data_as(ctypes.c_void_p), dst_np.ctypes.data_as(ctypes.c_void_p),
+            kernel, error, 256,
+        )
+        if status != 0:
+            raise EmulatorError(error.value.decode())
+        return mx.array(dst_np).view(src.dtype), kernel.value.decode()

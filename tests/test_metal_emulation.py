@@ -1,0 +1,208 @@
+"""Runs every Metal kernel of kernels/upsample.metal through the emulator
+(tests/metal_emulator) on the launch plan eval_gpu uses, and compares with
+the CPU path and PyTorch.
+
+The session ends with the line `metal kernels executed: K of N` (conftest.py);
+test_every_kernel_executed fails when K < N.
+"""
+
+import itertools
+
+import mlx.core as mx
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import mlx_upsample
+from metal_emulator.harness import Emulator, build
+
+FLOATS = {"float32": mx.float32, "float16": mx.float16, "bfloat16": mx.bfloat16}
+TOLERANCE = {mx.float32: 2e-5, mx.float16: 1e-2, mx.bfloat16: 6e-2}
+# Per rank: spatial shape and a scale per axis mixing up, down, fractional.
+SHAPES = {1: (6,), 2: (5, 4), 3: (4, 3, 4), 4: (3, 2, 3, 2)}
+SCALES = {1: (1.6,), 2: (2.0, 0.75), 3: (1.5, 2.0, 0.5), 4: (2.0, 1.5, 1.0, 0.7)}
+TORCH_LINEAR = {1: "linear", 2: "bilinear", 3: "trilinear"}
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory, request):
+    emu = Emulator(build(tmp_path_factory.getbasetemp()))
+    request.config._metal_emulator = emu
+    return emu
+
+
+class Case:
+    """One operator call: its public form (our CPU path) and its C++-level
+    parameters (for the emulator)."""
+
+    def __init__(self, family, method, align=False, scales=None, sizes=None, recompute=False):
+        self.family, self.method, self.align = family, method, align
+        self.scales, self.sizes, self.recompute = scales, sizes, recompute
+
+    def __repr__(self):
+        return f"{self.family}-{self.method}-ac{int(self.align)}-s{self.scales}-n{self.sizes}"
+
+    def cpu(self, x):
+        if self.family == "mlx":
+            return mlx_upsample.upsample(x, self.scales, self.method, self.align)
+        interpolating = self.method in ("linear", "cubic")
+        return mlx_upsample.interpolate(
+            x,
+            size=self.sizes,
+            scale_factor=self.scales,
+            mode=self.method,
+            align_corners=self.align if interpolating else None,
+            recompute_scale_factor=self.recompute or None,
+        )
+
+    def emulate(self, emu, src, dst_shape, backward=False):
+        return emu.run(
+            src, dst_shape, family=self.family, method=self.method,
+            align_corners=self.align, recompute_scale=self.recompute,
+            scales=self.scales, sizes=self.sizes, backward=backward,
+        )
+
+    def torch(self, x64, dims):
+        """PyTorch's result on a float64 NCHW tensor, or None where PyTorch
+        has no such mode (cubic outside 2-D, anything in 4-D)."""
+        if self.family != "pytorch" or dims > 3:
+            return None
+        mode = {"linear": TORCH_LINEAR[dims], "cubic": "bicubic"}.get(self.method, self.method)
+        if mode == "bicubic" and dims != 2:
+            return None
+        kwargs = {"align_corners": self.align} if self.method in ("linear", "cubic") else {}
+        return F.interpolate(
+            x64, size=self.sizes, scale_factor=self.scales, mode=mode,
+            recompute_scale_factor=self.recompute or None, **kwargs,
+        )
+
+
+def to_numpy64(a):
+    return np.array(a.astype(mx.float32)).astype(np.float64)
+
+
+def random_input(shape, dtype, seed=0):
+    x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    return mx.array(x).astype(dtype)
+
+
+def check_forward(emu, case, x):
+    expected = case.cpu(x)
+    got, kernel = case.emulate(emu, x, expected.shape)
+    assert got.dtype == x.dtype
+    if case.method.startswith("nearest"):
+        np.testing.assert_array_equal(np.array(got.view(mx.uint8)), np.array(expected.view(mx.uint8)))
+    else:
+        tol = TOLERANCE[x.dtype]
+        np.testing.assert_allclose(to_numpy64(got), to_numpy64(expected), rtol=tol, atol=tol)
+    xt = torch.tensor(np.moveaxis(to_numpy64(x), -1, 1)) if x.dtype in TOLERANCE else None
+    ref = case.torch(xt, x.ndim - 2) if xt is not None else None
+    if ref is not None:
+        tol = TOLERANCE[x.dtype]
+        np.testing.assert_allclose(
+            to_numpy64(got), np.moveaxis(ref.numpy(), 1, -1), rtol=tol, atol=4 * tol
+        )
+    return kernel
+
+
+def check_backward(emu, case, x):
+    out_shape = case.cpu(x).shape
+    g = random_input(out_shape, x.dtype, seed=1)
+    _, (expected,) = mx.vjp(case.cpu, [x], [g])
+    got, kernel = case.emulate(emu, g, x.shape, backward=True)
+    assert got.dtype == g.dtype
+    tol = TOLERANCE[x.dtype]
+    np.testing.assert_allclose(to_numpy64(got), to_numpy64(expected), rtol=tol, atol=4 * tol)
+    xt = torch.tensor(np.moveaxis(to_numpy64(x), -1, 1), requires_grad=True)
+    ref = case.torch(xt, x.ndim - 2)
+    if ref is not None:
+        (ref * torch.tensor(np.moveaxis(to_numpy64(g), -1, 1))).sum().backward()
+        np.testing.assert_allclose(
+            to_numpy64(got), np.moveaxis(xt.grad.numpy(), 1, -1), rtol=tol, atol=8 * tol
+        )
+    return kernel
+
+
+# ---- every kernel: each mode x dtype x rank x vector width ------------------
+
+RANKS = [1, 2, 3, 4]
+CHANNELS = [3, 8]  # 3: scalar path (v1); 8: vector path (v4)
+
+
+def case_for(method, rank):
+    if method == "cubic" and rank != 2:
+        return Case("mlx", method, scales=SCALES[rank])
+    return Case("pytorch", method, scales=SCALES[rank])
+
+
+@pytest.mark.parametrize("channels", CHANNELS)
+@pytest.mark.parametrize("rank", RANKS)
+@pytest.mark.parametrize("dtype", [mx.bool_, mx.float16, mx.int32, mx.int64])
+def test_nearest_forward_kernels(emulator, dtype, rank, channels):
+    x = random_input((2, *SHAPES[rank], channels), mx.float32)
+    x = (x > 0) if dtype == mx.bool_ else (x * 100).astype(dtype)
+    kernel = check_forward(emulator, case_for("nearest", rank), x)
+    vec = "v4" if channels % 4 == 0 else "v1"
+    assert kernel.endswith(vec) and f"u{8 * dtype.size}" in kernel
+
+
+@pytest.mark.parametrize("channels", CHANNELS)
+@pytest.mark.parametrize("rank", RANKS)
+@pytest.mark.parametrize("dtype", list(FLOATS))
+@pytest.mark.parametrize("method", ["linear", "cubic"])
+def test_interpolate_forward_kernels(emulator, method, dtype, rank, channels):
+    x = random_input((2, *SHAPES[rank], channels), FLOATS[dtype])
+    kernel = check_forward(emulator, case_for(method, rank), x)
+    assert kernel.startswith(f"upsample_{method}_fwd_{dtype}_")
+
+
+@pytest.mark.parametrize("channels", CHANNELS)
+@pytest.mark.parametrize("rank", RANKS)
+@pytest.mark.parametrize("dtype", list(FLOATS))
+@pytest.mark.parametrize("method", ["nearest", "linear", "cubic"])
+def test_backward_kernels(emulator, method, dtype, rank, channels):
+    x = random_input((2, *SHAPES[rank], channels), FLOATS[dtype])
+    kernel = check_backward(emulator, case_for(method, rank), x)
+    assert kernel.startswith(f"upsample_{method}_bwd_{dtype}_")
+
+
+# ---- the index rules, in 2-D float32, against the CPU path and PyTorch ------
+
+SCALE_SETS = [(2.0, 2.0), (3.0, 1.0), (1.7, 2.3), (0.5, 0.75), (0.4, 2.5)]
+
+
+def semantic_cases():
+    for scales in SCALE_SETS:
+        yield Case("mlx", "nearest", scales=scales)
+        yield Case("pytorch", "nearest", scales=scales)
+        yield Case("pytorch", "nearest-exact", scales=scales)
+        for method, align in itertools.product(["linear", "cubic"], [False, True]):
+            yield Case("mlx", method, align, scales=scales)
+            yield Case("pytorch", method, align, scales=scales)
+    for method in ["nearest", "nearest-exact", "linear", "cubic"]:
+        yield Case("pytorch", method, sizes=(1, 9))
+        yield Case("pytorch", method, sizes=(13, 3))
+        yield Case("pytorch", method, scales=(2.5, 1.3), recompute=True)
+
+
+@pytest.mark.parametrize("case", list(semantic_cases()), ids=repr)
+@pytest.mark.parametrize("channels", [1, 68])
+def test_index_rules(emulator, case, channels):
+    x = random_input((2, 7, 6, channels), mx.float32)
+    check_forward(emulator, case, x)
+    if not case.method.startswith("nearest") or case.family == "pytorch":
+        check_backward(emulator, case, x)
+
+
+def test_launch_plan_rounds_the_grid_up(emulator):
+    # 5 x 4 output positions x 17 channel packets: neither is a whole number
+    # of threadgroups, so the emulated grid includes threads past the data.
+    x = random_input((1, 5, 2, 68), mx.float32)
+    check_forward(emulator, Case("pytorch", "linear", scales=(1.0, 2.0)), x)
+
+
+def test_every_kernel_executed(emulator):
+    """Runs last in this module: every instantiated kernel ran at least once."""
+    missing = sorted(set(emulator.kernels()) - set(emulator.executed()))
+    assert not missing, f"kernels never executed: {missing}"
