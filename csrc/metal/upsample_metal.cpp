@@ -1,0 +1,97 @@
+#include "metal/upsample_metal.h"
+
+#include <dlfcn.h>
+
+#include <filesystem>
+#include <stdexcept>
+
+#include "metal/launch_plan.h"
+#include "mlx/allocator.h"
+#include "mlx/backend/metal/device.h"
+
+namespace mlx_upsample::metal {
+
+namespace mx = mlx::core;
+
+namespace {
+
+// MLX caches libraries by name: ours must not collide with another
+// extension's.
+constexpr const char* LIBRARY_NAME = "mlx_upsample";
+
+// mlx_upsample.metallib is installed next to this extension module.
+const std::string& library_dir() {
+  static const std::string dir = [] {
+    Dl_info info;
+    if (dladdr(reinterpret_cast<const void*>(&library_dir), &info) == 0 ||
+        info.dli_fname == nullptr) {
+      throw std::runtime_error(
+          "[upsample] cannot locate the mlx_upsample extension to load "
+          "mlx_upsample.metallib");
+    }
+    return std::filesystem::path(info.dli_fname).parent_path().string();
+  }();
+  return dir;
+}
+
+std::string dtype_name(mx::Dtype t) {
+  if (t == mx::float32) {
+    return "float32";
+  } else if (t == mx::float16) {
+    return "float16";
+  } else if (t == mx::bfloat16) {
+    return "bfloat16";
+  }
+  return "non-float";
+}
+
+void launch(
+    const mx::array& src,
+    mx::array& dst,
+    const UpsampleParams& p,
+    mx::Stream s,
+    bool backward) {
+  if (!src.flags().row_contiguous) {
+    throw std::runtime_error("[upsample] internal: input is not contiguous");
+  }
+  LaunchPlan plan = plan_launch(
+      p,
+      backward,
+      std::vector<int>(src.shape().begin(), src.shape().end()),
+      std::vector<int>(dst.shape().begin(), dst.shape().end()),
+      dtype_name(src.dtype()),
+      static_cast<int>(mx::size_of(src.dtype())));
+  dst.set_data(mx::allocator::malloc(dst.nbytes()));
+
+  auto& device = mx::metal::device(s.device);
+  auto* library = device.get_library(LIBRARY_NAME, library_dir());
+  auto* kernel = device.get_kernel(plan.kernel, library);
+  auto& encoder = mx::metal::get_command_encoder(s);
+  encoder.set_compute_pipeline_state(kernel);
+  encoder.set_input_array(src, 0);
+  encoder.set_output_array(dst, 1);
+  encoder.set_bytes(plan.params, 2);
+  encoder.dispatch_threads(
+      MTL::Size(plan.grid[0], plan.grid[1], plan.grid[2]),
+      MTL::Size(plan.group[0], plan.group[1], plan.group[2]));
+}
+
+} // namespace
+
+void upsample_forward(
+    const mx::array& src,
+    mx::array& dst,
+    const UpsampleParams& p,
+    mx::Stream s) {
+  launch(src, dst, p, s, /*backward=*/false);
+}
+
+void upsample_backward(
+    const mx::array& src,
+    mx::array& dst,
+    const UpsampleParams& p,
+    mx::Stream s) {
+  launch(src, dst, p, s, /*backward=*/true);
+}
+
+} // namespace mlx_upsample::metal
