@@ -9,24 +9,30 @@ For every case and mode it measures, interleaved in one run (the call order rota
 every round), the forward and the backward pass of
   ours    mlx_upsample.upsample(x, scale, mode=...)
   mlx.nn  mlx.nn.Upsample(scale_factor=scale, mode=...)
-  torch   F.interpolate on the NC... view of the same data, channels_last(_3d) memory
+  torch   F.interpolate on the same data as (N, C, *spatial), channels_last(_3d) memory
           (plain contiguous N,C,L for 1-D), torch threads = number of cores
   memcpy  np.copyto between preallocated float32 buffers of the output's byte size
-          (single-threaded numpy; the physical floor, reported on both passes)
+          (the physical floor, reported on both passes; single-threaded, so a
+          multi-threaded kernel can beat it)
 Backward = the input gradient for a fixed cotangent: mx.vjp for MLX (only the gradient
 is evaluated), torch.autograd.grad on a recorded forward graph for torch.  Inputs and
-cotangents are materialised before timing; every timed call ends with mx.eval (which
-also synchronises the GPU).  Each contender gets --warmup untimed calls, then --repeats
+cotangents are materialised before timing; every timed MLX call ends with mx.eval
+(which also synchronises the GPU).  Each contender gets --warmup untimed calls, then --repeats
 timed calls; the table shows the median and the interquartile range in percent of the
 median.  A contender whose first call takes more than SLOW_SECONDS (in practice
 mlx.nn.Upsample cubic, worst in 3-D) gets a single warm-up and at most SLOW_REPEATS
 timed calls; such cells are marked '*'.  Peak memory (MLX only) is
 mx.get_peak_memory() after mx.reset_peak_memory() minus the memory already in use,
 i.e. what one call allocates on top of its resident inputs.
+On Linux/glibc, large freed blocks are kept in the heap (mallopt) so repeated calls reuse
+memory: otherwise every call of every contender page-faults a fresh mmap() for its output,
+which costs more than the op itself and depends on allocator history (--system-malloc
+keeps the glibc defaults).
 On a Mac with Metal both MLX contenders run on the GPU by default (--device cpu|gpu).
 """
 
 import argparse
+import ctypes
 import json
 import os
 import platform
@@ -53,7 +59,6 @@ SLOW_SECONDS = 1.0
 SLOW_REPEATS = 3
 IMPLS = ("ours", "mlx", "torch", "memcpy")
 IMPL_LABELS = {"ours": "ours", "mlx": "mlx.nn", "torch": "torch", "memcpy": "memcpy"}
-PASSES = ("fwd", "bwd")
 MB = 1024 * 1024
 
 
@@ -307,11 +312,11 @@ def write_plot(rows, path):
         ax.barh(positions + (k - (len(IMPLS) - 1) / 2) * bar, values, height=bar,
                 label=IMPL_LABELS[impl])
     ax.set_yticks(positions, labels, fontsize=8)
-    ax.invert_yaxis()
+    ax.set_ylim(len(rows) - 0.5, -0.5)  # first case on top
     ax.set_xscale("log")
     ax.set_xlabel("median time per call [ms] (log scale, lower is better)")
     ax.set_title("upsampling: mlx_upsample vs mlx.nn.Upsample vs torch vs memcpy")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(axis="x", which="both", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -321,13 +326,25 @@ def write_plot(rows, path):
 def meta_text(meta):
     return (f"device: {meta['device']} (ours and mlx.nn.Upsample; torch and memcpy on CPU)"
             f"{' [Metal available]' if meta['metal_available'] else ''}\n"
-            f"threads: {meta['cores']} cores, torch intra-op {meta['torch_threads']}, "
-            f"memcpy single-threaded numpy\n"
+            f"threads: {meta['cores']} cores, ours (CPU kernels) {meta['ours_threads']}, "
+            f"torch intra-op {meta['torch_threads']}, memcpy single-threaded numpy\n"
             f"versions: mlx {meta['mlx']}, torch {meta['torch']}, numpy {meta['numpy']}, "
-            f"python {meta['python']} on {meta['platform']}\n"
+            f"python {meta['python']} on {meta['platform']}; malloc: {meta['malloc']}\n"
             f"method: {meta['warmup']} warm-up + {meta['repeats']} interleaved timed runs, "
             f"median; slow contenders (first call > {SLOW_SECONDS:g} s): 1 warm-up, "
             f"<= {SLOW_REPEATS} runs")
+
+
+def keep_freed_memory():
+    """Make glibc serve large blocks from the heap and never trim it; True if applied."""
+    if platform.system() != "Linux":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(libc.mallopt(m_mmap_threshold, 2**30) and libc.mallopt(m_trim_threshold, 2**31 - 1))
 
 
 def parse_args():
@@ -339,6 +356,9 @@ def parse_args():
     parser.add_argument("--device", choices=("cpu", "gpu"),
                         default="gpu" if mx.metal.is_available() else "cpu",
                         help="device for the MLX contenders (default: gpu if Metal is available)")
+    parser.add_argument("--system-malloc", action="store_true",
+                        help="keep glibc's default mmap/trim thresholds (timings then include "
+                             "page faults for fresh output buffers)")
     parser.add_argument("--json", metavar="PATH", help="write all results as JSON")
     parser.add_argument("--markdown", metavar="PATH", help="write a Markdown table")
     parser.add_argument("--plot", metavar="PATH", help="write a PNG bar chart")
@@ -352,14 +372,18 @@ def parse_args():
 
 def main():
     args = parse_args()
+    heap_reuse = not args.system_malloc and keep_freed_memory()
     mx.set_default_device(mx.gpu if args.device == "gpu" else mx.cpu)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     torch.set_num_threads(cores)
+    ours_threads = getattr(mlx_upsample, "get_num_threads", None)  # optional, not in the contract
     meta = {"device": str(mx.default_device()), "metal_available": mx.metal.is_available(),
             "cores": cores, "torch_threads": torch.get_num_threads(),
+            "ours_threads": ours_threads() if ours_threads else "n/a",
             "mlx": mx.__version__, "torch": torch.__version__, "numpy": np.__version__,
             "python": platform.python_version(),
             "platform": f"{platform.system()} {platform.machine()}",
+            "malloc": "glibc heap reuse (mallopt)" if heap_reuse else "system default",
             "repeats": args.repeats, "warmup": args.warmup, "full": args.full}
     print(meta_text(meta))
     print("cells: median ms ±IQR in % of the median (* = reduced repeats); "

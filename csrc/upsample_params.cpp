@@ -81,12 +81,16 @@ static upsample::AxisMap nearest_map(
       a.rule = upsample::RULE_NEAREST_REPLICATE;
       a.factor = static_cast<int>(p.scales[axis]);
     } else {
-      a.rule = upsample::RULE_NEAREST_MLX;
+      a.rule = m > n ? upsample::RULE_NEAREST_ROUND : upsample::RULE_NEAREST_FLOOR;
       a.scale = static_cast<float>(static_cast<double>(n) / m);
     }
   } else {
-    a.rule = p.method == Method::Nearest ? upsample::RULE_NEAREST_LEGACY
-                                         : upsample::RULE_NEAREST_EXACT;
+    if (p.method == Method::NearestExact) {
+      a.rule = upsample::RULE_NEAREST_EXACT;
+    } else {
+      a.rule = p.spatial_dims() == 2 ? upsample::RULE_NEAREST_LEGACY
+                                     : upsample::RULE_NEAREST_FLOOR;
+    }
     a.scale = pytorch_scale(p, axis, n, m);
   }
   return a;

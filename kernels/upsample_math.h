@@ -36,9 +36,10 @@ enum Rule : int {
   RULE_CENTRED = 2, //       src = i * scale - offset                (MLX)
   // Nearest-neighbour indices.
   RULE_NEAREST_REPLICATE = 3, // i / factor: MLX with integer scales
-  RULE_NEAREST_MLX = 4, //       MLX's gather rule for other scales
-  RULE_NEAREST_LEGACY = 5, //    PyTorch "nearest" (floor(i * scale))
-  RULE_NEAREST_EXACT = 6, //     PyTorch "nearest-exact"
+  RULE_NEAREST_ROUND = 4, //     MLX upsampling by other scales
+  RULE_NEAREST_FLOOR = 5, //     floor(i * scale): MLX otherwise, PyTorch
+  RULE_NEAREST_LEGACY = 6, //    PyTorch "nearest" in 2-D: FLOOR + fast paths
+  RULE_NEAREST_EXACT = 7, //     PyTorch "nearest-exact"
 };
 
 UPSAMPLE_CONSTANT constexpr int MAX_TAPS = 4;
@@ -101,27 +102,24 @@ UPSAMPLE_INLINE float source_index(AxisMap a, int i) {
 
 UPSAMPLE_INLINE int nearest_index(AxisMap a, int i) {
   int n = a.in_size;
-  switch (a.rule) {
-    case RULE_NEAREST_REPLICATE:
-      return i / a.factor;
-    case RULE_NEAREST_MLX:
-      if (a.out_size > n) {
-        return clamp_index(int(round_even_f((float(i) + 0.5f) * a.scale - 0.5f)), n);
-      }
-      return clamp_index(int(floor_f(float(i) * a.scale)), n);
-    case RULE_NEAREST_LEGACY:
-      // PyTorch special-cases equal and doubled sizes before any float math.
-      if (a.out_size == n) {
-        return i;
-      } else if (a.out_size == 2 * n) {
-        return i >> 1;
-      }
-      return clamp_index(int(floor_f(float(i) * a.scale)), n);
-    default: // RULE_NEAREST_EXACT
-      // PyTorch multiplies in double but floors with floorf, i.e. after
-      // rounding to float: exactly a float product.
-      return clamp_index(int(floor_f((float(i) + 0.5f) * a.scale)), n);
+  if (a.rule == RULE_NEAREST_REPLICATE) {
+    return i / a.factor;
+  } else if (a.rule == RULE_NEAREST_ROUND) {
+    return clamp_index(int(round_even_f((float(i) + 0.5f) * a.scale - 0.5f)), n);
+  } else if (a.rule == RULE_NEAREST_EXACT) {
+    // PyTorch multiplies in double but floors with floorf, i.e. after
+    // rounding to float: exactly a float product.
+    return clamp_index(int(floor_f((float(i) + 0.5f) * a.scale)), n);
+  } else if (a.rule == RULE_NEAREST_LEGACY) {
+    // PyTorch's 2-D kernels special-case equal and doubled sizes before any
+    // float math (its 1-D and 3-D kernels do not).
+    if (a.out_size == n) {
+      return i;
+    } else if (a.out_size == 2 * n) {
+      return i >> 1;
+    }
   }
+  return clamp_index(int(floor_f(float(i) * a.scale)), n);
 }
 
 UPSAMPLE_INLINE Taps nearest_taps(AxisMap a, int i) {

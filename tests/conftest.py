@@ -9,7 +9,6 @@ Every reference in this suite is either PyTorch (``torch.nn.functional.interpola
 float64) or ``mlx.nn.Upsample``; nothing is compared against mlx_upsample alone.
 """
 
-import math
 
 import mlx.core as mx
 import numpy as np
@@ -195,6 +194,30 @@ def torch_interpolate(
     )
 
 
+def torch_adjoint_grad(x_shape_nchw, ct, **kw):
+    """d/dx sum(F(x) * ct) computed from torch's *forward* only.
+
+    F is linear in x, so the gradient is J^T ct with J read off by running the forward on a
+    basis: channel p of a (1, P, *S) input is the unit vector at spatial position p.
+    """
+    n, c, *sp = x_shape_nchw
+    p = int(np.prod(sp))
+    basis = torch.eye(p, dtype=torch.float64).reshape(1, p, *sp)
+    with torch.no_grad():
+        jac = torch_interpolate(basis, **kw)[0].reshape(p, -1)  # (P, prod(out))
+    g = torch.einsum("po,bco->bcp", jac, ct.reshape(n, c, -1))
+    return g.reshape(n, c, *sp)
+
+
+# Torch's backward kernels special-case "output size == input size" (copy) and, for legacy
+# nearest, "output == 2 * input" (i >> 1) in every rank, while the forward kernels do so only
+# for 2-D nearest (measured, torch 2.13).  Where they disagree, torch's autograd gradient is
+# not the derivative of torch's forward (e.g. 1-D nearest, N=5, scale_factor 1.1; 2-D bicubic
+# with both sizes unchanged and scale_factor 1.1).  Our reference gradient is the derivative
+# of torch's forward: torch autograd, replaced by the forward-built adjoint when they differ.
+_ADJOINT_MAX_POSITIONS = 4096
+
+
 def torch_forward_and_grad(x, cot, **kw):
     """float64 torch forward and d/dx sum(out * cot); returns channels-last float64 numpy."""
     xt = to_torch_nchw(x, requires_grad=True)
@@ -202,7 +225,13 @@ def torch_forward_and_grad(x, cot, **kw):
     ct = to_torch_nchw(cot)
     assert out.shape == ct.shape, (out.shape, ct.shape)
     (out * ct).sum().backward()
-    return from_torch_nchw(out), from_torch_nchw(xt.grad)
+    grad = xt.grad
+    if int(np.prod(xt.shape[2:])) <= _ADJOINT_MAX_POSITIONS:
+        adj = torch_adjoint_grad(tuple(xt.shape), ct, **kw)
+        scale = max(1.0, float(adj.abs().max()))
+        if not torch.allclose(grad, adj, rtol=0, atol=1e-9 * scale):
+            grad = adj
+    return from_torch_nchw(out), from_torch_nchw(grad)
 
 
 def torch_forward(x, **kw):
@@ -225,6 +254,46 @@ def mlx_out_shape(shape, scale_factor):
     n, *sp, c = shape
     sc = _per_axis(scale_factor, len(sp))
     return (n, *[int(float(s) * d) for s, d in zip(sc, sp)], c)
+
+
+# MLX's own cubic has a float32 tap bug; a numpy version of the formula it intends.
+
+
+def _mlx_src_f32(n, s, ac):
+    """MLX 0.32.4's float32 source coordinates (upsample.py: _scaled_indices)."""
+    m = int(s * n)
+    i = np.arange(m, dtype=np.float32)
+    if ac:
+        return i * np.float32((n - 1) / max(m - 1, 1))
+    step = 1 / s
+    start = ((m - 1) * step - n + 1) / 2
+    return i * np.float32(step) - np.float32(start)
+
+
+def mlx_cubic_1d_reference(x, s, ac):
+    """The formula mlx.nn.Upsample's cubic implements (REFERENCE 2a), in float64 numpy:
+    taps floor(src)-1 .. floor(src)+2 clamped to [0, N-1], Keys a=-0.75 weights from the
+    unclamped float32 src.  Used where MLX itself gets its taps wrong (see below)."""
+    xs = to_f64(x)  # (B, N, C)
+    n = xs.shape[1]
+    src = _mlx_src_f32(n, s, ac).astype(np.float64)
+    fl = np.floor(src)
+    a = -0.75
+    out = np.zeros((xs.shape[0], src.size, xs.shape[2]))
+    for k in (-1, 0, 1, 2):
+        d = np.abs(src - (fl + k))
+        w = np.where(d <= 1, ((a + 2) * d - (a + 3)) * d * d + 1, (((d - 5) * d + 8) * d - 4) * a)
+        idx = np.clip(fl + k, 0, n - 1).astype(int)
+        out += w[None, :, None] * xs[:, idx, :]
+    return out
+
+
+def mlx_cubic_taps_inconsistent(n, s, ac):
+    """MLX computes the right taps as floor(src + 1) in float32; for src = -tiny that rounds
+    to floor(1.0) = 1 instead of 0, so MLX skips the nearest input pixel (an MLX bug)."""
+    src = _mlx_src_f32(n, s, ac)
+    return bool(np.any(np.floor(src + np.float32(1)) != np.floor(src) + 1))
+
 
 
 # --------------------------------------------------------------------------------------
@@ -362,9 +431,49 @@ def up_cases():
 
 UP_CASES = up_cases()
 
+# 1-D sweeps over many sizes and scales
+SWEEP_N = (1, 2, 3, 4, 5, 7, 8, 13, 16, 31)
+SWEEP_SCALES = (
+    0.1, 0.2, 0.25, 0.3, 1 / 3, 0.4, 0.5, 0.6, 2 / 3, 0.7, 0.75, 0.8, 0.9, 0.99, 1.0, 1.01,
+    1.1, 1.2, 1.25, 4 / 3, 1.5, 1.6, 5 / 3, 1.7, 1.75, 1.9, 2.0, 2.001, 2.1, 2.5, 2.9, 3.0,
+    3.3, 3.5, 4.0, 4.7, 5.0, 7.3, 8.0,
+)  # fmt: skip
+SWEEP_MODES = [
+    ("nearest", None),
+    ("nearest-exact", None),
+    ("linear", False),
+    ("linear", True),
+    ("cubic", False),
+    ("cubic", True),
+]
+
+
+
 
 
 @pytest.fixture(autouse=True)
 def _seed_mlx():
     mx.random.seed(0)
     yield
+
+
+# --------------------------------------------------------------------------------------
+# devices: the whole suite runs on every device MLX has here (CPU; CPU and GPU on a Mac)
+# --------------------------------------------------------------------------------------
+
+DEVICES = ["cpu"] + (["gpu"] if mx.metal.is_available() else [])
+
+
+@pytest.fixture(autouse=True, params=DEVICES)
+def device(request):
+    previous = mx.default_device()
+    mx.set_default_device(mx.gpu if request.param == "gpu" else mx.cpu)
+    yield request.param
+    mx.set_default_device(previous)
+
+
+def pytest_unconfigure(config):
+    """Ends the run with the Metal emulation coverage line (tests/test_metal_emulation.py)."""
+    emulator = getattr(config, "_metal_emulator", None)
+    if emulator is not None:
+        print(f"metal kernels executed: {len(emulator.executed())} of {len(emulator.kernels())}")

@@ -7,17 +7,20 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 import pytest
-import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 from conftest import (  # noqa: E402
     INTERP_CASES,
-    NC,
     SPATIAL,
+    SWEEP_MODES,
+    SWEEP_N,
+    SWEEP_SCALES,
     UP_CASES,
     UP_SPATIAL,
     assert_close,
     contiguous_copy,
+    mlx_cubic_1d_reference,
+    mlx_cubic_taps_inconsistent,
     mlx_out_shape,
     rand,
     rand_int,
@@ -134,6 +137,22 @@ def test_interpolate_nearest_2d_torch_fast_paths(scale):
     1-D and 3-D use the plain ``floor(i / scale_factor)`` formula). ``interpolate`` promises
     F.interpolate semantics, so it has to reproduce this too."""
     x = rand((1, 5, 7, 2), seed=12)
+    out = interpolate(x, scale_factor=scale, mode="nearest")
+    ref = torch_forward(x, mode="nearest", scale_factor=scale)
+    assert tuple(out.shape) == ref.shape
+    np.testing.assert_array_equal(to_f64(out), ref)
+
+
+@pytest.mark.parametrize(
+    "shape,scale",
+    [((1, 5, 2), 1.1), ((2, 7, 3), 2.1), ((1, 5, 2, 3, 2), (1.1, 1.0, 1.0)), ((1, 2, 7, 3, 1), (1.0, 2.1, 1.0))],
+    ids=["1d-same-size", "1d-double-size", "3d-same-size", "3d-double-size"],
+)
+def test_interpolate_nearest_1d_3d_no_fast_paths(shape, scale):
+    """Unlike 2-D, PyTorch's 1-D and 3-D legacy nearest have no same-size / double-size
+    shortcut (measured on torch 2.13 for float32, float64 and uint8, channels-first and
+    channels_last_3d): out == in size with scale_factor 1.1 still reads floor(i / 1.1)."""
+    x = rand(shape, seed=13)
     out = interpolate(x, scale_factor=scale, mode="nearest")
     ref = torch_forward(x, mode="nearest", scale_factor=scale)
     assert tuple(out.shape) == ref.shape
@@ -342,7 +361,11 @@ def _views():
         base = rand((2, 7, 9, 1), seed=seed)
         return mx.broadcast_to(base, (2, 7, 9, 4))
 
+    def broadcast_scalar(seed):
+        return mx.broadcast_to(mx.array(0.5 + seed / 100.0), (2, 7, 9, 3))
+
     return [
+        ("broadcast_scalar", broadcast_scalar),
         ("transposed", transposed),
         ("transposed_full", transposed_full),
         ("strided", strided),
@@ -420,3 +443,284 @@ def test_output_is_lazy_and_evaluates():
     y = upsample(x, 2, mode="cubic")
     mx.eval(y)
     assert_close(y, nn.Upsample(2, mode="cubic")(x))
+
+
+# ======================================================================================
+# 1-D sweeps over many sizes and scales (index math edge cases: ties, exact products,
+# clamping at the borders, single-pixel inputs/outputs)
+# ======================================================================================
+
+def _sweep_check(out, ref, mode, msg):
+    assert tuple(out.shape) == ref.shape, msg
+    if mode.startswith("nearest"):
+        np.testing.assert_array_equal(to_f64(out), ref, err_msg=msg)
+    else:
+        assert_close(out, ref, err_msg=msg)
+
+
+@pytest.mark.parametrize("mode,ac", SWEEP_MODES)
+@pytest.mark.parametrize("recompute", [None, True])
+def test_interpolate_1d_scale_sweep_vs_torch(mode, ac, recompute):
+    for n in SWEEP_N:
+        x = rand((1, n, 2), seed=n)
+        for s in SWEEP_SCALES:
+            if int(n * s) < 1:
+                continue
+            kw = dict(mode=mode, scale_factor=s, align_corners=ac, recompute_scale_factor=recompute)
+            out = interpolate(x, **kw)
+            _sweep_check(out, torch_forward(x, **kw), mode, f"N={n} {kw}")
+
+
+@pytest.mark.parametrize("mode,ac", SWEEP_MODES)
+def test_interpolate_1d_size_sweep_vs_torch(mode, ac):
+    for n in SWEEP_N:
+        x = rand((1, n, 2), seed=100 + n)
+        for m in sorted(set(range(1, 2 * n + 3)) | {3 * n, 4 * n + 1}):
+            kw = dict(mode=mode, size=m, align_corners=ac)
+            out = interpolate(x, **kw)
+            _sweep_check(out, torch_forward(x, **kw), mode, f"N={n} {kw}")
+
+
+@pytest.mark.parametrize("mode,ac", [("nearest", False), ("linear", False), ("linear", True), ("cubic", False), ("cubic", True)])
+def test_upsample_1d_scale_sweep_vs_mlx(mode, ac):
+    for n in SWEEP_N:
+        x = rand((1, n, 2), seed=200 + n)
+        for s in SWEEP_SCALES:
+            if int(n * s) < 1:
+                continue
+            out = upsample(x, s, mode=mode, align_corners=ac)
+            ref = nn.Upsample(scale_factor=s, mode=mode, align_corners=ac)(x)
+            msg = f"N={n} scale={s} mode={mode} ac={ac}"
+            assert out.shape == ref.shape, msg
+            if mode == "nearest":
+                np.testing.assert_array_equal(np.array(out), np.array(ref), err_msg=msg)
+            elif mode == "cubic" and mlx_cubic_taps_inconsistent(n, s, ac):
+                assert_close(out, mlx_cubic_1d_reference(x, s, ac), err_msg=msg + " (numpy ref)")
+            else:
+                assert_close(out, ref, err_msg=msg)
+                if mode == "cubic":
+                    assert_close(out, mlx_cubic_1d_reference(x, s, ac), err_msg=msg + " (numpy ref)")
+
+
+def test_upsample_cubic_where_mlx_skips_a_tap():
+    """N=1, scale 7.3: MLX's float32 src for output 3 is -tiny, MLX's floor(src + 1) == 1, so
+    mlx.nn.Upsample returns 0 there.  A 1-pixel input must upsample to a constant."""
+    assert mlx_cubic_taps_inconsistent(1, 7.3, False)
+    x = rand((2, 1, 3), seed=210)
+    out = upsample(x, 7.3, mode="cubic")
+    assert out.shape == (2, 7, 3)
+    assert_close(out, np.broadcast_to(to_f64(x), (2, 7, 3)))
+    assert_close(out, mlx_cubic_1d_reference(x, 7.3, False))
+
+
+# ======================================================================================
+# bigger inputs: several threads, channel blocks, long rows
+# ======================================================================================
+
+
+@pytest.mark.parametrize(
+    "mode,ac", [("nearest", None), ("nearest-exact", None), ("bilinear", False), ("bilinear", True), ("bicubic", False)]
+)
+@pytest.mark.parametrize(
+    "shape,kw",
+    [
+        ((2, 40, 36, 20), dict(scale_factor=(2.3, 0.7))),
+        ((1, 64, 48, 16), dict(scale_factor=2)),
+        ((3, 12, 10, 300), dict(size=(17, 6))),  # channels > one 256-float block
+    ],
+    ids=["2x40x36x20", "1x64x48x16", "C300"],
+)
+def test_interpolate_large_vs_torch(shape, kw, mode, ac):
+    x = rand(shape, seed=300)
+    out = interpolate(x, mode=mode, align_corners=ac, **kw)
+    ref = torch_forward(x, mode=mode, align_corners=ac, **kw)
+    if mode.startswith("nearest"):
+        np.testing.assert_array_equal(to_f64(out), ref)
+    else:
+        assert_close(out, ref)
+
+
+@pytest.mark.parametrize(
+    "mode,ac", [("nearest", None), ("nearest-exact", None), ("bilinear", False), ("bilinear", True), ("bicubic", False)]
+)
+def test_interpolate_long_rows_vs_torch(mode, ac):
+    """Output index ~900 along one axis.  Source coordinates are float32 (as in PyTorch's own
+    float32 kernels): |src error| ~ 900 * 6e-8 ~ 5e-5 pixel, so values may differ from the
+    float64 reference by ~5e-5 * |x[j+1] - x[j]|; torch float32 itself is off by 2.5e-4 here.
+    The tolerance allows that rounding and nothing close to a wrong tap or weight."""
+    x = rand((1, 9, 700, 3), seed=303)
+    kw = dict(mode=mode, align_corners=ac, scale_factor=(1.5, 1.3))
+    out = interpolate(x, **kw)
+    ref = torch_forward(x, **kw)
+    if mode.startswith("nearest"):
+        np.testing.assert_array_equal(to_f64(out), ref)
+    else:
+        assert_close(out, ref, rtol=1e-4, atol=2e-4)
+
+
+@pytest.mark.parametrize("mode,ac", [("nearest", False), ("linear", False), ("cubic", True)])
+@pytest.mark.parametrize(
+    "shape,scale",
+    [((2, 40, 36, 20), (2.3, 0.7)), ((3, 12, 10, 300), (1.5, 0.6)), ((2, 10, 12, 9, 5), (2, 1.5, 0.8))],
+    ids=["2d", "C300", "3d"],
+)
+def test_upsample_large_vs_mlx(shape, scale, mode, ac):
+    x = rand(shape, seed=301)
+    out = upsample(x, scale, mode=mode, align_corners=ac)
+    ref = nn.Upsample(scale_factor=scale, mode=mode, align_corners=ac)(x)
+    if mode == "nearest":
+        np.testing.assert_array_equal(np.array(out), np.array(ref))
+    else:
+        assert_close(out, ref)
+
+
+@pytest.mark.parametrize("dtype", [mx.float16, mx.bfloat16])
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+def test_interpolate_large_half_vs_torch(dtype, mode):
+    x = rand((2, 33, 29, 37), dtype=dtype, seed=302)
+    out = interpolate(x, scale_factor=(1.9, 0.55), mode=mode)
+    assert out.dtype == dtype
+    rtol, atol = tol_for(dtype)
+    assert_close(out, torch_forward(x, mode=mode, scale_factor=(1.9, 0.55)), rtol=rtol, atol=atol)
+
+
+def test_results_independent_of_thread_count():
+    import mlx_upsample
+
+    x = rand((2, 40, 36, 24), seed=303)
+    cot = rand((2, 92, 25, 24), seed=304)
+    f = lambda a: interpolate(a, scale_factor=(2.3, 0.7), mode="bicubic")  # noqa: E731
+    old = mlx_upsample.get_num_threads()
+    results = []
+    try:
+        for n in (1, 2, 3, 5):
+            mlx_upsample.set_num_threads(n)
+            assert mlx_upsample.get_num_threads() == n
+            (o,), (g,) = mx.vjp(f, [x], [cot])
+            mx.eval(o, g)
+            results.append((np.array(o), np.array(g)))
+    finally:
+        mlx_upsample.set_num_threads(old)
+    assert mlx_upsample.get_num_threads() == old
+    for o, g in results[1:]:
+        np.testing.assert_array_equal(o, results[0][0])
+        np.testing.assert_array_equal(g, results[0][1])
+    assert_close(results[0][0], torch_forward(x, mode="bicubic", scale_factor=(2.3, 0.7)))
+
+
+# ======================================================================================
+# identity sizes, dtype promotion on the identity path, lazy graphs, streams
+# ======================================================================================
+
+
+@pytest.mark.parametrize("dtype", [mx.int32, mx.uint8, mx.bool_, mx.float16, mx.bfloat16, mx.float32])
+@pytest.mark.parametrize("mode", ["nearest", "linear", "cubic"])
+def test_upsample_identity_scale(dtype, mode):
+    x = (rand((2, 5, 6, 3), dtype=dtype, seed=310) if dtype in (mx.float16, mx.bfloat16, mx.float32)
+         else rand_int((2, 5, 6, 3), dtype, seed=310))  # fmt: skip
+    out = upsample(x, 1.0, mode=mode)
+    ref = nn.Upsample(scale_factor=1.0, mode=mode)(x)
+    expected_dtype = dtype if (mode == "nearest" or dtype in (mx.float16, mx.bfloat16, mx.float32)) else mx.float32
+    assert out.dtype == expected_dtype
+    assert out.shape == x.shape
+    np.testing.assert_allclose(to_f64(out), to_f64(ref), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [mx.int32, mx.uint8, mx.bool_, mx.float16])
+@pytest.mark.parametrize("mode,ac", [("nearest", None), ("nearest-exact", None), ("bilinear", False), ("bilinear", True), ("bicubic", False)])
+def test_interpolate_identity_size(dtype, mode, ac):
+    x = rand((2, 5, 6, 3), dtype=dtype, seed=311) if dtype == mx.float16 else rand_int((2, 5, 6, 3), dtype, seed=311)
+    out = interpolate(x, size=(5, 6), mode=mode, align_corners=ac)
+    expected_dtype = dtype if (mode.startswith("nearest") or dtype == mx.float16) else mx.float32
+    assert out.dtype == expected_dtype
+    np.testing.assert_array_equal(to_f64(out), torch_forward(x, mode=mode, size=(5, 6), align_corners=ac))
+
+
+def test_many_ops_in_one_lazy_graph():
+    """Build many ops whose inputs go out of scope before evaluation, then eval once."""
+    outs, refs = [], []
+    for k in range(24):
+        x = rand((2, 5 + k % 4, 6 + k % 3, 1 + k % 5), seed=320 + k) * (1 + k)
+        mode = ("nearest", "nearest-exact", "bilinear", "bicubic")[k % 4]
+        s = (1.3 + 0.1 * k, 0.9)
+        outs.append(interpolate(x * 2.0 - 1.0, scale_factor=s, mode=mode))
+        refs.append(torch_forward(contiguous_copy(x * 2.0 - 1.0), mode=mode, scale_factor=s))
+        del x
+    mx.eval(outs)
+    for o, r in zip(outs, refs):
+        assert_close(o, r)
+
+
+def test_async_eval():
+    x = rand((2, 30, 20, 8), seed=330)
+    y = interpolate(x, scale_factor=1.7, mode="bicubic")
+    z = upsample(y, 0.5, mode="linear")
+    mx.async_eval(z)
+    ref = nn.Upsample(0.5, mode="linear")(mx.array(torch_forward(x, mode="bicubic", scale_factor=1.7).astype(np.float32)))
+    assert_close(z, ref)
+
+
+def test_new_stream_on_default_device():
+    s = mx.new_stream(mx.default_device())
+    x = rand((2, 7, 6, 3), seed=331)
+    a = interpolate(x, scale_factor=1.6, mode="bicubic", stream=s)
+    b = upsample(x, 1.6, mode="cubic", stream=s)
+    with mx.stream(s):
+        c = interpolate(x, scale_factor=1.6, mode="bilinear")
+    assert_close(a, torch_forward(x, mode="bicubic", scale_factor=1.6))
+    assert_close(b, nn.Upsample(1.6, mode="cubic")(x))
+    assert_close(c, torch_forward(x, mode="bilinear", scale_factor=1.6))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda x: interpolate(x, size=x.shape[1:-1], mode="nearest"),
+        lambda x: interpolate(x, size=x.shape[1:-1], mode="bilinear"),
+        lambda x: upsample(x, 1.0, mode="nearest"),
+        lambda x: upsample(x, 1.0, mode="cubic"),
+    ],
+    ids=["nearest-same-size", "bilinear-same-size", "up-nearest-1", "up-cubic-1"],
+)
+def test_identity_output_is_safe_to_overwrite(make):
+    """A same-size result may share the input's buffer; later (donating) ops on the result
+    must not modify the input."""
+    x = rand((2, 5, 6, 3), seed=340)
+    mx.eval(x)
+    x_before = np.array(x)
+    y = make(x)
+    z = y * 2.0 + 1.0
+    mx.eval(z)
+    np.testing.assert_array_equal(np.array(x), x_before)
+    np.testing.assert_allclose(np.array(z), x_before * 2.0 + 1.0, rtol=1e-6, atol=1e-6)
+    # the gradient of a same-size op is the identity and must not alias the cotangent either
+    cot = rand(x.shape, seed=341)
+    mx.eval(cot)
+    cot_before = np.array(cot)
+    (_,), (g,) = mx.vjp(make, [x], [cot])
+    h = g * 3.0
+    mx.eval(h)
+    np.testing.assert_array_equal(np.array(cot), cot_before)
+    np.testing.assert_allclose(np.array(h), cot_before * 3.0, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("scale", [2, 1.5, 0.6])
+def test_upsample_nearest_ignores_align_corners_like_mlx(scale):
+    x = rand((2, 5, 6, 3), seed=350)
+    out = Upsample(scale_factor=scale, mode="nearest", align_corners=True)(x)
+    ref = nn.Upsample(scale_factor=scale, mode="nearest", align_corners=True)(x)
+    np.testing.assert_array_equal(np.array(out), np.array(ref))
+
+
+@pytest.mark.parametrize("mode", ["nearest", "bilinear", "bicubic"])
+def test_interpolate_recompute_false_with_size_is_allowed(mode):
+    x = rand((2, 5, 6, 3), seed=351)
+    out = interpolate(x, size=(8, 4), mode=mode, recompute_scale_factor=False)
+    ref = torch_forward(x, size=(8, 4), mode=mode, recompute_scale_factor=False)
+    assert_close(out, ref)
+
+
+def test_interpolate_scale_factor_list_accepted():
+    x = rand((2, 5, 6, 3), seed=352)
+    out = interpolate(x, scale_factor=[1.5, 0.7], mode="bicubic")
+    assert_close(out, torch_forward(x, scale_factor=(1.5, 0.7), mode="bicubic"))

@@ -12,8 +12,13 @@ sys.path.insert(0, os.path.dirname(__file__))
 from conftest import (  # noqa: E402
     INTERP_CASES,
     SPATIAL,
+    SWEEP_MODES,
+    SWEEP_N,
+    SWEEP_SCALES,
     UP_CASES,
     assert_close,
+    mlx_cubic_1d_reference,
+    mlx_cubic_taps_inconsistent,
     mlx_out_shape,
     rand,
     tol_for,
@@ -318,5 +323,147 @@ def test_grad_other_ranks_larger_channels(nd, mode):
     kw = dict(mode=mode, scale_factor=1.45)
     cot = rand(torch_out_shape(x, **kw), seed=104)
     _, ref = torch_forward_and_grad(x, cot, **kw)
+    (_,), (g,) = mx.vjp(_interp_fn(kw), [x], [cot])
+    assert_close(g, ref)
+
+
+# ======================================================================================
+# 1-D sweeps: the gather-form backward inverts the forward index map; check it for many
+# sizes and scales (ties, exact products, borders, single-pixel inputs and outputs)
+# ======================================================================================
+
+
+@pytest.mark.parametrize("mode,ac", SWEEP_MODES)
+@pytest.mark.parametrize("recompute", [None, True])
+def test_interpolate_1d_grad_sweep_vs_torch(mode, ac, recompute):
+    for n in SWEEP_N:
+        x = rand((1, n, 2), seed=400 + n)
+        for s in SWEEP_SCALES:
+            if int(n * s) < 1:
+                continue
+            kw = dict(mode=mode, scale_factor=s, align_corners=ac, recompute_scale_factor=recompute)
+            cot = rand(torch_out_shape(x, **kw), seed=500 + n)
+            _, ref = torch_forward_and_grad(x, cot, **kw)
+            (_,), (g,) = mx.vjp(_interp_fn(kw), [x], [cot])
+            assert_close(g, ref, err_msg=f"N={n} {kw}")
+
+
+@pytest.mark.parametrize("mode,ac", SWEEP_MODES)
+def test_interpolate_1d_grad_size_sweep_vs_torch(mode, ac):
+    for n in SWEEP_N:
+        x = rand((1, n, 2), seed=600 + n)
+        for m in sorted(set(range(1, 2 * n + 3)) | {3 * n, 4 * n + 1}):
+            kw = dict(mode=mode, size=m, align_corners=ac)
+            cot = rand(torch_out_shape(x, **kw), seed=700 + m)
+            _, ref = torch_forward_and_grad(x, cot, **kw)
+            (_,), (g,) = mx.vjp(_interp_fn(kw), [x], [cot])
+            assert_close(g, ref, err_msg=f"N={n} {kw}")
+
+
+def _mlx_cubic_grad_reference(n, s, ac, cot):
+    """W^T cot with W the (M, N) matrix of the intended MLX cubic (numpy, float64)."""
+    eye = mx.array(np.eye(n, dtype=np.float32)[None])  # (1, N, C=N)
+    w = mlx_cubic_1d_reference(eye, s, ac)[0]  # (M, N)
+    c = np.array(cot, np.float64)  # (B, M, C)
+    return np.einsum("mn,bmc->bnc", w, c)
+
+
+@pytest.mark.parametrize("mode,ac", [("nearest", False), ("linear", False), ("linear", True), ("cubic", False), ("cubic", True)])
+def test_upsample_1d_grad_sweep_vs_mlx(mode, ac):
+    for n in SWEEP_N:
+        x = rand((1, n, 2), seed=800 + n)
+        for s in SWEEP_SCALES:
+            if int(n * s) < 1:
+                continue
+            cot = rand(mlx_out_shape(x.shape, s), seed=900 + n)
+            (_,), (g,) = mx.vjp(lambda a: upsample(a, s, mode=mode, align_corners=ac), [x], [cot])
+            msg = f"N={n} scale={s} mode={mode} ac={ac}"
+            if mode == "cubic" and mlx_cubic_taps_inconsistent(n, s, ac):
+                assert_close(g, _mlx_cubic_grad_reference(n, s, ac, cot), err_msg=msg + " (numpy ref)")
+                continue
+            (_,), (g_ref,) = mx.vjp(nn.Upsample(s, mode=mode, align_corners=ac), [x], [cot])
+            assert_close(g, g_ref, err_msg=msg)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(mode="nearest", scale_factor=(0.13, 7.3)),
+        dict(mode="nearest-exact", scale_factor=(7.3, 0.13)),
+        dict(mode="bilinear", scale_factor=(0.13, 7.3)),
+        dict(mode="bicubic", scale_factor=(7.3, 0.13), align_corners=True),
+        dict(mode="bicubic", size=(3, 200)),
+    ],
+    ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()).replace(" ", ""),
+)
+def test_interpolate_grad_extreme_ratios_vs_torch(kw):
+    """Large up- and down-scaling: many outputs per input and many inputs per output."""
+    x = rand((2, 31, 23, 5), seed=1000)
+    cot = rand(torch_out_shape(x, **kw), seed=1001)
+    _, ref = torch_forward_and_grad(x, cot, **kw)
+    (_,), (g,) = mx.vjp(_interp_fn(kw), [x], [cot])
+    assert_close(g, ref)
+
+
+@pytest.mark.parametrize("mode,ac", [("nearest", False), ("linear", True), ("cubic", False)])
+@pytest.mark.parametrize(
+    "shape,scale",
+    [((2, 40, 36, 20), (2.3, 0.7)), ((3, 12, 10, 300), (1.5, 0.6)), ((2, 10, 12, 9, 5), (2, 1.5, 0.8))],
+    ids=["2d", "C300", "3d"],
+)
+def test_upsample_grad_large_vs_mlx(shape, scale, mode, ac):
+    x = rand(shape, seed=1002)
+    cot = rand(mlx_out_shape(shape, scale), seed=1003)
+    (_,), (g,) = mx.vjp(lambda a: upsample(a, scale, mode=mode, align_corners=ac), [x], [cot])
+    (_,), (g_ref,) = mx.vjp(nn.Upsample(scale, mode=mode, align_corners=ac), [x], [cot])
+    assert_close(g, g_ref)
+
+
+@pytest.mark.parametrize("mode,ac", [("nearest", None), ("bilinear", False), ("bicubic", True)])
+def test_interpolate_grad_large_vs_torch(mode, ac):
+    x = rand((2, 40, 36, 20), seed=1004)
+    kw = dict(mode=mode, scale_factor=(2.3, 0.7), align_corners=ac)
+    cot = rand(torch_out_shape(x, **kw), seed=1005)
+    _, ref = torch_forward_and_grad(x, cot, **kw)
+    (_,), (g,) = mx.vjp(_interp_fn(kw), [x], [cot])
+    assert_close(g, ref)
+
+
+# ======================================================================================
+# where torch's autograd is not the derivative of torch's forward
+# ======================================================================================
+
+
+@pytest.mark.parametrize("scale", [1.01, 1.1, 1.15])
+def test_bicubic_same_size_grad_is_derivative_of_forward(scale):
+    """torch 2-D bicubic with both output sizes == input sizes: forward interpolates with
+    1/scale_factor, backward copies (identity).  Our gradient must be the derivative of the
+    forward (the adjoint), which torch autograd is not here."""
+    from conftest import to_torch_nchw, torch_adjoint_grad
+
+    kw = dict(mode="bicubic", scale_factor=scale)
+    x = rand((2, 5, 6, 3), seed=1100)
+    out = interpolate(x, **kw)
+    assert out.shape == x.shape
+    cot = rand(out.shape, seed=1101)
+    adj = np.moveaxis(torch_adjoint_grad((2, 3, 5, 6), to_torch_nchw(cot), **kw).numpy(), 1, -1)
+    (_,), (g,) = mx.vjp(_interp_fn(kw), [x], [cot])
+    assert_close(out, torch_forward(x, **kw))
+    assert_close(g, adj)
+    assert not np.allclose(np.array(g), np.array(cot), atol=1e-3), "gradient must not be the identity"
+
+
+@pytest.mark.parametrize(
+    "shape,scale",
+    [((1, 5, 2), 1.1), ((2, 7, 3), 2.1), ((1, 5, 2, 3, 2), (1.1, 1.0, 1.0)), ((1, 2, 7, 3, 1), (1.0, 2.1, 1.0))],
+    ids=["1d-same-size", "1d-double-size", "3d-same-size", "3d-double-size"],
+)
+def test_nearest_1d_3d_same_or_double_size_grad(shape, scale):
+    """1-D/3-D legacy nearest: torch's forward uses floor(i / scale_factor) even when the output
+    size equals (or doubles) the input size; the gradient is the adjoint of that forward."""
+    kw = dict(mode="nearest", scale_factor=scale)
+    x = rand(shape, seed=1102)
+    cot = rand(torch_out_shape(x, **kw), seed=1103)
+    _, ref = torch_forward_and_grad(x, cot, **kw)  # adjoint of torch's forward (see conftest)
     (_,), (g,) = mx.vjp(_interp_fn(kw), [x], [cot])
     assert_close(g, ref)

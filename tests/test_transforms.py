@@ -260,6 +260,9 @@ SHAPELESS = [
     ("bicubic-2.2", lambda a: interpolate(a, scale_factor=2.2, mode="bicubic"), "t"),
     ("bicubic-rsf", lambda a: interpolate(a, scale_factor=1.7, mode="bicubic", recompute_scale_factor=True), "t"),
     ("bicubic-size", lambda a: interpolate(a, size=(6, 10), mode="bicubic"), "t"),
+    # first traced shape is the identity (same size), the second is not
+    ("bilinear-size-same-first", lambda a: interpolate(a, size=(5, 6), mode="bilinear"), "t"),
+    ("nearest-size-same-first", lambda a: interpolate(a, size=(5, 6), mode="nearest"), "t"),
 ]
 SHAPES = [(2, 5, 6, 3), (3, 9, 4, 2)]
 
@@ -286,6 +289,8 @@ def _shapeless_ref(name, x):
         "bicubic-2.2": dict(scale_factor=2.2, mode="bicubic"),
         "bicubic-rsf": dict(scale_factor=1.7, mode="bicubic", recompute_scale_factor=True),
         "bicubic-size": dict(size=(6, 10), mode="bicubic"),
+        "bilinear-size-same-first": dict(size=(5, 6), mode="bilinear"),
+        "nearest-size-same-first": dict(size=(5, 6), mode="nearest"),
     }[name]
     return mx.array(torch_forward(x, **t_kw).astype(np.float32))
 

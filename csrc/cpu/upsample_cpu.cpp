@@ -179,6 +179,11 @@ void run(
   if (!src.flags().row_contiguous) {
     throw std::runtime_error("[upsample] internal: input is not contiguous");
   }
+  if (dst.size() == 0) {
+    // Empty batch or no channels: nothing to compute.
+    dst.set_data(mx::allocator::malloc(0));
+    return;
+  }
   int mode = kernel_mode(p.method);
   bool copy_only = !backward && mode == upsample::MODE_NEAREST;
   if (!copy_only &&

@@ -62,6 +62,9 @@ void launch(
       dtype_name(src.dtype()),
       static_cast<int>(mx::size_of(src.dtype())));
   dst.set_data(mx::allocator::malloc(dst.nbytes()));
+  if (dst.size() == 0) {
+    return; // empty batch or no channels
+  }
 
   auto& device = mx::metal::device(s.device);
   auto* library = device.get_library(LIBRARY_NAME, library_dir());

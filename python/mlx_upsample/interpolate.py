@@ -32,7 +32,7 @@ def _method(mode: str) -> str:
     if mode in CUBIC_MODES:
         return "cubic"
     if mode == "area":
-        raise NotImplementedError("mode='area' is not implemented yet in mlx_upsample")
+        return mode
     raise ValueError(f"mode must be one of {', '.join(map(repr, _MODES))}; got {mode!r}")
 
 
@@ -81,12 +81,14 @@ def interpolate(
     dims = check_input(x)
     if align_corners is not None:
         align_corners = check_bool(align_corners, "align_corners")
-        if method.startswith("nearest"):
+        if method in ("nearest", "nearest-exact", "area"):
             raise ValueError(
                 f"align_corners can only be set with the linear and cubic modes, "
                 f"got mode={mode!r} with align_corners={align_corners!r}"
             )
     align_corners = bool(align_corners)
+    if method == "area":
+        raise NotImplementedError("mode='area' is not implemented yet in mlx_upsample")
     if check_bool(antialias, "antialias"):
         if method.startswith("nearest"):
             raise ValueError(f"antialias=True is not supported with mode={mode!r}")
