@@ -4,9 +4,11 @@
 #include <cstring>
 #include <memory>
 #include <stdexcept>
+#include <type_traits>
 
 #include <sys/mman.h>
 
+#include "cpu/convert.h"
 #include "cpu/gather_plan.h"
 #include "cpu/thread_pool.h"
 #include "mlx/allocator.h"
@@ -25,8 +27,22 @@ constexpr int64_t BLOCK = 256;
 // Roughly how many elements a thread should get before splitting pays off.
 constexpr int64_t GRAIN_ELEMENTS = 1 << 15;
 
-// One gather pass with float32 accumulation. K > 0 fixes the taps per row
-// at compile time (forward), K == 0 reads the row lengths from the table.
+// A float32 view of n elements of a row: the row itself, or the row
+// converted into `scratch`.
+template <typename In>
+inline const float* float_block(const In* row, int64_t n, float* scratch) {
+  if constexpr (std::is_same_v<In, float>) {
+    return row;
+  } else {
+    to_float(row, scratch, n);
+    return scratch;
+  }
+}
+
+// One gather pass with float32 accumulation, a block of channels at a time.
+// K > 0 fixes the taps per row at compile time (forward); K == 0 reads the
+// row lengths from the table (backward). Every variant sums the taps in
+// table order, so results do not depend on the variant or the thread count.
 template <typename In, typename Out, int K>
 void gather_rows(
     const In* src,
@@ -34,49 +50,144 @@ void gather_rows(
     const AxisPass& p,
     int64_t r0,
     int64_t r1) {
+  constexpr bool float_out = std::is_same_v<Out, float>;
   const int* offsets = p.table.offsets.data();
   const int* index = p.table.index.data();
   const float* weight = p.table.weight.data();
-  float acc[BLOCK];
+  const int64_t inner = p.inner;
+  float scratch[K > 0 ? K : 1][BLOCK];
+  float acc_block[BLOCK];
   for (int64_t r = r0; r < r1; ++r) {
     int64_t o = r / p.dst_len;
     int i = static_cast<int>(r % p.dst_len);
-    const In* base = src + o * p.src_len * p.inner;
-    Out* out = dst + r * p.inner;
+    const In* base = src + o * p.src_len * inner;
+    Out* out = dst + r * inner;
     int e0 = K > 0 ? i * K : offsets[i];
     int e1 = K > 0 ? e0 + K : offsets[i + 1];
-    for (int64_t c0 = 0; c0 < p.inner; c0 += BLOCK) {
-      int64_t n = std::min(BLOCK, p.inner - c0);
-      std::fill(acc, acc + n, 0.0f);
-      for (int e = e0; e < e1; ++e) {
-        const In* row = base + int64_t(index[e]) * p.inner + c0;
-        float w = weight[e];
+    for (int64_t c0 = 0; c0 < inner; c0 += BLOCK) {
+      int64_t n = std::min(BLOCK, inner - c0);
+      // Float outputs accumulate in place (the row is in cache).
+      float* acc = nullptr;
+      if constexpr (float_out) {
+        acc = out + c0;
+      } else {
+        acc = acc_block;
+      }
+      if constexpr (K > 0) {
+        const float* x[K];
+        float w[K];
+        for (int k = 0; k < K; ++k) {
+          x[k] = float_block(base + int64_t(index[e0 + k]) * inner + c0, n, scratch[k]);
+          w[k] = weight[e0 + k];
+        }
         for (int64_t c = 0; c < n; ++c) {
-          acc[c] += w * static_cast<float>(row[c]);
+          float sum = w[0] * x[0][c];
+          for (int k = 1; k < K; ++k) {
+            sum += w[k] * x[k][c];
+          }
+          acc[c] = sum;
+        }
+      } else {
+        if (e0 == e1) {
+          std::fill(acc, acc + n, 0.0f);
+        }
+        for (int e = e0; e < e1; ++e) {
+          const float* x =
+              float_block(base + int64_t(index[e]) * inner + c0, n, scratch[0]);
+          float w = weight[e];
+          if (e == e0) {
+            for (int64_t c = 0; c < n; ++c) {
+              acc[c] = w * x[c];
+            }
+          } else {
+            for (int64_t c = 0; c < n; ++c) {
+              acc[c] += w * x[c];
+            }
+          }
         }
       }
-      for (int64_t c = 0; c < n; ++c) {
-        out[c0 + c] = static_cast<Out>(acc[c]);
+      if constexpr (!float_out) {
+        from_float(acc, out + c0, n);
       }
     }
   }
 }
 
-// Nearest forward: a pure copy of whole rows, exact for every dtype.
-void copy_rows(
-    const char* src,
-    char* dst,
-    size_t elem,
-    const AxisPass& p,
+// Nearest forward in one pass, exact for every dtype (T: an unsigned integer
+// of the element's width). A row is the output's last spatial axis times the
+// channels; consecutive rows that read the same input row (every other row
+// when upsampling by 2) are copied from the row just written.
+struct NearestPlan {
+  int64_t channels;
+  std::vector<int> in_sizes;
+  std::vector<int> out_sizes;
+  std::vector<std::vector<int>> index; // per axis: source of each output
+};
+
+template <typename T>
+void nearest_rows(
+    const T* src,
+    T* dst,
+    const NearestPlan& q,
     int64_t r0,
     int64_t r1) {
-  size_t row_bytes = p.inner * elem;
+  const int last = static_cast<int>(q.out_sizes.size()) - 1;
+  const int64_t in_row = q.in_sizes[last] * q.channels;
+  const int64_t out_row = q.out_sizes[last] * q.channels;
+  const int* last_index = q.index[last].data();
+  int64_t previous = -1;
   for (int64_t r = r0; r < r1; ++r) {
-    int64_t o = r / p.dst_len;
-    int i = static_cast<int>(r % p.dst_len);
-    const char* from =
-        src + (o * p.src_len + p.table.index[i]) * int64_t(row_bytes);
-    std::memcpy(dst + r * int64_t(row_bytes), from, row_bytes);
+    // Row r = (n, o_0, ..., o_{last-1}) in row-major order.
+    int64_t rem = r;
+    int64_t stride = 1;
+    int64_t source = 0;
+    for (int a = last - 1; a >= 0; --a) {
+      int o = static_cast<int>(rem % q.out_sizes[a]);
+      rem /= q.out_sizes[a];
+      source += q.index[a][o] * stride;
+      stride *= q.in_sizes[a];
+    }
+    source += rem * stride; // batch entry
+    T* out = dst + r * out_row;
+    if (source == previous) {
+      std::memcpy(out, out - out_row, out_row * sizeof(T));
+    } else {
+      const T* in = src + source * in_row;
+      for (int o = 0; o < q.out_sizes[last]; ++o) {
+        const T* pixel = in + int64_t(last_index[o]) * q.channels;
+        for (int64_t c = 0; c < q.channels; ++c) {
+          out[o * q.channels + c] = pixel[c];
+        }
+      }
+    }
+    previous = source;
+  }
+}
+
+template <typename T>
+void nearest_forward(const void* src, void* dst, const NearestPlan& q, int64_t rows) {
+  int64_t row_elements = int64_t(q.out_sizes.back()) * q.channels;
+  int64_t grain = std::max<int64_t>(1, GRAIN_ELEMENTS / row_elements);
+  parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
+    nearest_rows<T>(static_cast<const T*>(src), static_cast<T*>(dst), q, r0, r1);
+  });
+}
+
+void nearest_forward(
+    const void* src,
+    void* dst,
+    size_t elem,
+    const NearestPlan& q,
+    int64_t rows) {
+  switch (elem) {
+    case 1:
+      return nearest_forward<uint8_t>(src, dst, q, rows);
+    case 2:
+      return nearest_forward<uint16_t>(src, dst, q, rows);
+    case 4:
+      return nearest_forward<uint32_t>(src, dst, q, rows);
+    default:
+      return nearest_forward<uint64_t>(src, dst, q, rows);
   }
 }
 
@@ -139,15 +250,6 @@ void weighted_pass(
   }
 }
 
-void copy_pass(const void* src, void* dst, size_t elem, const AxisPass& p) {
-  int64_t rows = p.outer * p.dst_len;
-  int64_t grain = std::max<int64_t>(1, GRAIN_ELEMENTS / p.inner);
-  parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
-    copy_rows(
-        static_cast<const char*>(src), static_cast<char*>(dst), elem, p, r0, r1);
-  });
-}
-
 // Fresh large allocations arrive as untouched pages, and faulting them in 4 KB
 // at a time costs more than the upsampling itself. Where the kernel lets
 // processes opt in to transparent huge pages, ask for them on our own
@@ -170,6 +272,88 @@ std::vector<int> shape_of(const mx::array& a) {
   return std::vector<int>(a.shape().begin(), a.shape().end());
 }
 
+void allocate(mx::array& a) {
+  a.set_data(mx::allocator::malloc(a.nbytes()));
+  prefer_huge_pages(a.data<void>(), a.nbytes());
+}
+
+bool all_identity(
+    const mx::array& src,
+    const mx::array& dst,
+    const std::vector<GatherTable>& tables) {
+  for (size_t a = 0; a < tables.size(); ++a) {
+    if (src.shape(a + 1) != dst.shape(a + 1) || !tables[a].is_identity()) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void run_nearest_forward(
+    const mx::array& src,
+    mx::array& dst,
+    const std::vector<GatherTable>& tables,
+    mx::Stream s) {
+  auto plan = std::make_shared<NearestPlan>();
+  plan->channels = dst.shape(-1);
+  for (size_t a = 0; a < tables.size(); ++a) {
+    plan->in_sizes.push_back(src.shape(a + 1));
+    plan->out_sizes.push_back(dst.shape(a + 1));
+    plan->index.push_back(tables[a].index);
+  }
+  allocate(dst);
+  int64_t rows = dst.size() / (int64_t(plan->out_sizes.back()) * plan->channels);
+  auto& encoder = mx::cpu::get_command_encoder(s);
+  encoder.set_input_array(src);
+  encoder.set_output_array(dst);
+  const void* in = src.data<void>();
+  void* out = dst.data<void>();
+  size_t elem = mx::size_of(src.dtype());
+  encoder.dispatch([plan, in, out, elem, rows]() {
+    nearest_forward(in, out, elem, *plan, rows);
+  });
+}
+
+void run_gather_passes(
+    const mx::array& src,
+    mx::array& dst,
+    std::vector<GatherTable> tables,
+    mx::Stream s) {
+  if (!(src.dtype() == mx::float32 || src.dtype() == mx::float16 ||
+        src.dtype() == mx::bfloat16)) {
+    throw std::invalid_argument(
+        "[upsample] linear, cubic and gradients need a float dtype");
+  }
+  auto passes = std::make_shared<std::vector<AxisPass>>(
+      plan_passes(shape_of(src), shape_of(dst), std::move(tables)));
+  allocate(dst);
+  // Intermediates (float32) live until the task has run; none is larger
+  // than the bigger of input and output.
+  std::vector<void*> buffers{const_cast<void*>(src.data<void>())};
+  auto& encoder = mx::cpu::get_command_encoder(s);
+  encoder.set_input_array(src);
+  encoder.set_output_array(dst);
+  for (size_t k = 0; k + 1 < passes->size(); ++k) {
+    const AxisPass& q = (*passes)[k];
+    mx::array mid(
+        mx::Shape{static_cast<int>(q.outer * q.dst_len * q.inner)},
+        mx::float32,
+        nullptr,
+        {});
+    allocate(mid);
+    buffers.push_back(mid.data<void>());
+    encoder.add_temporary(mid);
+  }
+  buffers.push_back(dst.data<void>());
+  mx::Dtype dtype = src.dtype();
+  encoder.dispatch([passes, buffers, dtype]() {
+    size_t n = passes->size();
+    for (size_t k = 0; k < n; ++k) {
+      weighted_pass(dtype, buffers[k], buffers[k + 1], (*passes)[k], k == 0, k + 1 == n);
+    }
+  });
+}
+
 void run(
     const mx::array& src,
     mx::array& dst,
@@ -185,13 +369,6 @@ void run(
     return;
   }
   int mode = kernel_mode(p.method);
-  bool copy_only = !backward && mode == upsample::MODE_NEAREST;
-  if (!copy_only &&
-      !(src.dtype() == mx::float32 || src.dtype() == mx::float16 ||
-        src.dtype() == mx::bfloat16)) {
-    throw std::invalid_argument(
-        "[upsample] linear, cubic and gradients need a float dtype");
-  }
   const mx::array& input_side = backward ? dst : src;
   const mx::array& output_side = backward ? src : dst;
   std::vector<GatherTable> tables;
@@ -201,50 +378,13 @@ void run(
     tables.push_back(
         backward ? backward_table(m, mode) : forward_table(m, mode));
   }
-  auto passes = std::make_shared<std::vector<AxisPass>>(
-      plan_passes(shape_of(src), shape_of(dst), std::move(tables)));
-
-  if (passes->empty()) {
+  if (all_identity(src, dst, tables)) {
     dst.copy_shared_buffer(src);
-    return;
+  } else if (!backward && mode == upsample::MODE_NEAREST) {
+    run_nearest_forward(src, dst, tables, s);
+  } else {
+    run_gather_passes(src, dst, std::move(tables), s);
   }
-  dst.set_data(mx::allocator::malloc(dst.nbytes()));
-  prefer_huge_pages(dst.data<void>(), dst.nbytes());
-
-  // Intermediates live until the task has run; none is larger than the
-  // bigger of input and output.
-  mx::Dtype mid_dtype = copy_only ? src.dtype() : mx::float32;
-  std::vector<void*> buffers{const_cast<void*>(src.data<void>())};
-  auto& encoder = mx::cpu::get_command_encoder(s);
-  encoder.set_input_array(src);
-  encoder.set_output_array(dst);
-  for (size_t k = 0; k + 1 < passes->size(); ++k) {
-    const AxisPass& q = (*passes)[k];
-    mx::array mid(
-        mx::Shape{static_cast<int>(q.outer * q.dst_len * q.inner)},
-        mid_dtype,
-        nullptr,
-        {});
-    mid.set_data(mx::allocator::malloc(mid.nbytes()));
-    prefer_huge_pages(mid.data<void>(), mid.nbytes());
-    buffers.push_back(mid.data<void>());
-    encoder.add_temporary(mid);
-  }
-  buffers.push_back(dst.data<void>());
-
-  mx::Dtype dtype = src.dtype();
-  size_t elem = mx::size_of(dtype);
-  encoder.dispatch([passes, buffers, dtype, elem, copy_only]() {
-    size_t n = passes->size();
-    for (size_t k = 0; k < n; ++k) {
-      const AxisPass& q = (*passes)[k];
-      if (copy_only) {
-        copy_pass(buffers[k], buffers[k + 1], elem, q);
-      } else {
-        weighted_pass(dtype, buffers[k], buffers[k + 1], q, k == 0, k + 1 == n);
-      }
-    }
-  });
 }
 
 } // namespace
