@@ -39,6 +39,43 @@ inline const float* float_block(const In* row, int64_t n, float* scratch) {
   }
 }
 
+// acc[0, n) = sum_k weight[k] * rows[index[k]][0, n), for K fixed taps.
+template <int K, typename In>
+inline void accumulate_taps(
+    float* __restrict acc,
+    const In* base,
+    const int* index,
+    const float* weight,
+    int64_t inner,
+    int64_t n,
+    float (*scratch)[BLOCK]) {
+  const float* __restrict x[K];
+  float w[K];
+  for (int k = 0; k < K; ++k) {
+    x[k] = float_block(base + int64_t(index[k]) * inner, n, scratch[k]);
+    w[k] = weight[k];
+  }
+  if constexpr (K == 1) {
+    for (int64_t c = 0; c < n; ++c) {
+      acc[c] = w[0] * x[0][c];
+    }
+  } else if constexpr (K == 2) {
+    const float* __restrict x0 = x[0];
+    const float* __restrict x1 = x[1];
+    for (int64_t c = 0; c < n; ++c) {
+      acc[c] = w[0] * x0[c] + w[1] * x1[c];
+    }
+  } else {
+    const float* __restrict x0 = x[0];
+    const float* __restrict x1 = x[1];
+    const float* __restrict x2 = x[2];
+    const float* __restrict x3 = x[3];
+    for (int64_t c = 0; c < n; ++c) {
+      acc[c] = w[0] * x0[c] + w[1] * x1[c] + w[2] * x2[c] + w[3] * x3[c];
+    }
+  }
+}
+
 // One gather pass with float32 accumulation, a block of channels at a time.
 // K > 0 fixes the taps per row at compile time (forward); K == 0 reads the
 // row lengths from the table (backward). Every variant sums the taps in
@@ -74,19 +111,8 @@ void gather_rows(
         acc = acc_block;
       }
       if constexpr (K > 0) {
-        const float* x[K];
-        float w[K];
-        for (int k = 0; k < K; ++k) {
-          x[k] = float_block(base + int64_t(index[e0 + k]) * inner + c0, n, scratch[k]);
-          w[k] = weight[e0 + k];
-        }
-        for (int64_t c = 0; c < n; ++c) {
-          float sum = w[0] * x[0][c];
-          for (int k = 1; k < K; ++k) {
-            sum += w[k] * x[k][c];
-          }
-          acc[c] = sum;
-        }
+        accumulate_taps<K>(
+            acc, base + c0, index + e0, weight + e0, inner, n, scratch);
       } else {
         if (e0 == e1) {
           std::fill(acc, acc + n, 0.0f);
