@@ -216,11 +216,23 @@ def bench_case(shape, scale, dtype, mode, args, rng):
             "speedup_vs_mlx": ratio(stats["mlx"], stats["ours"]),
             "speedup_vs_torch": ratio(stats["torch"], stats["ours"]),
             "ours_over_memcpy": ratio(stats["ours"], stats["memcpy"]),
+            **bandwidth(stats, x_np.nbytes + cot_np.nbytes, cot_np.nbytes),
             "peak_mb": {"ours": peaks[ours], "mlx": peaks[ref]},
             "max_abs_diff_vs_mlx": checks[pass_name],
         })
     mx.clear_cache()
     return rows
+
+
+def bandwidth(stats, moved_bytes, out_bytes):
+    """GB/s our pass moves (it reads one array and writes the other) and its
+    fraction of the bandwidth of the memory copy (which reads and writes the
+    output's size): a roofline for a memory-bound op."""
+    if stats["ours"]["status"] != "ok" or stats["memcpy"]["status"] != "ok":
+        return {"ours_gbps": None, "roofline": None}
+    ours = moved_bytes / stats["ours"]["median_ms"] / 1e6
+    copy = 2 * out_bytes / stats["memcpy"]["median_ms"] / 1e6
+    return {"ours_gbps": ours, "roofline": ours / copy}
 
 
 def ratio(numerator, denominator):
@@ -267,11 +279,14 @@ def case_label(row):
 
 def table_rows(rows, cell):
     header = ["case", "mode", "dtype", "pass", *(f"{IMPL_LABELS[i]} ms" for i in IMPLS),
-              "mlx/ours", "torch/ours", "ours/memcpy", "ours MB", "mlx.nn MB"]
+              "mlx/ours", "torch/ours", "ours/memcpy", "ours GB/s", "of memcpy BW",
+              "ours MB", "mlx.nn MB"]
     body = [[case_label(r), r["mode"], r["dtype"], r["pass"],
              *(cell(r["stats"][i]) for i in IMPLS),
              fmt_ratio(r["speedup_vs_mlx"]), fmt_ratio(r["speedup_vs_torch"]),
              fmt_ratio(r["ours_over_memcpy"]),
+             "-" if r["ours_gbps"] is None else f"{r['ours_gbps']:.1f}",
+             "-" if r["roofline"] is None else f"{100 * r['roofline']:.0f}%",
              fmt_mb(r["peak_mb"]["ours"]), fmt_mb(r["peak_mb"]["mlx"])] for r in rows]
     return header, body
 
@@ -290,7 +305,9 @@ def render_markdown(rows, meta):
     header, body = table_rows(rows, cell_markdown)
     lines = [f"# mlx_upsample benchmark\n\n{meta_text(meta)}\n",
              "Cells: median ms (min–max). Ratios > 1 in mlx/ours and torch/ours mean ours is "
-             "faster; ours/memcpy is the distance from the memory-copy floor. MB: MLX memory "
+             "faster; ours/memcpy is the distance from the memory-copy floor. GB/s counts the "
+             "bytes our pass reads and writes; 'of memcpy BW' compares it with the copy's "
+             "bandwidth. MB: MLX memory "
              "one call allocates on top of its inputs. \\* = reduced repeats (slow contender).\n",
              "| " + " | ".join(header) + " |",
              "|" + "|".join("---" if i < 4 else "---:" for i in range(len(header))) + "|"]
