@@ -168,11 +168,6 @@ std::vector<mx::Shape> UpsampleForward::output_shapes(
   return {forward_shape(params_, inputs[0].shape())};
 }
 
-bool UpsampleForward::is_equivalent(const mx::Primitive& other) const {
-  auto o = dynamic_cast<const UpsampleForward*>(&other);
-  return o != nullptr && o->params_ == params_;
-}
-
 // ---- UpsampleBackward -------------------------------------------------------
 
 void UpsampleBackward::eval_cpu(
@@ -236,11 +231,6 @@ std::pair<std::vector<mx::array>, std::vector<int>> UpsampleBackward::vmap(
 std::vector<mx::Shape> UpsampleBackward::output_shapes(
     const std::vector<mx::array>& inputs) {
   return {inputs[1].shape()};
-}
-
-bool UpsampleBackward::is_equivalent(const mx::Primitive& other) const {
-  auto o = dynamic_cast<const UpsampleBackward*>(&other);
-  return o != nullptr && o->params_ == params_;
 }
 
 } // namespace mlx_upsample

@@ -24,70 +24,52 @@ mx::array upsample(
     const UpsampleParams& params,
     mx::StreamOrDevice s = {});
 
-class UpsampleForward : public mx::UnaryPrimitive {
+// MLX's declaration macros (mlx/primitives.h) name `array` unqualified.
+using mx::array;
+
+// What both primitives share: the operator's parameters, compared in full by
+// is_equivalent so that mx.compile only merges identical calls.
+class UpsamplePrimitive : public mx::UnaryPrimitive {
  public:
-  UpsampleForward(mx::Stream stream, UpsampleParams params)
+  UpsamplePrimitive(mx::Stream stream, UpsampleParams params)
       : mx::UnaryPrimitive(stream), params_(std::move(params)) {}
 
-  void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override;
-  void eval_gpu(const std::vector<mx::array>& inputs, mx::array& out) override;
-
-  std::vector<mx::array> jvp(
-      const std::vector<mx::array>& primals,
-      const std::vector<mx::array>& tangents,
-      const std::vector<int>& argnums) override;
-  std::vector<mx::array> vjp(
-      const std::vector<mx::array>& primals,
-      const std::vector<mx::array>& cotangents,
-      const std::vector<int>& argnums,
-      const std::vector<mx::array>& outputs) override;
-  std::pair<std::vector<mx::array>, std::vector<int>> vmap(
-      const std::vector<mx::array>& inputs,
-      const std::vector<int>& axes) override;
-  std::vector<mx::Shape> output_shapes(
-      const std::vector<mx::array>& inputs) override;
-  bool is_equivalent(const mx::Primitive& other) const override;
-  const char* name() const override {
-    return "UpsampleForward";
+  bool is_equivalent(const mx::Primitive& other) const override {
+    auto o = dynamic_cast<const UpsamplePrimitive*>(&other);
+    return o != nullptr && std::string(o->name()) == name() &&
+        o->params_ == params_;
   }
 
-  const UpsampleParams& params() const {
-    return params_;
-  }
-
- private:
+ protected:
   UpsampleParams params_;
 };
 
-class UpsampleBackward : public mx::UnaryPrimitive {
+class UpsampleForward : public UpsamplePrimitive {
  public:
-  UpsampleBackward(mx::Stream stream, UpsampleParams params)
-      : mx::UnaryPrimitive(stream), params_(std::move(params)) {}
+  using UpsamplePrimitive::UpsamplePrimitive;
 
   void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override;
   void eval_gpu(const std::vector<mx::array>& inputs, mx::array& out) override;
-
-  std::vector<mx::array> jvp(
-      const std::vector<mx::array>& primals,
-      const std::vector<mx::array>& tangents,
-      const std::vector<int>& argnums) override;
-  std::vector<mx::array> vjp(
-      const std::vector<mx::array>& primals,
-      const std::vector<mx::array>& cotangents,
-      const std::vector<int>& argnums,
-      const std::vector<mx::array>& outputs) override;
-  std::pair<std::vector<mx::array>, std::vector<int>> vmap(
-      const std::vector<mx::array>& inputs,
-      const std::vector<int>& axes) override;
   std::vector<mx::Shape> output_shapes(
       const std::vector<mx::array>& inputs) override;
-  bool is_equivalent(const mx::Primitive& other) const override;
-  const char* name() const override {
-    return "UpsampleBackward";
-  }
 
- private:
-  UpsampleParams params_;
+  DEFINE_VMAP()
+  DEFINE_GRADS()
+  DEFINE_NAME(UpsampleForward)
+};
+
+class UpsampleBackward : public UpsamplePrimitive {
+ public:
+  using UpsamplePrimitive::UpsamplePrimitive;
+
+  void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override;
+  void eval_gpu(const std::vector<mx::array>& inputs, mx::array& out) override;
+  std::vector<mx::Shape> output_shapes(
+      const std::vector<mx::array>& inputs) override;
+
+  DEFINE_VMAP()
+  DEFINE_GRADS()
+  DEFINE_NAME(UpsampleBackward)
 };
 
 } // namespace mlx_upsample
