@@ -362,11 +362,9 @@ UPSAMPLE_INLINE int highest_tap(AxisMap a, int mode, int i) {
 // Total weight with which output i reads input j, any mode.
 UPSAMPLE_INLINE float weight_of_input(AxisMap a, int mode, int i, int j) {
   if (is_window_mode(mode)) {
-    TapWindow w = window_span(a, mode, i);
-    if (j < w.first || j >= w.first + w.count) {
-      return 0.0f;
-    }
-    return tap_weight(a, mode, tap_window(a, mode, i), j);
+    TapWindow w = tap_window(a, mode, i);
+    bool inside = j >= w.first && j < w.first + w.count;
+    return inside ? tap_weight(a, mode, w, j) : 0.0f;
   }
   return weight_of_input(axis_taps(a, mode, i), j);
 }
