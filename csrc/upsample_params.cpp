@@ -114,6 +114,12 @@ static upsample::AxisMap antialias_map(
     a.width = static_cast<float>(inv_scale);
     a.support = static_cast<float>(radius * inv_scale);
     a.reach = static_cast<int>(std::ceil(radius * inv_scale));
+  } else if (n == m) {
+    // PyTorch's antialias skips an axis that keeps its size (a copy, even
+    // when the scale is not 1, e.g. floor(5 * 1.1) == 5). Its backward does
+    // not (measured, torch 2.13): we differentiate the forward. An area
+    // window with N == M is exactly the identity.
+    a.rule = upsample::RULE_AREA;
   } else {
     // PyTorch: the input/output ratio of its other modes (align_corners
     // only changes that ratio), support r * scale when downscaling, float

@@ -57,7 +57,8 @@ enum Rule : int {
   RULE_AA_CENTRED = 8, // MLX: taps floor(src) - reach .. floor(src) + reach
                        //      around the RULE_CENTRED coordinate src
   RULE_AA_PIXEL = 9, //   PyTorch: centre scale * (i + 0.5), half-width support
-  RULE_AREA = 10, //      [floor(i * N / M), ceil((i + 1) * N / M))
+  RULE_AREA = 10, //      [floor(i * N / M), ceil((i + 1) * N / M)), equal
+                  //      weights; the identity when N == M
 };
 
 UPSAMPLE_CONSTANT constexpr int MAX_TAPS = 4;
@@ -263,12 +264,14 @@ UPSAMPLE_INLINE float aa_filter(int mode, float x) {
 }
 
 // The window of output i without its normaliser (total = 0): O(1), what the
-// binary searches of output_range need.
+// binary searches of output_range need. The window rules are told apart by
+// the AxisMap's rule (RULE_AREA also serves as the identity of an antialias
+// axis that keeps its size, see axis_map).
 UPSAMPLE_INLINE TapWindow window_span(AxisMap a, int mode, int i) {
   int n = a.in_size;
   TapWindow w;
   w.total = 0.0f;
-  if (mode == MODE_AREA) {
+  if (a.rule == RULE_AREA) {
     // Adaptive average pooling, in integers like PyTorch (64-bit products).
     long m = long(a.out_size);
     long first = (long(i) * long(n)) / m;
@@ -305,7 +308,7 @@ UPSAMPLE_INLINE TapWindow window_span(AxisMap a, int mode, int i) {
 
 // The raw (unnormalised) filter value of input j for window w.
 UPSAMPLE_INLINE float raw_tap_weight(AxisMap a, int mode, TapWindow w, int j) {
-  if (mode == MODE_AREA) {
+  if (a.rule == RULE_AREA) {
     return 1.0f;
   } else if (a.rule == RULE_AA_CENTRED) {
     // MLX: kernel(|src - tap| / max(1, 1/scale)).
@@ -319,7 +322,7 @@ UPSAMPLE_INLINE float raw_tap_weight(AxisMap a, int mode, TapWindow w, int j) {
 // order like both references.
 UPSAMPLE_INLINE TapWindow tap_window(AxisMap a, int mode, int i) {
   TapWindow w = window_span(a, mode, i);
-  if (mode == MODE_AREA) {
+  if (a.rule == RULE_AREA) {
     w.total = float(w.count);
     return w;
   }
