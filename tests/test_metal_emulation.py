@@ -226,6 +226,16 @@ def test_index_rules(emulator, case, channels):
         check_backward(emulator, case, x)
 
 
+@pytest.mark.parametrize("method", WINDOW_METHODS)
+@pytest.mark.parametrize("sizes", [(1, 1), (3, 2), (40, 5)], ids=str)
+def test_window_kernels_long_and_short_windows(emulator, method, sizes):
+    """Windows of the whole axis (size 1), long windows (x0.1) and upscaling windows."""
+    x = random_input((1, 37, 20, 4), mx.float32)
+    case = Case("pytorch", method, sizes=sizes)
+    check_forward(emulator, case, x)
+    check_backward(emulator, case, x)
+
+
 def test_launch_plan_rounds_the_grid_up(emulator):
     # 5 x 4 output positions x 17 channel packets: neither is a whole number
     # of threadgroups, so the emulated grid includes threads past the data.

@@ -61,7 +61,8 @@ def interpolate(
     ``antialias=True`` (linear and cubic) is PyTorch's antialiased resampling
     (Pillow's filters): a triangle or Keys' cubic with ``a = -0.5`` whose
     support widens with the downscale factor, renormalised at the edges; unlike
-    PyTorch (2-D only) for any number of spatial dims. Float16/bfloat16 stay in
+    PyTorch (2-D only) for any number of spatial dims; like PyTorch's forward,
+    it copies an axis whose size does not change. Float16/bfloat16 stay in
     their dtype (float32 inside). Every mode has a deterministic gather
     backward, on the CPU and in Metal.
 
@@ -85,6 +86,10 @@ def interpolate(
         >>> x = mx.random.normal((1, 32, 32, 3))
         >>> interpolate(x, size=(48, 40), mode="bilinear").shape
         (1, 48, 40, 3)
+        >>> interpolate(x, scale_factor=0.25, mode="bicubic", antialias=True).shape
+        (1, 8, 8, 3)
+        >>> interpolate(x, size=(5, 7), mode="area").shape
+        (1, 5, 7, 3)
     """
     method = _method(check_mode(mode))
     dims = check_input(x)

@@ -100,6 +100,8 @@ def upsample(
                [1.5, 1.75, 2.25, 2.5],
                [2.5, 2.75, 3.25, 3.5],
                [3, 3.25, 3.75, 4]], dtype=float32)
+        >>> upsample(mx.ones((1, 16, 16, 3)), 0.25, mode="cubic", antialias=True).shape
+        (1, 4, 4, 3)
     """
     method, align_corners = _check_options(mode, align_corners, antialias)
     dims = check_input(x)
