@@ -2,15 +2,17 @@
 
 Run from the repository root (with mlx_upsample installed, e.g. `pip install -e .`):
 
-    python bench/run.py                      # quick: (8,64,64,64) x2, all modes, float32
+    python bench/run.py                      # quick: (8,64,64,64) x2, all modes, and
+                                             # (8,128,128,64) x0.25 antialiased, float32
     python bench/run.py --full --repeats 5 --json b.json --markdown b.md --plot b.png
 
 For every case and mode it measures, interleaved in one run (the call order rotates
 every round), the forward and the backward pass of
-  ours    mlx_upsample.upsample(x, scale, mode=...)
-  mlx.nn  mlx.nn.Upsample(scale_factor=scale, mode=...)
+  ours    mlx_upsample.upsample(x, scale, mode=..., antialias=...)
+  mlx.nn  mlx.nn.Upsample(scale_factor=scale, mode=..., antialias=...)
   torch   F.interpolate on the same data as (N, C, *spatial), channels_last(_3d) memory
-          (plain contiguous N,C,L for 1-D), torch threads = number of cores
+          (plain contiguous N,C,L for 1-D), torch threads = number of cores;
+          antialias=True for the "+aa" modes (torch has it in 2-D only)
   memcpy  np.copyto between preallocated float32 buffers of the output's byte size
           (the physical floor, reported on both passes; single-threaded, so a
           multi-threaded kernel can beat it)
@@ -48,6 +50,10 @@ import torch.nn.functional as F
 import mlx_upsample
 
 MODES = ("nearest", "linear", "cubic")
+# Antialiased modes ("+aa": antialias=True) and their cases: a downscale by 4, where the
+# filter widens to 8 (linear) or 16 (cubic) input pixels per output along each axis.
+AA_MODES = ("linear+aa", "cubic+aa")
+AA_CASES = [((8, 128, 128, 64), 0.25)]
 QUICK_CASES = [((8, 64, 64, 64), 2.0)]
 FULL_EXTRA_CASES = [
     ((1, 512, 512, 3), 2.0),
@@ -101,7 +107,16 @@ class Contender:
                 "repeats": len(t), "reduced_repeats": self.slow, "times_ms": self.times}
 
 
+def split_mode(mode):
+    """'cubic+aa' -> ('cubic', True)."""
+    base, _, aa = mode.partition("+")
+    return base, aa == "aa"
+
+
 def torch_mode(mode, n_spatial):
+    mode, antialias = split_mode(mode)
+    if antialias and n_spatial != 2:
+        return None  # torch's antialias exists for 4-D (N, C, H, W) tensors only
     if mode == "nearest":
         return "nearest"
     if mode == "linear":
@@ -138,6 +153,8 @@ def torch_contenders(x_np, cot_np, scale, mode):
     if tmode is None:
         return Contender("torch", "fwd", None), Contender("torch", "bwd", None)
     kwargs = {} if tmode == "nearest" else {"align_corners": False}
+    if split_mode(mode)[1]:
+        kwargs["antialias"] = True
     x_t = to_torch_layout(x_np)
     cot_t = to_torch_layout(cot_np)
     x_grad = x_t.detach().clone().requires_grad_(True)
@@ -177,9 +194,11 @@ def bench_case(shape, scale, dtype, mode, args, rng):
     x, cot = mx.array(x_np), mx.array(cot_np)
     mx.eval(x, cot)
 
+    base, aa = split_mode(mode)
     ours_fwd, ours_bwd = mlx_contenders(
-        "ours", lambda a: mlx_upsample.upsample(a, scale, mode=mode), x, cot)
-    mlx_fwd, mlx_bwd = mlx_contenders("mlx", nn.Upsample(scale_factor=scale, mode=mode), x, cot)
+        "ours", lambda a: mlx_upsample.upsample(a, scale, mode=base, antialias=aa), x, cot)
+    mlx_fwd, mlx_bwd = mlx_contenders(
+        "mlx", nn.Upsample(scale_factor=scale, mode=base, antialias=aa), x, cot)
     torch_fwd, torch_bwd = torch_contenders(x_np, cot_np, scale, mode)
     memcpy = memcpy_contender(cot_np.nbytes)
     contenders = [ours_fwd, mlx_fwd, torch_fwd, memcpy, ours_bwd, mlx_bwd, torch_bwd]
@@ -368,6 +387,8 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--full", action="store_true",
                         help="more shapes (2-D RGB, 3-D, 1-D, downsampling) and float16")
+    parser.add_argument("--antialias-only", action="store_true",
+                        help="only the antialiased cases (downscale by 4, linear and cubic)")
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per contender")
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls per contender")
     parser.add_argument("--device", choices=("cpu", "gpu"),
@@ -409,8 +430,11 @@ def main():
 
     cases = QUICK_CASES + (FULL_EXTRA_CASES if args.full else [])
     dtypes = (np.float32, np.float16) if args.full else (np.float32,)
-    jobs = [(shape, scale, dtype, mode) for dtype in dtypes for shape, scale in cases
-            for mode in MODES]
+    jobs = [] if args.antialias_only else [
+        (shape, scale, dtype, mode) for dtype in dtypes for shape, scale in cases
+        for mode in MODES]
+    jobs += [(shape, scale, dtype, mode) for dtype in dtypes for shape, scale in AA_CASES
+             for mode in AA_MODES]
     rng = np.random.default_rng(0)
     rows = []
     # Progress on stderr: one rewritten line on a terminal, one line per job otherwise.

@@ -49,7 +49,8 @@ NB_MODULE(_ext, m) {
       "Upsample channels-last `x` (N, *spatial, C). Per spatial axis give "
       "either a scale (sizes[a] == 0) or a size (scales[a] == 0). `family` "
       "is 'mlx' or 'pytorch' and selects the coordinate rules; `method` is "
-      "'nearest', 'nearest-exact', 'linear' or 'cubic'.");
+      "'nearest', 'nearest-exact', 'linear', 'cubic', 'antialias-linear', "
+      "'antialias-cubic' or 'area' (PyTorch family only).");
 
   m.def("set_num_threads", &mlx_upsample::cpu::set_num_threads, "n"_a,
         "Threads used by the CPU kernels.");

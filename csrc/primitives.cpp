@@ -100,12 +100,12 @@ mx::array upsample(
   mx::Shape out_shape = forward_shape(params, x.shape());
   auto stream = mx::to_stream(s);
   mx::array in = x;
-  if (params.method == Method::Linear || params.method == Method::Cubic) {
+  if (is_weighted(params.method)) {
     if (!is_float(x.dtype())) {
       if (mx::issubdtype(x.dtype(), mx::inexact)) {
         throw std::invalid_argument(
-            "[upsample] linear and cubic support float32, float16 and "
-            "bfloat16 inputs");
+            "[upsample] linear, cubic, antialias and area support float32, "
+            "float16 and bfloat16 inputs");
       }
       // Integers and bools interpolate in float32, as mlx.nn.Upsample does.
       in = mx::astype(x, mx::float32, stream);

@@ -17,8 +17,9 @@ namespace mlx_upsample {
 
 namespace mx = mlx::core;
 
-// Builds y = upsample(x) (the op used by the bindings). `x` must be float
-// for linear/cubic; contiguity is taken care of here.
+// Builds y = upsample(x) (the op used by the bindings). Weighted methods
+// (all but nearest) turn integer and bool inputs into float32; contiguity
+// is taken care of here.
 mx::array upsample(
     const mx::array& x,
     const UpsampleParams& params,

@@ -6,6 +6,14 @@
 
 namespace mlx_upsample {
 
+bool is_weighted(Method m) {
+  return m != Method::Nearest && m != Method::NearestExact;
+}
+
+static bool is_antialias(Method m) {
+  return m == Method::AntialiasLinear || m == Method::AntialiasCubic;
+}
+
 bool UpsampleParams::operator==(const UpsampleParams& o) const {
   return family == o.family && method == o.method &&
       align_corners == o.align_corners &&
@@ -14,7 +22,14 @@ bool UpsampleParams::operator==(const UpsampleParams& o) const {
 }
 
 std::string UpsampleParams::describe() const {
-  static const char* methods[] = {"nearest", "nearest-exact", "linear", "cubic"};
+  static const char* methods[] = {
+      "nearest",
+      "nearest-exact",
+      "linear",
+      "cubic",
+      "antialias-linear",
+      "antialias-cubic",
+      "area"};
   std::ostringstream s;
   s << (family == Family::MLX ? "mlx" : "pytorch") << ", "
     << methods[static_cast<int>(method)]
@@ -37,9 +52,18 @@ void validate(const UpsampleParams& p) {
     }
   }
   if (p.family == Family::MLX &&
-      (p.method == Method::NearestExact || p.recompute_scale)) {
+      (p.method == Method::NearestExact || p.method == Method::Area ||
+       p.recompute_scale)) {
     throw std::invalid_argument(
-        "[upsample] nearest-exact and recompute_scale are PyTorch rules");
+        "[upsample] nearest-exact, area and recompute_scale are PyTorch rules");
+  }
+  if (p.align_corners &&
+      (p.method == Method::Area ||
+       (p.family == Family::MLX && is_antialias(p.method)))) {
+    // PyTorch has no align_corners for area; mlx.nn.Upsample rejects it
+    // with antialias (PyTorch's antialias accepts it: its scale changes).
+    throw std::invalid_argument(
+        "[upsample] align_corners is not supported with this method");
   }
 }
 
@@ -67,6 +91,49 @@ static float pytorch_scale(const UpsampleParams& p, int axis, int n, int m) {
     return static_cast<float>(1.0 / p.scales[axis]);
   }
   return static_cast<float>(n) / static_cast<float>(m);
+}
+
+// The antialias windows (REFERENCE.md 2a and 2b). The filter radius is 1
+// (triangle) or 2 (cubic) and widens with the downscale factor.
+static upsample::AxisMap antialias_map(
+    const UpsampleParams& p,
+    int axis,
+    upsample::AxisMap a) {
+  int n = a.in_size, m = a.out_size;
+  double radius = p.method == Method::AntialiasLinear ? 1.0 : 2.0;
+  if (p.family == Family::MLX) {
+    // mlx.nn.Upsample: the centred coordinate of RULE_CENTRED; the filter
+    // widens by 1 / scale when downscaling; taps floor(src) + k for
+    // |k| <= ceil(support). Python floats: double.
+    double step = 1.0 / p.scales[axis];
+    double start = ((m - 1) * step - n + 1) / 2;
+    double inv_scale = p.scales[axis] < 1 ? 1.0 / p.scales[axis] : 1.0;
+    a.rule = upsample::RULE_AA_CENTRED;
+    a.scale = static_cast<float>(step);
+    a.offset = static_cast<float>(start);
+    a.width = static_cast<float>(inv_scale);
+    a.support = static_cast<float>(radius * inv_scale);
+    a.reach = static_cast<int>(std::ceil(radius * inv_scale));
+  } else if (n == m) {
+    // PyTorch's antialias skips an axis that keeps its size (a copy, even
+    // when the scale is not 1, e.g. floor(5 * 1.1) == 5). Its backward does
+    // not (measured, torch 2.13): we differentiate the forward. An area
+    // window with N == M is exactly the identity.
+    a.rule = upsample::RULE_AREA;
+  } else {
+    // PyTorch: the input/output ratio of its other modes (align_corners
+    // only changes that ratio), support r * scale when downscaling, float
+    // math (opmath of float inputs).
+    float scale = p.align_corners
+        ? (m > 1 ? static_cast<float>(n - 1) / static_cast<float>(m - 1) : 0.0f)
+        : pytorch_scale(p, axis, n, m);
+    float r = static_cast<float>(radius);
+    a.rule = upsample::RULE_AA_PIXEL;
+    a.scale = scale;
+    a.support = scale >= 1.0f ? r * scale : r;
+    a.width = scale >= 1.0f ? scale : 1.0f;
+  }
+  return a;
 }
 
 static upsample::AxisMap nearest_map(
@@ -104,6 +171,11 @@ axis_map(const UpsampleParams& p, int axis, int in_size, int out_size) {
   a.factor = 1;
   if (p.method == Method::Nearest || p.method == Method::NearestExact) {
     return nearest_map(p, axis, a);
+  } else if (p.method == Method::Area) {
+    a.rule = upsample::RULE_AREA;
+    return a;
+  } else if (is_antialias(p.method)) {
+    return antialias_map(p, axis, a);
   }
   int n = in_size, m = out_size;
   if (p.family == Family::MLX) {
@@ -136,6 +208,12 @@ int kernel_mode(Method m) {
       return upsample::MODE_LINEAR;
     case Method::Cubic:
       return upsample::MODE_CUBIC;
+    case Method::AntialiasLinear:
+      return upsample::MODE_AA_LINEAR;
+    case Method::AntialiasCubic:
+      return upsample::MODE_AA_CUBIC;
+    case Method::Area:
+      return upsample::MODE_AREA;
     default:
       return upsample::MODE_NEAREST;
   }
@@ -159,6 +237,12 @@ Method parse_method(const std::string& s) {
     return Method::Linear;
   } else if (s == "cubic") {
     return Method::Cubic;
+  } else if (s == "antialias-linear") {
+    return Method::AntialiasLinear;
+  } else if (s == "antialias-cubic") {
+    return Method::AntialiasCubic;
+  } else if (s == "area") {
+    return Method::Area;
   }
   throw std::invalid_argument("[upsample] unknown method '" + s + "'");
 }

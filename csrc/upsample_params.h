@@ -14,7 +14,21 @@ namespace mlx_upsample {
 // Which reference the coordinate rules follow (REFERENCE.md section 2).
 enum class Family { MLX, PyTorch };
 
-enum class Method { Nearest, NearestExact, Linear, Cubic };
+// Antialias* are the antialiased linear and cubic modes (a filter whose
+// support widens with the downscale factor); Area is PyTorch's "area"
+// (adaptive average pooling windows, PyTorch family only).
+enum class Method {
+  Nearest,
+  NearestExact,
+  Linear,
+  Cubic,
+  AntialiasLinear,
+  AntialiasCubic,
+  Area,
+};
+
+// Every method but the two nearest ones weighs its taps (float math).
+bool is_weighted(Method m);
 
 // Everything that defines the operator, independent of the input shape so
 // that a shapeless-compiled graph can re-use it for new shapes. Per spatial
@@ -47,8 +61,9 @@ axis_map(const UpsampleParams& p, int axis, int in_size, int out_size);
 
 int kernel_mode(Method m);
 
-// "mlx" / "pytorch" and "nearest" / "nearest-exact" / "linear" / "cubic";
-// anything else throws std::invalid_argument.
+// "mlx" / "pytorch" and "nearest" / "nearest-exact" / "linear" / "cubic" /
+// "antialias-linear" / "antialias-cubic" / "area"; anything else throws
+// std::invalid_argument.
 Family parse_family(const std::string& s);
 Method parse_method(const std::string& s);
 

@@ -3,7 +3,8 @@
 // Layout is channels-last (N, *spatial, C). Grid x walks packets of V
 // neighbouring channels (coalesced, vector loads when V == 4), grid y the
 // spatial positions, grid z the batch. A thread computes its per-axis taps
-// once and reuses them for its whole packet. The taps and weights come from
+// (or, for the antialias and area modes, its per-axis windows) once and
+// reuses them for its whole packet. The taps and weights come from
 // upsample_math.h, the same code the CPU path runs.
 //
 // The backward kernels are gathers: one thread per input element sums the
@@ -133,9 +134,67 @@ template <typename T, int MODE, int RANK, int V>
   *(device packet_t*)(out + to) = packet_t(acc);
 }
 
+// Antialias and area forward: the weighted sum over the product of the
+// per-axis windows, accumulated in float32. A window's length grows with the
+// downscale factor, so weights are not stored: each axis keeps the weight of
+// its current tap and recomputes it (O(1)) when its index moves; the window
+// normalisers are computed once per thread.
+template <typename T, int MODE, int RANK, int V>
+[[kernel]] void window_forward(
+    device const T* in [[buffer(0)]],
+    device T* out [[buffer(1)]],
+    constant KernelParams& p [[buffer(2)]],
+    uint3 gid [[thread_position_in_grid]]) {
+  if (gid.x >= p.channel_groups || gid.y >= p.positions) {
+    return;
+  }
+  typedef typename Packet<T, V>::type packet_t;
+  typedef typename Packet<float, V>::type acc_t;
+  constexpr int D = RANK > 0 ? RANK : MAX_DIMS;
+  const int dims = RANK > 0 ? RANK : p.dims;
+  int pos[D];
+  unflatten(gid.y, dims, p, true, pos);
+  TapWindow win[D];
+  int src[D];
+  float w[D];
+  bool empty = false;
+  for (int a = 0; a < dims; ++a) {
+    win[a] = tap_window(p.axes[a], MODE, pos[a]);
+    src[a] = win[a].first;
+    empty = empty || win[a].count <= 0;
+    w[a] = empty ? 0.0f : tap_weight(p.axes[a], MODE, win[a], src[a]);
+  }
+  long c = long(gid.x) * V;
+  acc_t acc = acc_t(0.0f);
+  // Odometer over the window product.
+  while (!empty) {
+    float weight = 1.0f;
+    for (int a = 0; a < dims; ++a) {
+      weight *= w[a];
+    }
+    long from = element_offset(gid.z, src, dims, p, false) + c;
+    acc += weight * acc_t(*(device const packet_t*)(in + from));
+    int a = dims - 1;
+    while (a >= 0) {
+      if (++src[a] < win[a].first + win[a].count) {
+        w[a] = tap_weight(p.axes[a], MODE, win[a], src[a]);
+        break;
+      }
+      src[a] = win[a].first;
+      w[a] = tap_weight(p.axes[a], MODE, win[a], src[a]);
+      --a;
+    }
+    empty = a < 0;
+  }
+  long to = (long(gid.z) * p.positions + gid.y) * p.channels + c;
+  *(device packet_t*)(out + to) = packet_t(acc);
+}
+
 // Backward of every mode: the thread of input position j sums, over the
 // outputs that read j (output_range per axis), the output cotangent times
-// the product of the per-axis weights with which each output read j.
+// the product of the per-axis weights with which each output read j. For
+// the window modes (antialias, area) the same code: output_range searches
+// the window bounds, weight_of_input evaluates the output's window.
 template <typename T, int MODE, int RANK, int V>
 [[kernel]] void gather_backward(
     device const T* grad_out [[buffer(0)]],
@@ -159,7 +218,7 @@ template <typename T, int MODE, int RANK, int V>
     range[a] = output_range(p.axes[a], MODE, j[a]);
     i[a] = range[a].begin;
     empty = empty || range[a].begin >= range[a].end;
-    w[a] = empty ? 0.0f : weight_of_input(axis_taps(p.axes[a], MODE, i[a]), j[a]);
+    w[a] = empty ? 0.0f : weight_of_input(p.axes[a], MODE, i[a], j[a]);
   }
   long c = long(gid.x) * V;
   acc_t acc = acc_t(0.0f);
@@ -173,11 +232,11 @@ template <typename T, int MODE, int RANK, int V>
     int a = dims - 1;
     while (a >= 0) {
       if (++i[a] < range[a].end) {
-        w[a] = weight_of_input(axis_taps(p.axes[a], MODE, i[a]), j[a]);
+        w[a] = weight_of_input(p.axes[a], MODE, i[a], j[a]);
         break;
       }
       i[a] = range[a].begin;
-      w[a] = weight_of_input(axis_taps(p.axes[a], MODE, i[a]), j[a]);
+      w[a] = weight_of_input(p.axes[a], MODE, i[a], j[a]);
       --a;
     }
     empty = a < 0;
@@ -186,7 +245,8 @@ template <typename T, int MODE, int RANK, int V>
   *(device packet_t*)(grad_in + to) = packet_t(acc);
 }
 
-// Kernel names: upsample_{nearest|linear|cubic}_{fwd|bwd}_{type}_{rank}_v{V},
+// Kernel names:
+// upsample_{nearest|linear|cubic|aa_linear|aa_cubic|area}_{fwd|bwd}_{type}_{rank}_v{V},
 // built the same way by csrc/metal/launch_plan.cpp. Rank "nd" is the general
 // kernel for up to MAX_DIMS spatial dims.
 #ifndef instantiate_kernel
@@ -209,7 +269,13 @@ template <typename T, int MODE, int RANK, int V>
   instantiate_ranks("upsample_cubic_fwd_" tname, interpolate_forward, type, MODE_CUBIC)   \
   instantiate_ranks("upsample_nearest_bwd_" tname, gather_backward, type, MODE_NEAREST)   \
   instantiate_ranks("upsample_linear_bwd_" tname, gather_backward, type, MODE_LINEAR)     \
-  instantiate_ranks("upsample_cubic_bwd_" tname, gather_backward, type, MODE_CUBIC)
+  instantiate_ranks("upsample_cubic_bwd_" tname, gather_backward, type, MODE_CUBIC)     \
+  instantiate_ranks("upsample_aa_linear_fwd_" tname, window_forward, type, MODE_AA_LINEAR) \
+  instantiate_ranks("upsample_aa_cubic_fwd_" tname, window_forward, type, MODE_AA_CUBIC)   \
+  instantiate_ranks("upsample_area_fwd_" tname, window_forward, type, MODE_AREA)           \
+  instantiate_ranks("upsample_aa_linear_bwd_" tname, gather_backward, type, MODE_AA_LINEAR) \
+  instantiate_ranks("upsample_aa_cubic_bwd_" tname, gather_backward, type, MODE_AA_CUBIC)   \
+  instantiate_ranks("upsample_area_bwd_" tname, gather_backward, type, MODE_AREA)
 
 instantiate_ranks("upsample_nearest_fwd_u8", nearest_forward, uchar)
 instantiate_ranks("upsample_nearest_fwd_u16", nearest_forward, ushort)

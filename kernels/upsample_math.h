@@ -6,9 +6,18 @@
 // library, no pointers, only scalar arithmetic that Metal and C++ both accept.
 //
 // One spatial axis is described by an AxisMap (input size N, output size M
-// and the rule that maps an output index onto the input). Every mode turns an
-// output index into at most MAX_TAPS (input index, weight) pairs; the N-d
-// operator is the product of the per-axis taps (separable).
+// and the rule that maps an output index onto the input). The N-d operator is
+// the product of per-axis taps (separable). Two kinds of modes:
+//  - tap modes (nearest, linear, cubic) turn an output index into at most
+//    MAX_TAPS (input index, weight) pairs, indices repeated at the edges:
+//    axis_taps().
+//  - window modes (antialiased linear and cubic, area) read a contiguous,
+//    unbounded window of inputs whose length grows with the downscale factor:
+//    tap_window() gives the window and its normaliser, tap_weight() the
+//    weight of one input of it, computed on the fly (no arrays).
+// Both kinds answer the questions of the gather backward in one form:
+// lowest_tap/highest_tap (nondecreasing in i, so output_range can binary
+// search them) and weight_of_input(a, mode, i, j).
 #pragma once
 
 #ifdef __METAL_VERSION__
@@ -26,6 +35,10 @@ enum Mode : int {
   MODE_NEAREST = 0,
   MODE_LINEAR = 1,
   MODE_CUBIC = 2,
+  // Window modes.
+  MODE_AA_LINEAR = 3, // antialiased linear: triangle filter, widened
+  MODE_AA_CUBIC = 4, //  antialiased cubic: Keys a = -0.5, widened
+  MODE_AREA = 5, //      adaptive average pooling windows (PyTorch "area")
 };
 
 // Rules: how an output index i becomes an input coordinate along one axis.
@@ -40,10 +53,19 @@ enum Rule : int {
   RULE_NEAREST_FLOOR = 5, //     floor(i * scale): MLX otherwise, PyTorch
   RULE_NEAREST_LEGACY = 6, //    PyTorch "nearest" in 2-D: FLOOR + fast paths
   RULE_NEAREST_EXACT = 7, //     PyTorch "nearest-exact"
+  // Windows (antialias, area).
+  RULE_AA_CENTRED = 8, // MLX: taps floor(src) - reach .. floor(src) + reach
+                       //      around the RULE_CENTRED coordinate src
+  RULE_AA_PIXEL = 9, //   PyTorch: centre scale * (i + 0.5), half-width support
+  RULE_AREA = 10, //      [floor(i * N / M), ceil((i + 1) * N / M)), equal
+                  //      weights; the identity when N == M
 };
 
 UPSAMPLE_CONSTANT constexpr int MAX_TAPS = 4;
 UPSAMPLE_CONSTANT constexpr float CUBIC_A = -0.75f;
+// Antialiased cubic uses Keys' kernel with a = -0.5 (Pillow's bicubic), in
+// both MLX and PyTorch.
+UPSAMPLE_CONSTANT constexpr float AA_CUBIC_A = -0.5f;
 
 struct AxisMap {
   int in_size;
@@ -53,6 +75,10 @@ struct AxisMap {
   float scale; // input units per output step
   float offset; // RULE_CENTRED only
   int identity; // PyTorch linear maps i -> i when sizes match
+  // Antialias only.
+  float support; // RULE_AA_PIXEL: half-width of the window, input units
+  float width; //   the filter's stretch: max(1, input/output ratio)
+  int reach; //     RULE_AA_CENTRED: taps floor(src) +- reach
 };
 
 // Taps of one output index along one axis: indices ascending, inside
@@ -177,7 +203,11 @@ UPSAMPLE_INLINE Taps cubic_taps(AxisMap a, int i) {
   return taps;
 }
 
+// Taps per output of a tap mode; 0 for the window modes (variable).
 UPSAMPLE_INLINE int taps_per_output(int mode) {
+  if (mode >= MODE_AA_LINEAR) {
+    return 0;
+  }
   return mode == MODE_NEAREST ? 1 : (mode == MODE_LINEAR ? 2 : 4);
 }
 
@@ -200,6 +230,148 @@ UPSAMPLE_INLINE float weight_of_input(Taps t, int j) {
   return w;
 }
 
+// ---- window modes -----------------------------------------------------------
+
+UPSAMPLE_INLINE bool is_window_mode(int mode) {
+  return mode >= MODE_AA_LINEAR;
+}
+
+// The inputs first .. first + count - 1 (all inside [0, in_size)) read by one
+// output, the filter's centre and the sum of the raw weights.
+struct TapWindow {
+  int first;
+  int count;
+  float center;
+  float total;
+};
+
+UPSAMPLE_INLINE float abs_f(float x) {
+  return x < 0.0f ? -x : x;
+}
+
+// The antialias filters at distance x (in filter units): the triangle, or
+// Keys' cubic with a = -0.5. Both references agree on the value at the
+// breakpoints (0 at |x| = 1 for the triangle, at |x| = 2 for the cubic).
+UPSAMPLE_INLINE float aa_filter(int mode, float x) {
+  x = abs_f(x);
+  if (mode == MODE_AA_LINEAR) {
+    return x < 1.0f ? 1.0f - x : 0.0f;
+  }
+  if (x < 1.0f) {
+    return cubic_inner(x, AA_CUBIC_A);
+  }
+  return x < 2.0f ? cubic_outer(x, AA_CUBIC_A) : 0.0f;
+}
+
+// The window of output i without its normaliser (total = 0): O(1), what the
+// binary searches of output_range need. The window rules are told apart by
+// the AxisMap's rule (RULE_AREA also serves as the identity of an antialias
+// axis that keeps its size, see axis_map).
+UPSAMPLE_INLINE TapWindow window_span(AxisMap a, int mode, int i) {
+  int n = a.in_size;
+  TapWindow w;
+  w.total = 0.0f;
+  if (a.rule == RULE_AREA) {
+    // Adaptive average pooling, in integers like PyTorch (64-bit products).
+    long m = long(a.out_size);
+    long first = (long(i) * long(n)) / m;
+    long end = ((long(i) + 1) * long(n) + m - 1) / m;
+    w.first = int(first);
+    w.count = int(end - first);
+    w.center = 0.0f;
+  } else if (a.rule == RULE_AA_CENTRED) {
+    // MLX: taps floor(src) + k for k in -reach .. reach; the ones outside
+    // [0, N) have weight 0 and are left out.
+    float src = source_index(a, i);
+    int base = int(floor_f(src));
+    int lo = base - a.reach;
+    int hi = base + a.reach;
+    lo = lo < 0 ? 0 : lo;
+    hi = hi > n - 1 ? n - 1 : hi;
+    w.first = lo;
+    w.count = hi - lo + 1;
+    w.center = src;
+  } else {
+    // PyTorch: xmin = max(int(centre - support + 0.5), 0),
+    // xmax = min(int(centre + support + 0.5), N); int() truncates.
+    float center = a.scale * (float(i) + 0.5f);
+    int lo = int(center - a.support + 0.5f);
+    int hi = int(center + a.support + 0.5f);
+    lo = lo < 0 ? 0 : lo;
+    hi = hi > n ? n : hi;
+    w.first = lo;
+    w.count = hi - lo;
+    w.center = center;
+  }
+  return w;
+}
+
+// The raw (unnormalised) filter value of input j for window w.
+UPSAMPLE_INLINE float raw_tap_weight(AxisMap a, int mode, TapWindow w, int j) {
+  if (a.rule == RULE_AREA) {
+    return 1.0f;
+  } else if (a.rule == RULE_AA_CENTRED) {
+    // MLX: kernel(|src - tap| / max(1, 1/scale)).
+    return aa_filter(mode, abs_f(w.center - float(j)) / a.width);
+  }
+  // PyTorch: filter((j - centre + 0.5) * invscale).
+  return aa_filter(mode, (float(j) - w.center + 0.5f) * (1.0f / a.width));
+}
+
+// The window of output i with the sum of its raw weights, summed in tap
+// order like both references.
+UPSAMPLE_INLINE TapWindow tap_window(AxisMap a, int mode, int i) {
+  TapWindow w = window_span(a, mode, i);
+  if (a.rule == RULE_AREA) {
+    w.total = float(w.count);
+    return w;
+  }
+  float total = 0.0f;
+  for (int k = 0; k < w.count; ++k) {
+    total += raw_tap_weight(a, mode, w, w.first + k);
+  }
+  w.total = total;
+  return w;
+}
+
+// The normalised weight of input j (inside window w). A window whose raw
+// weights sum to zero is left unnormalised (MLX: sums <= 0; PyTorch: == 0).
+UPSAMPLE_INLINE float tap_weight(AxisMap a, int mode, TapWindow w, int j) {
+  float raw = raw_tap_weight(a, mode, w, j);
+  bool normalise = a.rule == RULE_AA_CENTRED ? w.total > 0.0f : w.total != 0.0f;
+  return normalise ? raw / w.total : raw;
+}
+
+// ---- both kinds: what the gather backward needs -------------------------------
+
+// Smallest and largest input index read by output i (an empty window gives
+// highest < lowest). Both are nondecreasing in i for every mode.
+UPSAMPLE_INLINE int lowest_tap(AxisMap a, int mode, int i) {
+  if (is_window_mode(mode)) {
+    return window_span(a, mode, i).first;
+  }
+  return axis_taps(a, mode, i).index[0];
+}
+
+UPSAMPLE_INLINE int highest_tap(AxisMap a, int mode, int i) {
+  if (is_window_mode(mode)) {
+    TapWindow w = window_span(a, mode, i);
+    return w.first + w.count - 1;
+  }
+  Taps t = axis_taps(a, mode, i);
+  return t.index[t.count - 1];
+}
+
+// Total weight with which output i reads input j, any mode.
+UPSAMPLE_INLINE float weight_of_input(AxisMap a, int mode, int i, int j) {
+  if (is_window_mode(mode)) {
+    TapWindow w = tap_window(a, mode, i);
+    bool inside = j >= w.first && j < w.first + w.count;
+    return inside ? tap_weight(a, mode, w, j) : 0.0f;
+  }
+  return weight_of_input(axis_taps(a, mode, i), j);
+}
+
 // The outputs [begin, end) whose taps can read input j: the gather form of
 // the backward pass. Both the smallest and the largest tap index grow with i,
 // so two binary searches over the forward mapping find the range exactly,
@@ -210,8 +382,7 @@ UPSAMPLE_INLINE OutputRange output_range(AxisMap a, int mode, int j) {
   int hi = a.out_size;
   while (lo < hi) {
     int mid = lo + (hi - lo) / 2;
-    Taps t = axis_taps(a, mode, mid);
-    if (t.index[t.count - 1] >= j) {
+    if (highest_tap(a, mode, mid) >= j) {
       hi = mid;
     } else {
       lo = mid + 1;
@@ -223,8 +394,7 @@ UPSAMPLE_INLINE OutputRange output_range(AxisMap a, int mode, int j) {
   hi = a.out_size;
   while (lo < hi) {
     int mid = lo + (hi - lo) / 2;
-    Taps t = axis_taps(a, mode, mid);
-    if (t.index[0] > j) {
+    if (lowest_tap(a, mode, mid) > j) {
       hi = mid;
     } else {
       lo = mid + 1;

@@ -167,7 +167,7 @@ def _cubic_nd(t, size, scale_factor, align_corners, recompute):
         p = pick(2)
         a = _bicubic_4d(a, p["size"], p["scale"], align_corners, recompute)
         return a.reshape(n, c, d2, h2, a.shape[-1])
-    raise NotImplementedError(nd)
+    raise ValueError(f"_cubic_nd covers ranks 1 to 3, not {nd}")
 
 
 def torch_interpolate(

@@ -1,15 +1,19 @@
-"""Bad inputs raise ValueError / TypeError / NotImplementedError naming the argument."""
+"""Bad inputs raise ValueError / TypeError naming the argument; nothing raises
+NotImplementedError (antialias and area run and match their references)."""
 
 import math
 import os
 import sys
 
 import mlx.core as mx
+import mlx.nn as nn
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
-from conftest import rand  # noqa: E402
+from conftest import assert_close, from_torch_nchw, rand, to_torch_nchw  # noqa: E402
 
 from mlx_upsample import Upsample, interpolate, upsample  # noqa: E402
 
@@ -133,10 +137,18 @@ def test_upsample_antialias_with_align_corners(mode):
 
 @pytest.mark.parametrize("mode", ["linear", "cubic", "bilinear", "trilinear", "bicubic"])
 @pytest.mark.parametrize("scale", [0.5, 2.0])
-def test_upsample_antialias_not_implemented(mode, scale):
+def test_upsample_antialias_runs_like_mlx(mode, scale):
+    """antialias=True is implemented: the function and the module give
+    mlx.nn.Upsample(antialias=True)'s result (formerly NotImplementedError)."""
+    ref_mode = "cubic" if "cubic" in mode else "linear"
+    ref = nn.Upsample(scale, ref_mode, antialias=True)(X2)
     for fn in _both_upsample_entry_points(X2, scale, mode=mode, antialias=True):
-        with pytest.raises(NotImplementedError):
-            fn()
+        assert_close(fn(), ref)
+
+
+def test_upsample_antialias_repr():
+    assert "antialias=True" in repr(Upsample(0.5, "linear", antialias=True))
+    assert "antialias" not in repr(Upsample(0.5, "linear"))
 
 
 # ======================================================================================
@@ -261,31 +273,41 @@ def test_interpolate_recompute_with_size(mode):
     )
 
 
-@pytest.mark.parametrize("mode", ["nearest", "nearest-exact"])
-def test_interpolate_antialias_nearest(mode):
+@pytest.mark.parametrize("mode", ["nearest", "nearest-exact", "area"])
+def test_interpolate_antialias_with_nearest_or_area(mode):
+    # PyTorch: "Anti-alias option is restricted to bilinear, bicubic, ..."
     _check(ValueError, lambda: interpolate(X2, scale_factor=0.5, mode=mode, antialias=True), "antialias")
 
 
+def _torch_2d(x, **kw):
+    with torch.no_grad():
+        return from_torch_nchw(F.interpolate(to_torch_nchw(x), **kw))
+
+
 @pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
-def test_interpolate_antialias_with_align_corners(mode):
-    _check(
-        ValueError,
-        lambda: interpolate(X2, scale_factor=0.5, mode=mode, align_corners=True, antialias=True),
-        "align_corners",
-    )
+def test_interpolate_antialias_with_align_corners_like_torch(mode):
+    """PyTorch (measured, 2.13) accepts align_corners=True with antialias: it only changes
+    the scale to (n - 1) / (m - 1). Not an error, unlike mlx.nn.Upsample (see
+    test_upsample_antialias_with_align_corners)."""
+    kw = dict(scale_factor=0.5, mode=mode, align_corners=True, antialias=True)
+    assert_close(interpolate(X2, **kw), _torch_2d(X2, **kw))
 
 
 @pytest.mark.parametrize("mode", ["linear", "bilinear", "trilinear", "bicubic", "cubic"])
 @pytest.mark.parametrize("kw", [dict(scale_factor=0.5), dict(size=(8, 3))], ids=["scale", "size"])
-def test_interpolate_antialias_not_implemented(mode, kw):
-    with pytest.raises(NotImplementedError):
-        interpolate(X2, mode=mode, antialias=True, **kw)
+def test_interpolate_antialias_runs_like_torch(mode, kw):
+    """antialias=True is implemented (formerly NotImplementedError)."""
+    tmode = "bicubic" if "cubic" in mode else "bilinear"
+    assert_close(
+        interpolate(X2, mode=mode, antialias=True, **kw),
+        _torch_2d(X2, mode=tmode, antialias=True, **kw),
+    )
 
 
 @pytest.mark.parametrize("kw", [dict(scale_factor=0.5), dict(size=(2, 3))], ids=["scale", "size"])
-def test_interpolate_area_not_implemented(kw):
-    with pytest.raises(NotImplementedError):
-        interpolate(X2, mode="area", **kw)
+def test_interpolate_area_runs_like_torch(kw):
+    """mode="area" is implemented (formerly NotImplementedError)."""
+    assert_close(interpolate(X2, mode="area", **kw), _torch_2d(X2, mode="area", **kw))
 
 
 # ======================================================================================

@@ -1,6 +1,6 @@
 """Runs every Metal kernel of kernels/upsample.metal through the emulator
 (tests/metal_emulator) on the launch plan eval_gpu uses, and compares with
-the CPU path and PyTorch.
+the CPU path and PyTorch (also for the antialias and area kernels).
 
 The session ends with the line `metal kernels executed: K of N` (conftest.py);
 test_every_kernel_executed fails when K < N.
@@ -43,17 +43,29 @@ class Case:
     def __repr__(self):
         return f"{self.family}-{self.method}-ac{int(self.align)}-s{self.scales}-n{self.sizes}"
 
+    @property
+    def antialias(self):
+        return self.method.startswith("antialias-")
+
+    @property
+    def public_mode(self):
+        """The mode name of the public API ("antialias-cubic" -> "cubic")."""
+        return self.method.split("-", 1)[1] if self.antialias else self.method
+
     def cpu(self, x):
         if self.family == "mlx":
-            return mlx_upsample.upsample(x, self.scales, self.method, self.align)
-        interpolating = self.method in ("linear", "cubic")
+            return mlx_upsample.upsample(
+                x, self.scales, self.public_mode, self.align, antialias=self.antialias
+            )
+        interpolating = self.public_mode in ("linear", "cubic")
         return mlx_upsample.interpolate(
             x,
             size=self.sizes,
             scale_factor=self.scales,
-            mode=self.method,
+            mode=self.public_mode,
             align_corners=self.align if interpolating else None,
             recompute_scale_factor=self.recompute or None,
+            antialias=self.antialias,
         )
 
     def emulate(self, emu, src, dst_shape, backward=False):
@@ -65,13 +77,17 @@ class Case:
 
     def torch(self, x64, dims):
         """PyTorch's result on a float64 NCHW tensor, or None where PyTorch
-        has no such mode (cubic outside 2-D, anything in 4-D)."""
+        has no such mode (cubic and antialias outside 2-D, anything in 4-D)."""
         if self.family != "pytorch" or dims > 3:
             return None
-        mode = {"linear": TORCH_LINEAR[dims], "cubic": "bicubic"}.get(self.method, self.method)
-        if mode == "bicubic" and dims != 2:
+        mode = {"linear": TORCH_LINEAR[dims], "cubic": "bicubic"}.get(
+            self.public_mode, self.public_mode
+        )
+        if (mode == "bicubic" or self.antialias) and dims != 2:
             return None
-        kwargs = {"align_corners": self.align} if self.method in ("linear", "cubic") else {}
+        kwargs = {"align_corners": self.align} if self.public_mode in ("linear", "cubic") else {}
+        if self.antialias:
+            kwargs["antialias"] = True
         return F.interpolate(
             x64, size=self.sizes, scale_factor=self.scales, mode=mode,
             recompute_scale_factor=self.recompute or None, **kwargs,
@@ -130,8 +146,13 @@ RANKS = [1, 2, 3, 4]
 CHANNELS = [3, 8]  # 3: scalar path (v1); 8: vector path (v4)
 
 
+WINDOW_METHODS = ["antialias-linear", "antialias-cubic", "area"]
+
+
 def case_for(method, rank):
-    if method == "cubic" and rank != 2:
+    # Where PyTorch has no reference (cubic and antialias outside 2-D), the
+    # MLX family: its CPU path is checked against mlx.nn.Upsample elsewhere.
+    if method in ("cubic", "antialias-linear", "antialias-cubic") and rank != 2:
         return Case("mlx", method, scales=SCALES[rank])
     return Case("pytorch", method, scales=SCALES[rank])
 
@@ -150,21 +171,26 @@ def test_nearest_forward_kernels(emulator, dtype, rank, channels):
 @pytest.mark.parametrize("channels", CHANNELS)
 @pytest.mark.parametrize("rank", RANKS)
 @pytest.mark.parametrize("dtype", list(FLOATS))
-@pytest.mark.parametrize("method", ["linear", "cubic"])
+@pytest.mark.parametrize("method", ["linear", "cubic"] + WINDOW_METHODS)
 def test_interpolate_forward_kernels(emulator, method, dtype, rank, channels):
     x = random_input((2, *SHAPES[rank], channels), FLOATS[dtype])
     kernel = check_forward(emulator, case_for(method, rank), x)
-    assert kernel.startswith(f"upsample_{method}_fwd_{dtype}_")
+    assert kernel.startswith(f"upsample_{kernel_mode(method)}_fwd_{dtype}_")
+
+
+def kernel_mode(method):
+    """The mode part of a kernel name ("antialias-linear" -> "aa_linear")."""
+    return method.replace("antialias-", "aa_")
 
 
 @pytest.mark.parametrize("channels", CHANNELS)
 @pytest.mark.parametrize("rank", RANKS)
 @pytest.mark.parametrize("dtype", list(FLOATS))
-@pytest.mark.parametrize("method", ["nearest", "linear", "cubic"])
+@pytest.mark.parametrize("method", ["nearest", "linear", "cubic"] + WINDOW_METHODS)
 def test_backward_kernels(emulator, method, dtype, rank, channels):
     x = random_input((2, *SHAPES[rank], channels), FLOATS[dtype])
     kernel = check_backward(emulator, case_for(method, rank), x)
-    assert kernel.startswith(f"upsample_{method}_bwd_{dtype}_")
+    assert kernel.startswith(f"upsample_{kernel_mode(method)}_bwd_{dtype}_")
 
 
 # ---- the index rules, in 2-D float32, against the CPU path and PyTorch ------
@@ -180,7 +206,12 @@ def semantic_cases():
         for method, align in itertools.product(["linear", "cubic"], [False, True]):
             yield Case("mlx", method, align, scales=scales)
             yield Case("pytorch", method, align, scales=scales)
-    for method in ["nearest", "nearest-exact", "linear", "cubic"]:
+        for method in ["antialias-linear", "antialias-cubic"]:
+            yield Case("mlx", method, scales=scales)
+            yield Case("pytorch", method, scales=scales)
+            yield Case("pytorch", method, True, scales=scales)  # PyTorch allows it
+        yield Case("pytorch", "area", scales=scales)
+    for method in ["nearest", "nearest-exact", "linear", "cubic"] + WINDOW_METHODS:
         yield Case("pytorch", method, sizes=(1, 9))
         yield Case("pytorch", method, sizes=(13, 3))
         yield Case("pytorch", method, scales=(2.5, 1.3), recompute=True)
@@ -193,6 +224,16 @@ def test_index_rules(emulator, case, channels):
     check_forward(emulator, case, x)
     if not case.method.startswith("nearest") or case.family == "pytorch":
         check_backward(emulator, case, x)
+
+
+@pytest.mark.parametrize("method", WINDOW_METHODS)
+@pytest.mark.parametrize("sizes", [(1, 1), (3, 2), (40, 5)], ids=str)
+def test_window_kernels_long_and_short_windows(emulator, method, sizes):
+    """Windows of the whole axis (size 1), long windows (x0.1) and upscaling windows."""
+    x = random_input((1, 37, 20, 4), mx.float32)
+    case = Case("pytorch", method, sizes=sizes)
+    check_forward(emulator, case, x)
+    check_backward(emulator, case, x)
 
 
 def test_launch_plan_rounds_the_grid_up(emulator):

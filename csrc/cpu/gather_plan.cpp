@@ -21,7 +21,28 @@ bool GatherTable::is_identity() const {
   return true;
 }
 
+// Window modes (antialias, area): one row per output listing its window,
+// weights from the math header. Row lengths vary: taps = 0.
+static GatherTable forward_window_table(const AxisMap& a, int mode) {
+  GatherTable t;
+  t.taps = 0;
+  t.offsets.resize(a.out_size + 1);
+  t.offsets[0] = 0;
+  for (int i = 0; i < a.out_size; ++i) {
+    upsample::TapWindow w = upsample::tap_window(a, mode, i);
+    for (int k = 0; k < w.count; ++k) {
+      t.index.push_back(w.first + k);
+      t.weight.push_back(upsample::tap_weight(a, mode, w, w.first + k));
+    }
+    t.offsets[i + 1] = static_cast<int>(t.index.size());
+  }
+  return t;
+}
+
 GatherTable forward_table(const AxisMap& a, int mode) {
+  if (upsample::is_window_mode(mode)) {
+    return forward_window_table(a, mode);
+  }
   GatherTable t;
   t.taps = upsample::taps_per_output(mode);
   t.offsets.resize(a.out_size + 1);
@@ -39,7 +60,39 @@ GatherTable forward_table(const AxisMap& a, int mode) {
   return t;
 }
 
+// Window modes: the transpose of the forward table. Input j's row lists the
+// outputs whose window holds j, ascending, with the very weights of the
+// forward rows: the same rows output_range + weight_of_input give (windows
+// are contiguous), in O(taps) instead of O(taps * window) — a downscale to
+// one output has a window as long as the whole axis.
+static GatherTable backward_window_table(const AxisMap& a, int mode) {
+  GatherTable fwd = forward_window_table(a, mode);
+  GatherTable t;
+  t.taps = 0;
+  t.offsets.assign(a.in_size + 1, 0);
+  for (int j : fwd.index) {
+    ++t.offsets[j + 1];
+  }
+  for (int j = 0; j < a.in_size; ++j) {
+    t.offsets[j + 1] += t.offsets[j];
+  }
+  t.index.resize(fwd.index.size());
+  t.weight.resize(fwd.weight.size());
+  std::vector<int> fill(t.offsets.begin(), t.offsets.end() - 1);
+  for (int i = 0; i < a.out_size; ++i) {
+    for (int e = fwd.offsets[i]; e < fwd.offsets[i + 1]; ++e) {
+      int slot = fill[fwd.index[e]]++;
+      t.index[slot] = i;
+      t.weight[slot] = fwd.weight[e];
+    }
+  }
+  return t;
+}
+
 GatherTable backward_table(const AxisMap& a, int mode) {
+  if (upsample::is_window_mode(mode)) {
+    return backward_window_table(a, mode);
+  }
   GatherTable t;
   t.taps = 0;
   t.offsets.resize(a.in_size + 1);
@@ -48,8 +101,7 @@ GatherTable backward_table(const AxisMap& a, int mode) {
     upsample::OutputRange r = upsample::output_range(a, mode, j);
     for (int i = r.begin; i < r.end; ++i) {
       t.index.push_back(i);
-      t.weight.push_back(
-          upsample::weight_of_input(upsample::axis_taps(a, mode, i), j));
+      t.weight.push_back(upsample::weight_of_input(a, mode, i, j));
     }
     t.offsets[j + 1] = static_cast<int>(t.index.size());
   }

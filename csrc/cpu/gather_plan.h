@@ -4,9 +4,11 @@
 // (outer, src_len, inner) into (outer, dst_len, inner) with
 //   dst[o, i, :] = sum_{e in row i} weight[e] * src[o, index[e], :]
 // where row i of the pass's gather table lists the source rows read by i.
-// Forward tables come from the taps of each output (math header); backward
-// tables list, for each input, the outputs that read it (output_range), so
-// the backward pass is a deterministic gather with no atomics.
+// Forward tables come from the taps (or, for the antialias and area modes,
+// the window) of each output (math header); backward tables list, for each
+// input, the outputs that read it (output_range, or the transposed forward
+// table for windows), so the backward pass is a deterministic gather with no
+// atomics.
 #pragma once
 
 #include <cstdint>

@@ -33,7 +33,9 @@ std::string kernel_name(
     int elem_size,
     int dims,
     int vec) {
-  static const char* modes[] = {"nearest", "linear", "cubic"};
+  // Indexed by upsample::Mode.
+  static const char* modes[] = {
+      "nearest", "linear", "cubic", "aa_linear", "aa_cubic", "area"};
   std::string type = dtype;
   if (mode == upsample::MODE_NEAREST && !backward) {
     type = "u" + std::to_string(8 * elem_size);

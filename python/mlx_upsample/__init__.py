@@ -1,11 +1,12 @@
-"""mlx-upsample: fast nearest, linear and cubic upsampling for MLX.
+"""mlx-upsample: fast nearest, linear, cubic, antialiased and area resampling for MLX.
 
 Channels-last like all of MLX: inputs are ``(N, *spatial, C)``.
 
 - :class:`Upsample` / :func:`upsample`: drop-in for ``mlx.nn.Upsample``
   (MLX's coordinate rules).
 - :func:`interpolate`: PyTorch's ``F.interpolate`` semantics (PyTorch's
-  coordinate rules) on channels-last input.
+  coordinate rules, ``antialias=True`` and ``mode="area"``) on channels-last
+  input.
 """
 
 import mlx.core as mx

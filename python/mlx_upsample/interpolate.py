@@ -56,18 +56,28 @@ def interpolate(
     ``"nearest-exact"`` the pixel-centre rule; ``"linear"``, ``"bilinear"``
     and ``"trilinear"`` are one N-d linear mode and ``"bicubic"`` (or
     ``"cubic"``) the N-d cubic mode (Keys, a = -0.75), for any number of
-    spatial dims. Float16/bfloat16 stay in their dtype (float32 inside).
+    spatial dims. ``"area"`` is adaptive average pooling: output ``i`` averages
+    the inputs ``floor(i * n / m) .. ceil((i + 1) * n / m) - 1``.
+    ``antialias=True`` (linear and cubic) is PyTorch's antialiased resampling
+    (Pillow's filters): a triangle or Keys' cubic with ``a = -0.5`` whose
+    support widens with the downscale factor, renormalised at the edges; unlike
+    PyTorch (2-D only) for any number of spatial dims; like PyTorch's forward,
+    it copies an axis whose size does not change. Float16/bfloat16 stay in
+    their dtype (float32 inside). Every mode has a deterministic gather
+    backward, on the CPU and in Metal.
 
     Args:
         x: input ``(N, *spatial, C)``.
         size: output spatial size, an int or one per spatial dim.
         scale_factor: multiplier, a float or one per spatial dim; the output
             size is ``floor(n * scale_factor)``.
-        mode: see above. ``"area"`` is not implemented yet.
-        align_corners: for linear and cubic modes only (default False).
+        mode: see above.
+        align_corners: for linear and cubic modes only (default False); with
+            ``antialias`` it only changes the scale, as in PyTorch.
         recompute_scale_factor: with ``scale_factor``, derive the kernels'
             scale from the sizes instead of ``1 / scale_factor``.
-        antialias: not implemented yet (raises ``NotImplementedError``).
+        antialias: antialiased linear/cubic (see above); ``ValueError`` with
+            the other modes, as in PyTorch.
         stream: stream or device to run on.
 
     Example:
@@ -76,6 +86,10 @@ def interpolate(
         >>> x = mx.random.normal((1, 32, 32, 3))
         >>> interpolate(x, size=(48, 40), mode="bilinear").shape
         (1, 48, 40, 3)
+        >>> interpolate(x, scale_factor=0.25, mode="bicubic", antialias=True).shape
+        (1, 8, 8, 3)
+        >>> interpolate(x, size=(5, 7), mode="area").shape
+        (1, 5, 7, 3)
     """
     method = _method(check_mode(mode))
     dims = check_input(x)
@@ -87,14 +101,14 @@ def interpolate(
                 f"got mode={mode!r} with align_corners={align_corners!r}"
             )
     align_corners = bool(align_corners)
-    if method == "area":
-        raise NotImplementedError("mode='area' is not implemented yet in mlx_upsample")
     if check_bool(antialias, "antialias"):
-        if method.startswith("nearest"):
-            raise ValueError(f"antialias=True is not supported with mode={mode!r}")
-        if align_corners:
-            raise ValueError("antialias=True is not supported with align_corners=True")
-        raise NotImplementedError("antialias=True is not implemented yet in mlx_upsample")
+        if method not in ("linear", "cubic"):
+            raise ValueError(
+                f"antialias=True is only supported with the linear and cubic modes, "
+                f"got mode={mode!r}"
+            )
+        # PyTorch accepts align_corners here: it only changes the scale.
+        method = "antialias-" + method
     if (size is None) == (scale_factor is None):
         raise ValueError(
             "exactly one of size and scale_factor must be given, got "

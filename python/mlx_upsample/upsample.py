@@ -35,17 +35,22 @@ def _method(mode: str) -> str:
 
 
 def _check_options(mode, align_corners, antialias) -> Tuple[str, bool]:
+    """Returns the C++ method name and align_corners; raises the errors
+    mlx.nn.Upsample raises (antialias with nearest or with align_corners)."""
     method = _method(check_mode(mode))
     align_corners = check_bool(align_corners, "align_corners")
     if check_bool(antialias, "antialias"):
         if method == "nearest":
-            raise ValueError("antialias=True is not supported with mode='nearest'")
+            raise ValueError(
+                f"antialias=True is not supported with mode={mode!r} (only with the "
+                "linear and cubic modes)"
+            )
         if align_corners:
-            raise ValueError("antialias=True is not supported with align_corners=True")
-        raise NotImplementedError(
-            "antialias=True is not implemented yet in mlx_upsample; use "
-            "mlx.nn.Upsample(..., antialias=True) meanwhile"
-        )
+            raise ValueError(
+                "antialias=True is not supported with align_corners=True (as in "
+                "mlx.nn.Upsample)"
+            )
+        method = "antialias-" + method
     return method, align_corners
 
 
@@ -66,6 +71,13 @@ def upsample(
     (accumulating in float32; ``mlx.nn.Upsample`` returns float32 there) and
     turn integer inputs into float32.
 
+    With ``antialias=True`` (linear and cubic) the filter is widened by
+    ``1 / scale`` when downscaling, a low-pass filter against aliasing, as in
+    ``mlx.nn.Upsample(antialias=True)``: a triangle for linear, Keys' cubic
+    with ``a = -0.5`` for cubic (also when upscaling), weights renormalised
+    where the filter runs past an edge. Any number of spatial dims, forward
+    and backward (a deterministic gather), on the CPU and in Metal.
+
     Args:
         x: input array ``(N, *spatial, C)`` with at least one spatial dim.
         scale_factor: one positive scale, or one per spatial dim (may be
@@ -74,7 +86,9 @@ def upsample(
             ``"trilinear"``) or ``"cubic"`` (also ``"bicubic"``).
         align_corners: for linear and cubic, map the corner pixels of input
             and output onto each other.
-        antialias: not implemented yet (raises ``NotImplementedError``).
+        antialias: antialiased linear/cubic (see above); not with
+            ``"nearest"`` nor with ``align_corners=True`` (``ValueError``,
+            as ``mlx.nn.Upsample``).
         stream: stream or device to run on.
 
     Example:
@@ -86,6 +100,8 @@ def upsample(
                [1.5, 1.75, 2.25, 2.5],
                [2.5, 2.75, 3.25, 3.5],
                [3, 3.25, 3.75, 4]], dtype=float32)
+        >>> upsample(mx.ones((1, 16, 16, 3)), 0.25, mode="cubic", antialias=True).shape
+        (1, 4, 4, 3)
     """
     method, align_corners = _check_options(mode, align_corners, antialias)
     dims = check_input(x)
@@ -130,10 +146,11 @@ class Upsample(Module):
         self.antialias = bool(antialias)
 
     def _extra_repr(self) -> str:
-        return (
+        text = (
             f"scale_factor={self.scale_factor}, mode={self.mode!r}, "
             f"align_corners={self.align_corners}"
         )
+        return text + (", antialias=True" if self.antialias else "")
 
     def __call__(self, x: mx.array) -> mx.array:
         return upsample(
