@@ -158,7 +158,11 @@ def torch_contenders(x_np, cot_np, scale, mode):
     x_t = to_torch_layout(x_np)
     cot_t = to_torch_layout(cot_np)
     x_grad = x_t.detach().clone().requires_grad_(True)
-    out_grad = F.interpolate(x_grad, scale_factor=scale, mode=tmode, **kwargs)
+    try:
+        out_grad = F.interpolate(x_grad, scale_factor=scale, mode=tmode, **kwargs)
+    except (NotImplementedError, RuntimeError):
+        # e.g. PyTorch has no float16 antialias kernel on the CPU.
+        return Contender("torch", "fwd", None), Contender("torch", "bwd", None)
 
     def forward():
         with torch.no_grad():
