@@ -21,8 +21,8 @@ namespace mx = mlx::core;
 
 namespace {
 
-// Rows of floats accumulated at a time: fits in L1 and lets the compiler
-// vectorise the channel loop.
+// Channels converted and accumulated at a time: the blocks of all taps fit in
+// L1 and the compiler vectorises the channel loop.
 constexpr int64_t BLOCK = 256;
 // Roughly how many elements a thread should get before splitting pays off.
 constexpr int64_t GRAIN_ELEMENTS = 1 << 15;
