@@ -46,6 +46,15 @@ mx::Shape forward_shape(const UpsampleParams& p, const mx::Shape& in) {
   return out;
 }
 
+// The op hands the primitives row-contiguous arrays (mx::contiguous) and
+// every backend indexes them as such.
+const mx::array& contiguous_input(const mx::array& a) {
+  if (!a.flags().row_contiguous) {
+    throw std::runtime_error("[upsample] internal: input is not contiguous");
+  }
+  return a;
+}
+
 bool is_float(mx::Dtype t) {
   return t == mx::float32 || t == mx::float16 || t == mx::bfloat16;
 }
@@ -124,14 +133,14 @@ mx::array upsample(
 void UpsampleForward::eval_cpu(
     const std::vector<mx::array>& inputs,
     mx::array& out) {
-  cpu::upsample_forward(inputs[0], out, params_, stream());
+  cpu::upsample_forward(contiguous_input(inputs[0]), out, params_, stream());
 }
 
 void UpsampleForward::eval_gpu(
     const std::vector<mx::array>& inputs,
     mx::array& out) {
 #ifdef _METAL_
-  metal::upsample_forward(inputs[0], out, params_, stream());
+  metal::upsample_forward(contiguous_input(inputs[0]), out, params_, stream());
 #else
   throw std::runtime_error(
       "[upsample] this build of mlx-upsample has no GPU kernels (MLX was "
@@ -173,14 +182,14 @@ std::vector<mx::Shape> UpsampleForward::output_shapes(
 void UpsampleBackward::eval_cpu(
     const std::vector<mx::array>& inputs,
     mx::array& out) {
-  cpu::upsample_backward(inputs[0], out, params_, stream());
+  cpu::upsample_backward(contiguous_input(inputs[0]), out, params_, stream());
 }
 
 void UpsampleBackward::eval_gpu(
     const std::vector<mx::array>& inputs,
     mx::array& out) {
 #ifdef _METAL_
-  metal::upsample_backward(inputs[0], out, params_, stream());
+  metal::upsample_backward(contiguous_input(inputs[0]), out, params_, stream());
 #else
   throw std::runtime_error(
       "[upsample] this build of mlx-upsample has no GPU kernels (MLX was "

@@ -386,9 +386,6 @@ void run(
     const UpsampleParams& p,
     mx::Stream s,
     bool backward) {
-  if (!src.flags().row_contiguous) {
-    throw std::runtime_error("[upsample] internal: input is not contiguous");
-  }
   if (dst.size() == 0) {
     // Empty batch or no channels: nothing to compute.
     dst.set_data(mx::allocator::malloc(0));

@@ -51,9 +51,6 @@ void launch(
     const UpsampleParams& p,
     mx::Stream s,
     bool backward) {
-  if (!src.flags().row_contiguous) {
-    throw std::runtime_error("[upsample] internal: input is not contiguous");
-  }
   LaunchPlan plan = plan_launch(
       p,
       backward,
