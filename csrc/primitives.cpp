@@ -133,14 +133,14 @@ mx::array upsample(
 void UpsampleForward::eval_cpu(
     const std::vector<mx::array>& inputs,
     mx::array& out) {
-  cpu::upsample_forward(contiguous_input(inputs[0]), out, params_, stream());
+  cpu::upsample(contiguous_input(inputs[0]), out, params_, stream(), /*backward=*/false);
 }
 
 void UpsampleForward::eval_gpu(
     const std::vector<mx::array>& inputs,
     mx::array& out) {
 #ifdef _METAL_
-  metal::upsample_forward(contiguous_input(inputs[0]), out, params_, stream());
+  metal::upsample(contiguous_input(inputs[0]), out, params_, stream(), /*backward=*/false);
 #else
   throw std::runtime_error(
       "[upsample] this build of mlx-upsample has no GPU kernels (MLX was "
@@ -182,14 +182,14 @@ std::vector<mx::Shape> UpsampleForward::output_shapes(
 void UpsampleBackward::eval_cpu(
     const std::vector<mx::array>& inputs,
     mx::array& out) {
-  cpu::upsample_backward(contiguous_input(inputs[0]), out, params_, stream());
+  cpu::upsample(contiguous_input(inputs[0]), out, params_, stream(), /*backward=*/true);
 }
 
 void UpsampleBackward::eval_gpu(
     const std::vector<mx::array>& inputs,
     mx::array& out) {
 #ifdef _METAL_
-  metal::upsample_backward(contiguous_input(inputs[0]), out, params_, stream());
+  metal::upsample(contiguous_input(inputs[0]), out, params_, stream(), /*backward=*/true);
 #else
   throw std::runtime_error(
       "[upsample] this build of mlx-upsample has no GPU kernels (MLX was "

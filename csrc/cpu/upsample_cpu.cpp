@@ -380,7 +380,9 @@ void run_gather_passes(
   });
 }
 
-void run(
+} // namespace
+
+void upsample(
     const mx::array& src,
     mx::array& dst,
     const UpsampleParams& p,
@@ -408,24 +410,6 @@ void run(
   } else {
     run_gather_passes(src, dst, std::move(tables), s);
   }
-}
-
-} // namespace
-
-void upsample_forward(
-    const mx::array& src,
-    mx::array& dst,
-    const UpsampleParams& p,
-    mx::Stream s) {
-  run(src, dst, p, s, /*backward=*/false);
-}
-
-void upsample_backward(
-    const mx::array& src,
-    mx::array& dst,
-    const UpsampleParams& p,
-    mx::Stream s) {
-  run(src, dst, p, s, /*backward=*/true);
 }
 
 } // namespace mlx_upsample::cpu

@@ -6,19 +6,14 @@
 
 namespace mlx_upsample::cpu {
 
-// Forward: `src` is the input, `dst` the upsampled output. Backward: `src`
-// is the output's cotangent, `dst` the input's. Both allocate `dst` (and
-// their intermediates) and enqueue the work on stream `s`.
-void upsample_forward(
+// Forward (backward == false): `src` is the input, `dst` the upsampled
+// output. Backward: `src` is the output's cotangent, `dst` the input's.
+// Allocates `dst` (and any intermediates) and enqueues the work on `s`.
+void upsample(
     const mlx::core::array& src,
     mlx::core::array& dst,
     const UpsampleParams& p,
-    mlx::core::Stream s);
-
-void upsample_backward(
-    const mlx::core::array& src,
-    mlx::core::array& dst,
-    const UpsampleParams& p,
-    mlx::core::Stream s);
+    mlx::core::Stream s,
+    bool backward);
 
 } // namespace mlx_upsample::cpu

@@ -45,7 +45,9 @@ std::string dtype_name(mx::Dtype t) {
   return "non-float";
 }
 
-void launch(
+} // namespace
+
+void upsample(
     const mx::array& src,
     mx::array& dst,
     const UpsampleParams& p,
@@ -74,24 +76,6 @@ void launch(
   encoder.dispatch_threads(
       MTL::Size(plan.grid[0], plan.grid[1], plan.grid[2]),
       MTL::Size(plan.group[0], plan.group[1], plan.group[2]));
-}
-
-} // namespace
-
-void upsample_forward(
-    const mx::array& src,
-    mx::array& dst,
-    const UpsampleParams& p,
-    mx::Stream s) {
-  launch(src, dst, p, s, /*backward=*/false);
-}
-
-void upsample_backward(
-    const mx::array& src,
-    mx::array& dst,
-    const UpsampleParams& p,
-    mx::Stream s) {
-  launch(src, dst, p, s, /*backward=*/true);
 }
 
 } // namespace mlx_upsample::metal

@@ -8,16 +8,11 @@ namespace mlx_upsample::metal {
 
 // Same contract as the CPU backend (cpu/upsample_cpu.h): allocate `dst` and
 // encode the kernel that the launch plan picks on stream `s`.
-void upsample_forward(
+void upsample(
     const mlx::core::array& src,
     mlx::core::array& dst,
     const UpsampleParams& p,
-    mlx::core::Stream s);
-
-void upsample_backward(
-    const mlx::core::array& src,
-    mlx::core::array& dst,
-    const UpsampleParams& p,
-    mlx::core::Stream s);
+    mlx::core::Stream s,
+    bool backward);
 
 } // namespace mlx_upsample::metal
