@@ -1,7 +1,6 @@
-#include "cpu/gather_plan.h"
+#include "cpu/gather_table.h"
 
 #include <algorithm>
-#include <numeric>
 
 namespace mlx_upsample::cpu {
 
@@ -106,46 +105,6 @@ GatherTable backward_table(const AxisMap& a, int mode) {
     t.offsets[j + 1] = static_cast<int>(t.index.size());
   }
   return t;
-}
-
-std::vector<AxisPass> plan_passes(
-    const std::vector<int>& src_shape,
-    const std::vector<int>& dst_shape,
-    std::vector<GatherTable> tables) {
-  int dims = static_cast<int>(tables.size());
-  std::vector<int> order(dims);
-  std::iota(order.begin(), order.end(), 0);
-  // Shrinking axes first keeps every intermediate small; among equal ratios
-  // the innermost axis (short rows) runs while the data is smallest.
-  std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
-    double ra = double(dst_shape[a + 1]) / src_shape[a + 1];
-    double rb = double(dst_shape[b + 1]) / src_shape[b + 1];
-    return ra != rb ? ra < rb : a > b;
-  });
-  std::vector<int> cur = src_shape;
-  std::vector<AxisPass> passes;
-  for (int axis : order) {
-    if (src_shape[axis + 1] == dst_shape[axis + 1] &&
-        tables[axis].is_identity()) {
-      continue;
-    }
-    AxisPass p;
-    p.axis = axis;
-    p.outer = 1;
-    for (int d = 0; d <= axis; ++d) {
-      p.outer *= cur[d];
-    }
-    p.inner = 1;
-    for (size_t d = axis + 2; d < cur.size(); ++d) {
-      p.inner *= cur[d];
-    }
-    p.src_len = cur[axis + 1];
-    p.dst_len = dst_shape[axis + 1];
-    p.table = std::move(tables[axis]);
-    cur[axis + 1] = p.dst_len;
-    passes.push_back(std::move(p));
-  }
-  return passes;
 }
 
 } // namespace mlx_upsample::cpu
