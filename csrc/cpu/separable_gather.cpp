@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "cpu/convert.h"
+#include "cpu/hot_loop.h"
 #include "cpu/thread_pool.h"
 #include "mlx/types/half_types.h"
 
@@ -19,19 +20,17 @@ namespace {
 constexpr int64_t BLOCK = 256;
 // Roughly how many output elements a thread should get before splitting pays.
 constexpr int64_t GRAIN_ELEMENTS = 1 << 15;
-// Up to this many channels the last axis is gathered pixel by pixel with the
-// channels unrolled: too few to vectorise over, too many calls otherwise.
-constexpr int64_t FEW_CHANNELS = 4;
 
 // A float32 view of n elements: the elements themselves, or their conversion
-// into `scratch`.
+// into scratch[slot] (the scratch is only touched for the half types).
 template <typename In>
-inline const float* float_block(const In* x, int64_t n, float* scratch) {
+inline const float*
+float_block(const In* x, int64_t n, float (*scratch)[BLOCK], int slot) {
   if constexpr (std::is_same_v<In, float>) {
     return x;
   } else {
-    to_float(x, scratch, n);
-    return scratch;
+    to_float(x, scratch[slot], n);
+    return scratch[slot];
   }
 }
 
@@ -49,7 +48,7 @@ inline void accumulate_fixed(
   const float* __restrict x[K];
   float w[K];
   for (int k = 0; k < K; ++k) {
-    x[k] = float_block(rows + int64_t(index[k]) * stride, n, scratch[k]);
+    x[k] = float_block(rows + int64_t(index[k]) * stride, n, scratch, k);
     w[k] = weight[k];
   }
   if constexpr (K == 1) {
@@ -84,13 +83,13 @@ inline void accumulate_any(
     const float* weight,
     int count,
     int64_t n,
-    float* scratch) {
+    float (*scratch)[BLOCK]) {
   if (count == 0) {
     std::fill(acc, acc + n, 0.0f);
     return;
   }
   for (int e = 0; e < count; ++e) {
-    const float* x = float_block(rows + int64_t(index[e]) * stride, n, scratch);
+    const float* x = float_block(rows + int64_t(index[e]) * stride, n, scratch, 0);
     float w = weight[e];
     if (e == 0) {
       for (int64_t c = 0; c < n; ++c) {
@@ -107,98 +106,101 @@ inline void accumulate_any(
 // out[0, len) = sum_{e < count} weight[e] * rows[index[e] * len + (0, len)],
 // in float32, a block at a time. K > 0 is the count fixed at compile time.
 // Every variant adds the taps in table order, left to right, so the result
-// does not depend on the variant chosen or on the thread count.
-template <int K, typename In, typename Out>
-void blend_blocks(
-    Out* out,
+// does not depend on the variant chosen, the ISA or the thread count.
+template <int K, typename In>
+inline void blend_blocks(
+    float* out,
     const In* rows,
     int64_t len,
     const int* index,
     const float* weight,
     int count) {
   float scratch[K > 0 ? K : 1][BLOCK];
-  float acc_block[BLOCK];
   for (int64_t c0 = 0; c0 < len; c0 += BLOCK) {
     int64_t n = std::min(BLOCK, len - c0);
-    float* acc = acc_block;
-    if constexpr (std::is_same_v<Out, float>) {
-      acc = out + c0; // float outputs accumulate in place
-    }
     if constexpr (K > 0) {
-      accumulate_fixed<K>(acc, rows + c0, len, index, weight, n, scratch);
+      accumulate_fixed<K>(out + c0, rows + c0, len, index, weight, n, scratch);
     } else {
-      accumulate_any(acc, rows + c0, len, index, weight, count, n, scratch[0]);
-    }
-    if constexpr (!std::is_same_v<Out, float>) {
-      from_float(acc, out + c0, n);
+      accumulate_any(out + c0, rows + c0, len, index, weight, count, n, scratch);
     }
   }
 }
 
-template <typename In, typename Out>
-void blend(
-    Out* out,
-    const In* rows,
+// One leading axis: a slab of the next level from the taps' slabs.
+template <typename In>
+UPSAMPLE_HOT_LOOP void blend_slabs(
+    float* out,
+    const In* slabs,
     int64_t len,
     const int* index,
     const float* weight,
     int count) {
   switch (count) {
     case 1:
-      return blend_blocks<1>(out, rows, len, index, weight, count);
+      return blend_blocks<1>(out, slabs, len, index, weight, count);
     case 2:
-      return blend_blocks<2>(out, rows, len, index, weight, count);
+      return blend_blocks<2>(out, slabs, len, index, weight, count);
     case 4:
-      return blend_blocks<4>(out, rows, len, index, weight, count);
+      return blend_blocks<4>(out, slabs, len, index, weight, count);
     default:
-      return blend_blocks<0>(out, rows, len, index, weight, count);
+      return blend_blocks<0>(out, slabs, len, index, weight, count);
   }
 }
 
-// The last axis for C <= FEW_CHANNELS channels, from and into float32 rows:
+// The last spatial axis, between float32 rows:
 // out[x, :] = sum_{e in row x} weight[e] * row[index[e], :].
-template <int C>
-void gather_few_channels(float* out, const float* row, const GatherTable& t) {
-  int dst_len = static_cast<int>(t.offsets.size()) - 1;
-  for (int x = 0; x < dst_len; ++x) {
-    int e0 = t.offsets[x];
-    int e1 = t.offsets[x + 1];
-    float acc[C];
-    for (int c = 0; c < C; ++c) {
-      acc[c] = 0.0f;
-    }
-    if (e0 < e1) {
-      const float* p = row + int64_t(t.index[e0]) * C;
-      for (int c = 0; c < C; ++c) {
-        acc[c] = t.weight[e0] * p[c];
-      }
-    }
-    for (int e = e0 + 1; e < e1; ++e) {
-      const float* p = row + int64_t(t.index[e]) * C;
-      for (int c = 0; c < C; ++c) {
-        acc[c] += t.weight[e] * p[c];
-      }
-    }
-    for (int c = 0; c < C; ++c) {
-      out[int64_t(x) * C + c] = acc[c];
-    }
-  }
-}
-
-void gather_few_channels(
+// K > 0: every output has K taps; C > 0: the channel count, fixed at compile
+// time so that a few channels unroll instead of looping.
+template <int K, int C>
+UPSAMPLE_HOT_LOOP void gather_last_axis(
     float* out,
     const float* row,
     const GatherTable& t,
     int64_t channels) {
+  const int64_t ch = C > 0 ? C : channels;
+  const int dst_len = static_cast<int>(t.offsets.size()) - 1;
+  const int* index = t.index.data();
+  const float* weight = t.weight.data();
+  for (int x = 0; x < dst_len; ++x) {
+    int e0 = K > 0 ? x * K : t.offsets[x];
+    if constexpr (K > 0) {
+      accumulate_fixed<K>(out + x * ch, row, ch, index + e0, weight + e0, ch, nullptr);
+    } else {
+      int count = t.offsets[x + 1] - e0;
+      accumulate_any(out + x * ch, row, ch, index + e0, weight + e0, count, ch, nullptr);
+    }
+  }
+}
+
+using LastAxisKernel =
+    void (*)(float*, const float*, const GatherTable&, int64_t);
+
+template <int K>
+LastAxisKernel last_axis_kernel(int64_t channels) {
   switch (channels) {
     case 1:
-      return gather_few_channels<1>(out, row, t);
+      return gather_last_axis<K, 1>;
     case 2:
-      return gather_few_channels<2>(out, row, t);
+      return gather_last_axis<K, 2>;
     case 3:
-      return gather_few_channels<3>(out, row, t);
+      return gather_last_axis<K, 3>;
+    case 4:
+      return gather_last_axis<K, 4>;
     default:
-      return gather_few_channels<4>(out, row, t);
+      return gather_last_axis<K, 0>;
+  }
+}
+
+LastAxisKernel last_axis_kernel(int taps, int64_t channels) {
+  switch (taps) {
+    case 1:
+      return last_axis_kernel<1>(channels);
+    case 2:
+      return last_axis_kernel<2>(channels);
+    case 4:
+      return last_axis_kernel<4>(channels);
+    default:
+      return last_axis_kernel<0>(channels);
   }
 }
 
@@ -242,17 +244,16 @@ void gather_rows(
     int64_t r1) {
   constexpr bool is_float = std::is_same_v<T, float>;
   const int d = L.dims;
-  const int64_t C = g.channels;
-  const bool few_channels = C <= FEW_CHANNELS;
+  const GatherTable& last = g.tables[d - 1];
+  const LastAxisKernel gather_last = last_axis_kernel(last.taps, g.channels);
 
   std::vector<std::vector<float>> buffer(d);
   for (int a = 1; a < d; ++a) {
     buffer[a].resize(L.slab[a]);
   }
-  // Float32 staging for the last axis when it is gathered channel-unrolled
-  // from or into a half type.
-  std::vector<float> row_in(few_channels && !is_float && d == 1 ? L.slab[0] : 0);
-  std::vector<float> row_out(few_channels && !is_float ? L.row_len : 0);
+  // Float32 staging of the last axis's source and result for the half types.
+  std::vector<float> row_in(!is_float && d == 1 ? L.slab[0] : 0);
+  std::vector<float> row_out(is_float ? 0 : L.row_len);
   std::vector<const float*> level(d, nullptr);
   std::vector<int64_t> prefix(d, -1);
 
@@ -282,48 +283,32 @@ void gather_rows(
             continue;
           }
         }
-        blend(out, batch_src, L.slab[a], index, weight, count);
+        blend_slabs(out, batch_src, L.slab[a], index, weight, count);
       } else {
         if (count == 1 && weight[0] == 1.0f) {
           level[a] = level[a - 1] + int64_t(index[0]) * L.slab[a];
           continue;
         }
-        blend(out, level[a - 1], L.slab[a], index, weight, count);
+        blend_slabs(out, level[a - 1], L.slab[a], index, weight, count);
       }
       level[a] = out;
     }
 
-    const GatherTable& t = g.tables[d - 1];
-    T* out = dst + r * L.row_len;
-    if (few_channels) {
-      const float* row = d > 1 ? level[d - 1] : nullptr;
-      if (d == 1) {
-        if constexpr (is_float) {
-          row = batch_src;
-        } else {
-          to_float(batch_src, row_in.data(), L.slab[0]);
-          row = row_in.data();
-        }
-      }
+    const float* row = level[d - 1];
+    if (d == 1) {
       if constexpr (is_float) {
-        gather_few_channels(out, row, t, C);
+        row = batch_src;
       } else {
-        gather_few_channels(row_out.data(), row, t, C);
-        from_float(row_out.data(), out, L.row_len);
+        to_float(batch_src, row_in.data(), L.slab[0]);
+        row = row_in.data();
       }
-      continue;
     }
-    int dst_len = g.dst_sizes[d - 1];
-    for (int x = 0; x < dst_len; ++x) {
-      int e0 = t.offsets[x];
-      int count = t.offsets[x + 1] - e0;
-      const int* index = t.index.data() + e0;
-      const float* weight = t.weight.data() + e0;
-      if (d == 1) {
-        blend(out + int64_t(x) * C, batch_src, C, index, weight, count);
-      } else {
-        blend(out + int64_t(x) * C, level[d - 1], C, index, weight, count);
-      }
+    T* out = dst + r * L.row_len;
+    if constexpr (is_float) {
+      gather_last(out, row, last, g.channels);
+    } else {
+      gather_last(row_out.data(), row, last, g.channels);
+      from_float(row_out.data(), out, L.row_len);
     }
   }
 }

@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 
 #include "cpu/gather_table.h"
+#include "cpu/hot_loop.h"
 #include "cpu/separable_gather.h"
 #include "cpu/thread_pool.h"
 #include "mlx/allocator.h"
@@ -34,7 +35,7 @@ struct NearestPlan {
 };
 
 template <typename T>
-void nearest_rows(
+UPSAMPLE_HOT_LOOP void nearest_rows(
     const T* src,
     T* dst,
     const NearestPlan& q,
