@@ -15,118 +15,144 @@ namespace mx = mlx::core;
 
 namespace {
 
-// Elements converted and accumulated at a time: the blocks of all taps fit in
-// L1 and the compiler vectorises the loop.
-constexpr int64_t BLOCK = 256;
 // Roughly how many output elements a thread should get before splitting pays.
 constexpr int64_t GRAIN_ELEMENTS = 1 << 15;
+// Half-precision source elements converted to float32 at a time.
+constexpr int64_t HALF_BLOCK = 256;
 
-// A float32 view of n elements: the elements themselves, or their conversion
-// into scratch[slot] (the scratch is only touched for the half types).
-template <typename In>
-inline const float*
-float_block(const In* x, int64_t n, float (*scratch)[BLOCK], int slot) {
-  if constexpr (std::is_same_v<In, float>) {
-    return x;
-  } else {
-    to_float(x, scratch[slot], n);
-    return scratch[slot];
-  }
+// Every sum below adds the taps in table order, left to right, starting from
+// the first product, so that results do not depend on the code path, the ISA
+// clone or the thread count.
+
+// Eight floats (GCC/Clang vector extension: AVX2 registers in the AVX2
+// clone, pairs of SSE or NEON registers elsewhere); f32x8_ref reads and
+// writes them at any float's alignment.
+typedef float f32x8 __attribute__((vector_size(32)));
+typedef float f32x8_ref __attribute__((vector_size(32), aligned(4), may_alias));
+
+inline f32x8 load8(const float* p) {
+  return *reinterpret_cast<const f32x8_ref*>(p);
 }
 
-// acc[0, n) = sum_{k < K} weight[k] * rows[index[k] * stride + (0, n)], for a
-// tap count K fixed at compile time so that the loop keeps K streams.
-template <int K, typename In>
-inline void accumulate_fixed(
-    float* __restrict acc,
-    const In* rows,
+// out[0, 8V) = sum_{e < count} weight[e] * rows[index[e] * stride + (0, 8V)],
+// held in V vector registers; K > 0 fixes the tap count at compile time.
+template <int K, int V>
+inline void sum_vectors(
+    float* out,
+    const float* rows,
     int64_t stride,
     const int* index,
     const float* weight,
-    int64_t n,
-    float (*scratch)[BLOCK]) {
-  const float* __restrict x[K];
-  float w[K];
-  for (int k = 0; k < K; ++k) {
-    x[k] = float_block(rows + int64_t(index[k]) * stride, n, scratch, k);
-    w[k] = weight[k];
+    int count) {
+  const int n = K > 0 ? K : count;
+  f32x8 acc[V];
+  for (int v = 0; v < V; ++v) {
+    acc[v] = f32x8{};
   }
-  if constexpr (K == 1) {
-    for (int64_t c = 0; c < n; ++c) {
-      acc[c] = w[0] * x[0][c];
+  if (n > 0) {
+    const float* x = rows + int64_t(index[0]) * stride;
+    for (int v = 0; v < V; ++v) {
+      acc[v] = weight[0] * load8(x + 8 * v);
     }
-  } else if constexpr (K == 2) {
-    const float* __restrict x0 = x[0];
-    const float* __restrict x1 = x[1];
-    for (int64_t c = 0; c < n; ++c) {
-      acc[c] = w[0] * x0[c] + w[1] * x1[c];
+  }
+  for (int e = 1; e < n; ++e) {
+    const float* x = rows + int64_t(index[e]) * stride;
+    for (int v = 0; v < V; ++v) {
+      acc[v] += weight[e] * load8(x + 8 * v);
     }
-  } else {
-    static_assert(K == 4);
-    const float* __restrict x0 = x[0];
-    const float* __restrict x1 = x[1];
-    const float* __restrict x2 = x[2];
-    const float* __restrict x3 = x[3];
-    for (int64_t c = 0; c < n; ++c) {
-      acc[c] = w[0] * x0[c] + w[1] * x1[c] + w[2] * x2[c] + w[3] * x3[c];
-    }
+  }
+  for (int v = 0; v < V; ++v) {
+    *reinterpret_cast<f32x8_ref*>(out + 8 * v) = acc[v];
   }
 }
 
-// The same sum for any tap count (none gives zeros), tap after tap.
+// The same for W < 8 floats, one register each.
+template <int K, int W>
+inline void sum_scalars(
+    float* out,
+    const float* rows,
+    int64_t stride,
+    const int* index,
+    const float* weight,
+    int count) {
+  const int n = K > 0 ? K : count;
+  float acc[W] = {};
+  if (n > 0) {
+    const float* x = rows + int64_t(index[0]) * stride;
+    for (int i = 0; i < W; ++i) {
+      acc[i] = weight[0] * x[i];
+    }
+  }
+  for (int e = 1; e < n; ++e) {
+    const float* x = rows + int64_t(index[e]) * stride;
+    for (int i = 0; i < W; ++i) {
+      acc[i] += weight[e] * x[i];
+    }
+  }
+  for (int i = 0; i < W; ++i) {
+    out[i] = acc[i];
+  }
+}
+
+// The same sum over a run-time length: 32 floats (four registers) at a time,
+// then 8, then single floats.
+template <int K>
+inline void sum_taps(
+    float* out,
+    const float* rows,
+    int64_t stride,
+    const int* index,
+    const float* weight,
+    int count,
+    int64_t len) {
+  int64_t c = 0;
+  for (; c + 32 <= len; c += 32) {
+    sum_vectors<K, 4>(out + c, rows + c, stride, index, weight, count);
+  }
+  for (; c + 8 <= len; c += 8) {
+    sum_vectors<K, 1>(out + c, rows + c, stride, index, weight, count);
+  }
+  for (; c < len; ++c) {
+    sum_scalars<K, 1>(out + c, rows + c, stride, index, weight, count);
+  }
+}
+
+// The same sum from half-precision rows, converted a block at a time and
+// accumulated into `out` tap after tap.
 template <typename In>
-inline void accumulate_any(
-    float* __restrict acc,
+inline void sum_half_taps(
+    float* __restrict out,
     const In* rows,
     int64_t stride,
     const int* index,
     const float* weight,
     int count,
-    int64_t n,
-    float (*scratch)[BLOCK]) {
-  if (count == 0) {
-    std::fill(acc, acc + n, 0.0f);
-    return;
-  }
-  for (int e = 0; e < count; ++e) {
-    const float* x = float_block(rows + int64_t(index[e]) * stride, n, scratch, 0);
-    float w = weight[e];
-    if (e == 0) {
-      for (int64_t c = 0; c < n; ++c) {
-        acc[c] = w * x[c];
-      }
-    } else {
-      for (int64_t c = 0; c < n; ++c) {
-        acc[c] += w * x[c];
+    int64_t len) {
+  float x[HALF_BLOCK];
+  for (int64_t c0 = 0; c0 < len; c0 += HALF_BLOCK) {
+    int64_t n = std::min(HALF_BLOCK, len - c0);
+    float* acc = out + c0;
+    if (count == 0) {
+      std::fill(acc, acc + n, 0.0f);
+    }
+    for (int e = 0; e < count; ++e) {
+      to_float(rows + int64_t(index[e]) * stride + c0, x, n);
+      float w = weight[e];
+      if (e == 0) {
+        for (int64_t c = 0; c < n; ++c) {
+          acc[c] = w * x[c];
+        }
+      } else {
+        for (int64_t c = 0; c < n; ++c) {
+          acc[c] += w * x[c];
+        }
       }
     }
   }
 }
 
-// out[0, len) = sum_{e < count} weight[e] * rows[index[e] * len + (0, len)],
-// in float32, a block at a time. K > 0 is the count fixed at compile time.
-// Every variant adds the taps in table order, left to right, so the result
-// does not depend on the variant chosen, the ISA or the thread count.
-template <int K, typename In>
-inline void blend_blocks(
-    float* out,
-    const In* rows,
-    int64_t len,
-    const int* index,
-    const float* weight,
-    int count) {
-  float scratch[K > 0 ? K : 1][BLOCK];
-  for (int64_t c0 = 0; c0 < len; c0 += BLOCK) {
-    int64_t n = std::min(BLOCK, len - c0);
-    if constexpr (K > 0) {
-      accumulate_fixed<K>(out + c0, rows + c0, len, index, weight, n, scratch);
-    } else {
-      accumulate_any(out + c0, rows + c0, len, index, weight, count, n, scratch);
-    }
-  }
-}
-
-// One leading axis: a slab of the next level from the taps' slabs.
+// One leading axis: out (the next level's slab, `len` floats) from the
+// slabs its taps select.
 template <typename In>
 UPSAMPLE_HOT_LOOP void blend_slabs(
     float* out,
@@ -135,15 +161,19 @@ UPSAMPLE_HOT_LOOP void blend_slabs(
     const int* index,
     const float* weight,
     int count) {
-  switch (count) {
-    case 1:
-      return blend_blocks<1>(out, slabs, len, index, weight, count);
-    case 2:
-      return blend_blocks<2>(out, slabs, len, index, weight, count);
-    case 4:
-      return blend_blocks<4>(out, slabs, len, index, weight, count);
-    default:
-      return blend_blocks<0>(out, slabs, len, index, weight, count);
+  if constexpr (!std::is_same_v<In, float>) {
+    return sum_half_taps(out, slabs, len, index, weight, count, len);
+  } else {
+    switch (count) {
+      case 1:
+        return sum_taps<1>(out, slabs, len, index, weight, count, len);
+      case 2:
+        return sum_taps<2>(out, slabs, len, index, weight, count, len);
+      case 4:
+        return sum_taps<4>(out, slabs, len, index, weight, count, len);
+      default:
+        return sum_taps<0>(out, slabs, len, index, weight, count, len);
+    }
   }
 }
 
@@ -163,11 +193,11 @@ UPSAMPLE_HOT_LOOP void gather_last_axis(
   const float* weight = t.weight.data();
   for (int x = 0; x < dst_len; ++x) {
     int e0 = K > 0 ? x * K : t.offsets[x];
-    if constexpr (K > 0) {
-      accumulate_fixed<K>(out + x * ch, row, ch, index + e0, weight + e0, ch, nullptr);
+    int count = K > 0 ? K : t.offsets[x + 1] - e0;
+    if constexpr (C > 0) {
+      sum_scalars<K, C>(out + x * ch, row, ch, index + e0, weight + e0, count);
     } else {
-      int count = t.offsets[x + 1] - e0;
-      accumulate_any(out + x * ch, row, ch, index + e0, weight + e0, count, ch, nullptr);
+      sum_taps<K>(out + x * ch, row, ch, index + e0, weight + e0, count, ch);
     }
   }
 }
