@@ -171,15 +171,27 @@ def _cubic_nd(t, size, scale_factor, align_corners, recompute):
 
 
 def torch_interpolate(
-    t, mode, size=None, scale_factor=None, align_corners=None, recompute_scale_factor=None
+    t,
+    mode,
+    size=None,
+    scale_factor=None,
+    align_corners=None,
+    recompute_scale_factor=None,
+    antialias=False,
 ):
     """torch.nn.functional.interpolate on an NC* float64 tensor, any rank 1..3.
 
     ``mode`` is one of "nearest", "nearest-exact", "linear" (mapped to torch's rank-specific
     linear/bilinear/trilinear name) or "cubic" (torch bicubic; for ranks 1 and 3 composed
-    separably from 4-D bicubic, see ``_cubic_nd``).
+    separably from 4-D bicubic, see ``_cubic_nd``). ``antialias=True``: torch's own 2-D
+    antialiased bilinear/bicubic.
     """
     nd = t.ndim - 2
+    if antialias:
+        return F.interpolate(
+            t, size=size, scale_factor=scale_factor, mode=mode, align_corners=align_corners,
+            recompute_scale_factor=recompute_scale_factor, antialias=True,
+        )
     if mode in ("linear", "bilinear", "trilinear"):
         mode = TORCH_LINEAR_NAME[nd]
     if mode in ("cubic", "bicubic"):

@@ -1,0 +1,115 @@
+"""The code paths of the fused CPU gather (csrc/cpu/separable_gather.cpp), each against
+PyTorch in float64, forward and gradient:
+
+- channel counts around the vector widths: unrolled C <= 4, then 8- and 32-float chunks
+  and their tails, and more than one half-precision conversion block (256);
+- leading axes whose taps are a single unit weight (read in place, not blended), in
+  every position of a 3-D input;
+- the half types, with the source converted at the first level (2-D) or as a whole
+  row (1-D);
+- thread splits that cut a cached slab in two: results are bitwise the same for any
+  thread count.
+"""
+
+import os
+import sys
+
+import mlx.core as mx
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from conftest import assert_close, rand, tol_for, torch_forward_and_grad, torch_out_shape  # noqa: E402
+
+import mlx_upsample  # noqa: E402
+from mlx_upsample import interpolate  # noqa: E402
+
+CHANNELS = [1, 2, 3, 4, 5, 8, 9, 31, 32, 33, 70, 300]
+MODES = [
+    dict(mode="nearest"),
+    dict(mode="bilinear", align_corners=False),
+    dict(mode="bicubic", align_corners=True),
+    dict(mode="bilinear", antialias=True),
+    dict(mode="area"),
+]
+
+
+def _forward_and_grad(x, kw, seed):
+    cot = rand(torch_out_shape(x, **kw), dtype=x.dtype, seed=seed)
+
+    def f(a):
+        return interpolate(a, **kw)
+
+    (out,), (grad,) = mx.vjp(f, [x], [cot])
+    ref_out, ref_grad = torch_forward_and_grad(x, cot, **kw)
+    return out, grad, ref_out, ref_grad
+
+
+@pytest.mark.parametrize("channels", CHANNELS)
+@pytest.mark.parametrize("mode", MODES, ids=lambda kw: "-".join(str(v) for v in kw.values()))
+def test_channel_counts_vs_torch(channels, mode):
+    x = rand((2, 7, 6, channels), seed=channels)
+    size = (4, 5) if mode.get("antialias") or mode["mode"] == "area" else (12, 11)
+    out, grad, ref_out, ref_grad = _forward_and_grad(x, dict(size=size, **mode), seed=500 + channels)
+    assert_close(out, ref_out)
+    assert_close(grad, ref_grad)
+
+
+@pytest.mark.parametrize("size", [(4, 9, 8), (7, 5, 8), (7, 9, 6), (4, 5, 11)],
+                         ids=["first-unchanged", "middle-unchanged", "last-unchanged", "two-unchanged"])
+@pytest.mark.parametrize("mode", ["nearest", "trilinear", "cubic"])
+@pytest.mark.parametrize("dtype", [mx.float32, mx.float16])
+@pytest.mark.parametrize("channels", [3, 9])
+def test_unchanged_axes_vs_torch(size, mode, dtype, channels):
+    x = rand((2, 4, 5, 6, channels), dtype=dtype, seed=510)
+    kw = dict(size=size, mode=mode)
+    if mode != "nearest":
+        kw["align_corners"] = False
+    out, grad, ref_out, ref_grad = _forward_and_grad(x, kw, seed=511)
+    rtol, atol = tol_for(dtype)
+    assert out.dtype == grad.dtype == dtype
+    assert_close(out, ref_out, rtol=rtol, atol=atol)
+    assert_close(grad, ref_grad, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("dtype", [mx.float16, mx.bfloat16])
+@pytest.mark.parametrize("shape", [(3, 37, 3), (2, 29, 40), (2, 9, 300), (2, 6, 5, 3), (2, 7, 6, 40),
+                                   (1, 5, 4, 300)])
+@pytest.mark.parametrize("mode", ["linear", "cubic", "nearest-exact"])
+def test_half_types_vs_torch(dtype, shape, mode):
+    x = rand(shape, dtype=dtype, seed=520)
+    kw = dict(scale_factor=1.7, mode=mode)
+    out, grad, ref_out, ref_grad = _forward_and_grad(x, kw, seed=521)
+    rtol, atol = tol_for(dtype)
+    assert out.dtype == grad.dtype == dtype
+    assert_close(out, ref_out, rtol=rtol, atol=atol)
+    assert_close(grad, ref_grad, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("mode", ["nearest", "trilinear", "cubic"])
+def test_thread_splits_inside_a_slab_are_exact(mode):
+    # 3 x 31 output planes of 43 rows: 2 and 7 threads start their ranges inside a
+    # plane, where each thread rebuilds the slabs it shares with its neighbour.
+    x = rand((3, 5, 6, 7, 12), seed=530)
+    kw = dict(size=(31, 43, 10), mode=mode)
+    cot = rand(torch_out_shape(x, **kw), seed=531)
+
+    def f(a):
+        return interpolate(a, **kw)
+
+    old = mlx_upsample.get_num_threads()
+    results = []
+    try:
+        for n in (1, 2, 3, 7):
+            mlx_upsample.set_num_threads(n)
+            (o,), (g,) = mx.vjp(f, [x], [cot])
+            mx.eval(o, g)
+            results.append((np.array(o), np.array(g)))
+    finally:
+        mlx_upsample.set_num_threads(old)
+    for o, g in results[1:]:
+        np.testing.assert_array_equal(o, results[0][0])
+        np.testing.assert_array_equal(g, results[0][1])
+    ref_out, ref_grad = torch_forward_and_grad(x, cot, **kw)
+    assert_close(results[0][0], ref_out)
+    assert_close(results[0][1], ref_grad)
