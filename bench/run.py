@@ -21,7 +21,9 @@ is evaluated), torch.autograd.grad on a recorded forward graph for torch.  Input
 cotangents are materialised before timing; every timed MLX call ends with mx.eval
 (which also synchronises the GPU).  Each contender gets --warmup untimed calls, then --repeats
 timed calls; the table shows the median and the interquartile range in percent of the
-median.  A contender whose first call takes more than SLOW_SECONDS (in practice
+median.  Each timed call is the last of a burst of BURST calls of the same contender (the
+first ones untimed), so it measures a call in a loop of that op, not the cost of
+switching from another library (whose threads may still spin, whose data fills the cache).  A contender whose first call takes more than SLOW_SECONDS (in practice
 mlx.nn.Upsample cubic, worst in 3-D) gets a single warm-up and at most SLOW_REPEATS
 timed calls; such cells are marked '*'.  Peak memory (MLX only) is
 mx.get_peak_memory() after mx.reset_peak_memory() minus the memory already in use,
@@ -62,6 +64,11 @@ FULL_EXTRA_CASES = [
     ((8, 128, 128, 64), 0.5),
 ]
 SLOW_SECONDS = 1.0
+# Each timed call is the last of a burst of this many calls of the same contender, so that
+# it runs the way calls in a loop do: its own threads awake and its data in cache, with
+# nothing left of the previous contender (PyTorch's OpenMP workers busy-wait for a while
+# after each call and would take a core from whoever runs next on a 2-core box).
+BURST = 3
 SLOW_REPEATS = 3
 IMPLS = ("ours", "mlx", "torch", "memcpy")
 IMPL_LABELS = {"ours": "ours", "mlx": "mlx.nn", "torch": "torch", "memcpy": "memcpy"}
@@ -93,6 +100,8 @@ class Contender:
         return result
 
     def time_once(self):
+        for _ in range(0 if self.slow else BURST - 1):
+            self.run()
         start = time.perf_counter()
         self.run()
         self.times.append((time.perf_counter() - start) * 1e3)

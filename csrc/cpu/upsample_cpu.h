@@ -8,7 +8,7 @@ namespace mlx_upsample::cpu {
 
 // Forward (backward == false): `src` is the input, `dst` the upsampled
 // output. Backward: `src` is the output's cotangent, `dst` the input's.
-// Allocates `dst` (and any intermediates) and enqueues the work on `s`.
+// Allocates `dst` and enqueues the work on `s`.
 void upsample(
     const mlx::core::array& src,
     mlx::core::array& dst,
