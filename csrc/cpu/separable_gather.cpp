@@ -24,73 +24,61 @@ constexpr int64_t HALF_BLOCK = 256;
 // the first product, so that results do not depend on the code path, the ISA
 // clone or the thread count.
 
-// Eight floats (GCC/Clang vector extension: AVX2 registers in the AVX2
-// clone, pairs of SSE or NEON registers elsewhere); f32x8_ref reads and
-// writes them at any float's alignment.
+// A lane is a float, or eight floats (GCC/Clang vector extension: an AVX2
+// register in the AVX2 clone, a pair of SSE or NEON registers elsewhere);
+// lanes are read and written at any float's alignment.
 typedef float f32x8 __attribute__((vector_size(32)));
 typedef float f32x8_ref __attribute__((vector_size(32), aligned(4), may_alias));
 
-inline f32x8 load8(const float* p) {
-  return *reinterpret_cast<const f32x8_ref*>(p);
+template <typename Lane>
+inline Lane load_lane(const float* p) {
+  if constexpr (std::is_same_v<Lane, float>) {
+    return *p;
+  } else {
+    return *reinterpret_cast<const f32x8_ref*>(p);
+  }
 }
 
-// out[0, 8V) = sum_{e < count} weight[e] * rows[index[e] * stride + (0, 8V)],
-// held in V vector registers; K > 0 fixes the tap count at compile time.
-template <int K, int V>
-inline void sum_vectors(
+template <typename Lane>
+inline void store_lane(float* p, Lane v) {
+  if constexpr (std::is_same_v<Lane, float>) {
+    *p = v;
+  } else {
+    *reinterpret_cast<f32x8_ref*>(p) = v;
+  }
+}
+
+// out[0, N * width) = sum_{e < count} weight[e] * rows[index[e] * stride + ...]
+// held in N registers of the given Lane type; K > 0 fixes the tap count at
+// compile time.
+template <int K, typename Lane, int N>
+inline void sum_lanes(
     float* out,
     const float* rows,
     int64_t stride,
     const int* index,
     const float* weight,
     int count) {
+  constexpr int width = sizeof(Lane) / sizeof(float);
   const int n = K > 0 ? K : count;
-  f32x8 acc[V];
-  for (int v = 0; v < V; ++v) {
-    acc[v] = f32x8{};
+  Lane acc[N];
+  for (int v = 0; v < N; ++v) {
+    acc[v] = Lane{};
   }
   if (n > 0) {
     const float* x = rows + int64_t(index[0]) * stride;
-    for (int v = 0; v < V; ++v) {
-      acc[v] = weight[0] * load8(x + 8 * v);
+    for (int v = 0; v < N; ++v) {
+      acc[v] = weight[0] * load_lane<Lane>(x + width * v);
     }
   }
   for (int e = 1; e < n; ++e) {
     const float* x = rows + int64_t(index[e]) * stride;
-    for (int v = 0; v < V; ++v) {
-      acc[v] += weight[e] * load8(x + 8 * v);
+    for (int v = 0; v < N; ++v) {
+      acc[v] += weight[e] * load_lane<Lane>(x + width * v);
     }
   }
-  for (int v = 0; v < V; ++v) {
-    *reinterpret_cast<f32x8_ref*>(out + 8 * v) = acc[v];
-  }
-}
-
-// The same for W < 8 floats, one register each.
-template <int K, int W>
-inline void sum_scalars(
-    float* out,
-    const float* rows,
-    int64_t stride,
-    const int* index,
-    const float* weight,
-    int count) {
-  const int n = K > 0 ? K : count;
-  float acc[W] = {};
-  if (n > 0) {
-    const float* x = rows + int64_t(index[0]) * stride;
-    for (int i = 0; i < W; ++i) {
-      acc[i] = weight[0] * x[i];
-    }
-  }
-  for (int e = 1; e < n; ++e) {
-    const float* x = rows + int64_t(index[e]) * stride;
-    for (int i = 0; i < W; ++i) {
-      acc[i] += weight[e] * x[i];
-    }
-  }
-  for (int i = 0; i < W; ++i) {
-    out[i] = acc[i];
+  for (int v = 0; v < N; ++v) {
+    store_lane(out + width * v, acc[v]);
   }
 }
 
@@ -107,13 +95,13 @@ inline void sum_taps(
     int64_t len) {
   int64_t c = 0;
   for (; c + 32 <= len; c += 32) {
-    sum_vectors<K, 4>(out + c, rows + c, stride, index, weight, count);
+    sum_lanes<K, f32x8, 4>(out + c, rows + c, stride, index, weight, count);
   }
   for (; c + 8 <= len; c += 8) {
-    sum_vectors<K, 1>(out + c, rows + c, stride, index, weight, count);
+    sum_lanes<K, f32x8, 1>(out + c, rows + c, stride, index, weight, count);
   }
   for (; c < len; ++c) {
-    sum_scalars<K, 1>(out + c, rows + c, stride, index, weight, count);
+    sum_lanes<K, float, 1>(out + c, rows + c, stride, index, weight, count);
   }
 }
 
@@ -195,7 +183,7 @@ UPSAMPLE_HOT_LOOP void gather_last_axis(
     int e0 = K > 0 ? x * K : t.offsets[x];
     int count = K > 0 ? K : t.offsets[x + 1] - e0;
     if constexpr (C > 0) {
-      sum_scalars<K, C>(out + x * ch, row, ch, index + e0, weight + e0, count);
+      sum_lanes<K, float, C>(out + x * ch, row, ch, index + e0, weight + e0, count);
     } else {
       sum_taps<K>(out + x * ch, row, ch, index + e0, weight + e0, count, ch);
     }
