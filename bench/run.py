@@ -380,8 +380,8 @@ def meta_text(meta):
             f"versions: mlx {meta['mlx']}, torch {meta['torch']}, numpy {meta['numpy']}, "
             f"python {meta['python']} on {meta['platform']}; malloc: {meta['malloc']}\n"
             f"method: {meta['warmup']} warm-up + {meta['repeats']} interleaved timed runs, "
-            f"median; slow contenders (first call > {SLOW_SECONDS:g} s): 1 warm-up, "
-            f"<= {SLOW_REPEATS} runs")
+            f"each the last of a burst of {BURST} calls, median; slow contenders (first call "
+            f"> {SLOW_SECONDS:g} s): 1 warm-up, <= {SLOW_REPEATS} single runs")
 
 
 def keep_freed_memory():
