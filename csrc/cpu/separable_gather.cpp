@@ -15,8 +15,6 @@ namespace mx = mlx::core;
 
 namespace {
 
-// Roughly how many output elements a thread should get before splitting pays.
-constexpr int64_t GRAIN_ELEMENTS = 1 << 15;
 // Half-precision source elements converted to float32 at a time.
 constexpr int64_t HALF_BLOCK = 256;
 

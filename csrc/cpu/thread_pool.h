@@ -16,6 +16,10 @@ namespace mlx_upsample::cpu {
 int num_threads();
 void set_num_threads(int n);
 
+// Roughly how many output elements a thread should get before splitting a
+// kernel's work pays off (the usual `grain` is this over the elements per item).
+constexpr int64_t GRAIN_ELEMENTS = 1 << 15;
+
 // Calls fn(begin, end) on disjoint chunks covering [0, n), on up to
 // num_threads() threads, and returns when all are done. Chunks are at least
 // `grain` long so that small calls stay on one thread.

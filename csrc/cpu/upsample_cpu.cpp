@@ -20,9 +20,6 @@ namespace mx = mlx::core;
 
 namespace {
 
-// Roughly how many elements a thread should get before splitting pays off.
-constexpr int64_t GRAIN_ELEMENTS = 1 << 15;
-
 // Nearest forward in one pass, exact for every dtype (T: an unsigned integer
 // of the element's width). A row is the output's last spatial axis times the
 // channels; consecutive rows that read the same input row (every other row
@@ -140,6 +137,18 @@ bool all_identity(
   return true;
 }
 
+// Allocates dst and enqueues task(src data, dst data) on the stream.
+template <typename Task>
+void enqueue(const mx::array& src, mx::array& dst, mx::Stream s, Task task) {
+  allocate(dst);
+  auto& encoder = mx::cpu::get_command_encoder(s);
+  encoder.set_input_array(src);
+  encoder.set_output_array(dst);
+  const void* in = src.data<void>();
+  void* out = dst.data<void>();
+  encoder.dispatch([task, in, out]() { task(in, out); });
+}
+
 void run_nearest_forward(
     const mx::array& src,
     mx::array& dst,
@@ -147,20 +156,14 @@ void run_nearest_forward(
     mx::Stream s) {
   auto plan = std::make_shared<NearestPlan>();
   plan->channels = dst.shape(-1);
-  for (size_t a = 0; a < tables.size(); ++a) {
-    plan->in_sizes.push_back(src.shape(a + 1));
-    plan->out_sizes.push_back(dst.shape(a + 1));
-    plan->index.push_back(tables[a].index);
+  plan->in_sizes = spatial_sizes(src);
+  plan->out_sizes = spatial_sizes(dst);
+  for (const GatherTable& t : tables) {
+    plan->index.push_back(t.index);
   }
-  allocate(dst);
   int64_t rows = dst.size() / (int64_t(plan->out_sizes.back()) * plan->channels);
-  auto& encoder = mx::cpu::get_command_encoder(s);
-  encoder.set_input_array(src);
-  encoder.set_output_array(dst);
-  const void* in = src.data<void>();
-  void* out = dst.data<void>();
   size_t elem = mx::size_of(src.dtype());
-  encoder.dispatch([plan, in, out, elem, rows]() {
+  enqueue(src, dst, s, [plan, elem, rows](const void* in, void* out) {
     nearest_forward(in, out, elem, *plan, rows);
   });
 }
@@ -177,13 +180,9 @@ void run_separable_gather(
   g->src_sizes = spatial_sizes(src);
   g->dst_sizes = spatial_sizes(dst);
   g->tables = std::move(tables);
-  allocate(dst);
-  auto& encoder = mx::cpu::get_command_encoder(s);
-  encoder.set_input_array(src);
-  encoder.set_output_array(dst);
-  const void* in = src.data<void>();
-  void* out = dst.data<void>();
-  encoder.dispatch([kernel, g, in, out]() { kernel(in, out, *g); });
+  enqueue(src, dst, s, [kernel, g](const void* in, void* out) {
+    kernel(in, out, *g);
+  });
 }
 
 } // namespace
