@@ -1,17 +1,21 @@
-"""The code paths of the fused CPU gather (csrc/cpu/separable_gather.cpp), each against
-PyTorch in float64, forward and gradient:
+"""The code paths of the CPU kernels (csrc/cpu/), each against PyTorch in float64, forward
+and gradient:
 
 - channel counts around the vector widths: unrolled C <= 4, then 8- and 32-float chunks
   and their tails, and more than one half-precision conversion block (256);
 - leading axes whose taps are a single unit weight (read in place, not blended), in
   every position of a 3-D input;
-- the half types, with the source converted at the first level (2-D) or as a whole
-  row (1-D);
+- the half types, read and written with in-register conversions, from the source (1-D)
+  or at the first level (2-D);
 - thread splits that cut a cached slab in two: results are bitwise the same for any
-  thread count.
+  thread count;
+- the two instruction sets the kernels are compiled for (csrc/cpu/isa.h): the baseline
+  kernels, forced with MLX_UPSAMPLE_CPU_ISA=baseline in a subprocess, give bitwise the
+  results of the default (AVX2 + F16C where the CPU has it), special values included.
 """
 
 import os
+import subprocess
 import sys
 
 import mlx.core as mx
@@ -113,3 +117,53 @@ def test_thread_splits_inside_a_slab_are_exact(mode):
     ref_out, ref_grad = torch_forward_and_grad(x, cot, **kw)
     assert_close(results[0][0], ref_out)
     assert_close(results[0][1], ref_grad)
+
+
+ISA_SHAPES = [(2, 37, 3), (2, 9, 300), (2, 7, 6, 40), (1, 5, 4, 6, 9)]
+ISA_MODES = [
+    dict(mode="nearest"),
+    dict(mode="linear", align_corners=False),
+    dict(mode="cubic", align_corners=True),
+    dict(mode="linear", antialias=True),
+    dict(mode="area"),
+]
+
+
+def isa_case_results():
+    """Forward and gradient of every case, keyed by name, as numpy arrays (float32)."""
+    results = {}
+    for dtype in (mx.float32, mx.float16, mx.bfloat16):
+        for shape in ISA_SHAPES:
+            x = rand(shape, dtype=mx.float32, seed=540) * 3
+            # Values the conversions must carry: NaN, infinities, float16's largest
+            # finite value, its subnormals, and sums that overflow float16.
+            flat = x.reshape(-1)
+            flat[:6] = mx.array([float("nan"), float("inf"), -float("inf"), 65504.0, 3e-7, -6e-6])
+            flat[-4:] = mx.array([65000.0, 65504.0, -65504.0, 60000.0])
+            x = flat.reshape(shape).astype(dtype)
+            for i, kw in enumerate(ISA_MODES):
+                kw = dict(kw, size=tuple(2 * n + 1 for n in shape[1:-1]))
+                if kw.get("antialias") or kw["mode"] == "area":
+                    kw["size"] = tuple(max(1, n // 2) for n in shape[1:-1])
+                cot = rand(interpolate(x, **kw).shape, dtype=dtype, seed=541)
+                (o,), (g,) = mx.vjp(lambda a: interpolate(a, **kw), [x], [cot])
+                key = f"{dtype}-{'x'.join(map(str, shape))}-{i}"
+                results[key + "-out"] = np.array(o.astype(mx.float32))
+                results[key + "-grad"] = np.array(g.astype(mx.float32))
+    return results
+
+
+def test_baseline_isa_is_bitwise_equal_to_default(tmp_path):
+    path = tmp_path / "baseline.npz"
+    script = (
+        "import sys, numpy as np; sys.path.insert(0, sys.argv[1]); import test_cpu_paths as t; "
+        "np.savez(sys.argv[2], **t.isa_case_results())"
+    )
+    env = dict(os.environ, MLX_UPSAMPLE_CPU_ISA="baseline")
+    subprocess.run([sys.executable, "-c", script, os.path.dirname(__file__), str(path)],
+                   env=env, check=True)
+    baseline = np.load(path)
+    default = isa_case_results()
+    assert sorted(baseline.files) == sorted(default)
+    for key, value in default.items():
+        np.testing.assert_array_equal(baseline[key], value, err_msg=key)

@@ -8,7 +8,7 @@
 #include <sys/mman.h>
 
 #include "cpu/gather_table.h"
-#include "cpu/hot_loop.h"
+#include "cpu/isa.h"
 #include "cpu/separable_gather.h"
 #include "cpu/thread_pool.h"
 #include "mlx/allocator.h"
@@ -20,10 +20,10 @@ namespace mx = mlx::core;
 
 namespace {
 
-// Nearest forward in one pass, exact for every dtype (T: an unsigned integer
-// of the element's width). A row is the output's last spatial axis times the
-// channels; consecutive rows that read the same input row (every other row
-// when upsampling by 2) are copied from the row just written.
+// Nearest forward in one pass, exact for every dtype. A row is the output's
+// last spatial axis times the channels; consecutive rows that read the same
+// input row (every other row when upsampling by 2) are copied from the row
+// just written.
 struct NearestPlan {
   int64_t channels;
   std::vector<int> in_sizes;
@@ -31,71 +31,28 @@ struct NearestPlan {
   std::vector<std::vector<int>> index; // per axis: source of each output
 };
 
-template <typename T>
-UPSAMPLE_HOT_LOOP void nearest_rows(
-    const T* src,
-    T* dst,
-    const NearestPlan& q,
-    int64_t r0,
-    int64_t r1) {
-  const int last = static_cast<int>(q.out_sizes.size()) - 1;
-  const int64_t in_row = q.in_sizes[last] * q.channels;
-  const int64_t out_row = q.out_sizes[last] * q.channels;
-  const int* last_index = q.index[last].data();
-  int64_t previous = -1;
-  for (int64_t r = r0; r < r1; ++r) {
-    // Row r = (n, o_0, ..., o_{last-1}) in row-major order.
-    int64_t rem = r;
-    int64_t stride = 1;
-    int64_t source = 0;
-    for (int a = last - 1; a >= 0; --a) {
-      int o = static_cast<int>(rem % q.out_sizes[a]);
-      rem /= q.out_sizes[a];
-      source += q.index[a][o] * stride;
-      stride *= q.in_sizes[a];
-    }
-    source += rem * stride; // batch entry
-    T* out = dst + r * out_row;
-    if (source == previous) {
-      std::memcpy(out, out - out_row, out_row * sizeof(T));
-    } else {
-      const T* in = src + source * in_row;
-      for (int o = 0; o < q.out_sizes[last]; ++o) {
-        const T* pixel = in + int64_t(last_index[o]) * q.channels;
-        for (int64_t c = 0; c < q.channels; ++c) {
-          out[o * q.channels + c] = pixel[c];
-        }
-      }
-    }
-    previous = source;
-  }
-}
+using NearestKernel =
+    void (*)(const void* src, void* dst, const NearestPlan& q, int64_t rows);
 
-template <typename T>
-void nearest_forward(const void* src, void* dst, const NearestPlan& q, int64_t rows) {
-  int64_t row_elements = int64_t(q.out_sizes.back()) * q.channels;
-  int64_t grain = std::max<int64_t>(1, GRAIN_ELEMENTS / row_elements);
-  parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
-    nearest_rows<T>(static_cast<const T*>(src), static_cast<T*>(dst), q, r0, r1);
-  });
-}
+namespace baseline {
+#include "cpu/nearest_forward.inc"
+} // namespace baseline
 
-void nearest_forward(
-    const void* src,
-    void* dst,
-    size_t elem,
-    const NearestPlan& q,
-    int64_t rows) {
-  switch (elem) {
-    case 1:
-      return nearest_forward<uint8_t>(src, dst, q, rows);
-    case 2:
-      return nearest_forward<uint16_t>(src, dst, q, rows);
-    case 4:
-      return nearest_forward<uint32_t>(src, dst, q, rows);
-    default:
-      return nearest_forward<uint64_t>(src, dst, q, rows);
+#ifdef UPSAMPLE_AVX2_DISPATCH
+UPSAMPLE_AVX2_BEGIN
+namespace avx2 {
+#include "cpu/nearest_forward.inc"
+} // namespace avx2
+UPSAMPLE_AVX2_END
+#endif
+
+NearestKernel nearest_kernel(size_t elem) {
+#ifdef UPSAMPLE_AVX2_DISPATCH
+  if (use_avx2_kernels()) {
+    return avx2::nearest_kernel_for(elem);
   }
+#endif
+  return baseline::nearest_kernel_for(elem);
 }
 
 // Fresh large allocations arrive as untouched pages, and faulting them in 4 KB
@@ -162,9 +119,9 @@ void run_nearest_forward(
     plan->index.push_back(t.index);
   }
   int64_t rows = dst.size() / (int64_t(plan->out_sizes.back()) * plan->channels);
-  size_t elem = mx::size_of(src.dtype());
-  enqueue(src, dst, s, [plan, elem, rows](const void* in, void* out) {
-    nearest_forward(in, out, elem, *plan, rows);
+  NearestKernel kernel = nearest_kernel(mx::size_of(src.dtype()));
+  enqueue(src, dst, s, [kernel, plan, rows](const void* in, void* out) {
+    kernel(in, out, *plan, rows);
   });
 }
 
