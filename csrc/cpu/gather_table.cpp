@@ -20,8 +20,22 @@ bool GatherTable::is_identity() const {
   return true;
 }
 
+// Rows built one by one may still all have the same length (a backward
+// nearest x2 lists two outputs per input): say so in `taps`, which lets the
+// kernels unroll the tap loop.
+static void find_uniform_taps(GatherTable& t) {
+  int rows = static_cast<int>(t.offsets.size()) - 1;
+  int length = rows > 0 ? t.offsets[1] : 0;
+  for (int i = 0; i < rows; ++i) {
+    if (t.offsets[i + 1] - t.offsets[i] != length) {
+      return;
+    }
+  }
+  t.taps = length;
+}
+
 // Window modes (antialias, area): one row per output listing its window,
-// weights from the math header. Row lengths vary: taps = 0.
+// weights from the math header; rows may differ in length.
 static GatherTable forward_window_table(const AxisMap& a, int mode) {
   GatherTable t;
   t.taps = 0;
@@ -35,6 +49,7 @@ static GatherTable forward_window_table(const AxisMap& a, int mode) {
     }
     t.offsets[i + 1] = static_cast<int>(t.index.size());
   }
+  find_uniform_taps(t);
   return t;
 }
 
@@ -85,6 +100,7 @@ static GatherTable backward_window_table(const AxisMap& a, int mode) {
       t.weight[slot] = fwd.weight[e];
     }
   }
+  find_uniform_taps(t);
   return t;
 }
 
@@ -104,6 +120,7 @@ GatherTable backward_table(const AxisMap& a, int mode) {
     }
     t.offsets[j + 1] = static_cast<int>(t.index.size());
   }
+  find_uniform_taps(t);
   return t;
 }
 
