@@ -1,6 +1,7 @@
 #include "cpu/thread_pool.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
@@ -22,13 +23,16 @@ int default_threads() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
-// Workers wait for a generation counter to move, run their share of the
-// current job, and report back; the calling thread runs share 0 itself.
+// The calling thread and the workers take pieces of a job from a shared
+// counter until none are left. The caller never waits for a worker to wake
+// up: on a busy machine a worker can be descheduled for milliseconds, and the
+// caller then simply runs the pieces itself. It waits only for workers that
+// are inside the job, which are finishing a piece.
 class Pool {
  public:
   explicit Pool(int workers) {
     for (int w = 0; w < workers; ++w) {
-      threads_.emplace_back([this, w] { work(w + 1); });
+      threads_.emplace_back([this] { work(); });
     }
   }
 
@@ -47,26 +51,30 @@ class Pool {
     return static_cast<int>(threads_.size()) + 1;
   }
 
-  void run(int shares, const std::function<void(int)>& share) {
+  void run(int64_t pieces, const std::function<void(int64_t)>& piece) {
+    std::atomic<int64_t> next{0};
+    std::function<void()> take_pieces = [&] {
+      for (int64_t i; (i = next.fetch_add(1)) < pieces;) {
+        piece(i);
+      }
+    };
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      job_ = &share;
-      shares_ = shares;
-      pending_ = shares - 1;
+      job_ = &take_pieces;
       ++generation_;
     }
     wake_.notify_all();
-    share(0);
+    take_pieces();
     std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [this] { return pending_ == 0; });
-    job_ = nullptr;
+    job_ = nullptr; // workers not in the job by now stay out of it
+    done_.wait(lock, [this] { return inside_ == 0; });
   }
 
  private:
-  void work(int index) {
+  void work() {
     uint64_t seen = 0;
     while (true) {
-      const std::function<void(int)>* job;
+      const std::function<void()>* job;
       {
         std::unique_lock<std::mutex> lock(mutex_);
         wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
@@ -74,15 +82,16 @@ class Pool {
           return;
         }
         seen = generation_;
-        if (index >= shares_) {
+        job = job_;
+        if (job == nullptr) {
           continue;
         }
-        job = job_;
+        ++inside_;
       }
-      (*job)(index);
+      (*job)();
       {
         std::lock_guard<std::mutex> lock(mutex_);
-        --pending_;
+        --inside_;
       }
       done_.notify_one();
     }
@@ -92,12 +101,13 @@ class Pool {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::condition_variable done_;
-  const std::function<void(int)>* job_ = nullptr;
+  const std::function<void()>* job_ = nullptr;
   uint64_t generation_ = 0;
-  int shares_ = 0;
-  int pending_ = 0;
+  int inside_ = 0;
   bool stopping_ = false;
 };
+
+constexpr int64_t PIECES_PER_THREAD = 4;
 
 std::mutex pool_mutex;
 int requested_threads = 0;
@@ -138,14 +148,16 @@ void parallel_for(
   }
   std::lock_guard<std::mutex> lock(pool_mutex);
   Pool& p = pool();
-  int64_t shares = std::min<int64_t>(p.size(), (n + grain - 1) / grain);
-  if (shares <= 1) {
+  // A few pieces per thread, so that a late thread's share is picked up by
+  // the others.
+  int64_t pieces = std::min<int64_t>(PIECES_PER_THREAD * p.size(), (n + grain - 1) / grain);
+  if (p.size() == 1 || pieces <= 1) {
     fn(0, n);
     return;
   }
-  int64_t chunk = (n + shares - 1) / shares;
-  p.run(static_cast<int>(shares), [&](int s) {
-    int64_t begin = s * chunk;
+  int64_t chunk = (n + pieces - 1) / pieces;
+  p.run(pieces, [&](int64_t i) {
+    int64_t begin = i * chunk;
     int64_t end = std::min(n, begin + chunk);
     if (begin < end) {
       fn(begin, end);

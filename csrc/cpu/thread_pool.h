@@ -22,7 +22,8 @@ constexpr int64_t GRAIN_ELEMENTS = 1 << 15;
 
 // Calls fn(begin, end) on disjoint chunks covering [0, n), on up to
 // num_threads() threads, and returns when all are done. Chunks are at least
-// `grain` long so that small calls stay on one thread.
+// `grain` long so that small calls stay on one thread, and there are a few
+// per thread, taken by whichever thread is free.
 void parallel_for(
     int64_t n,
     int64_t grain,

@@ -21,9 +21,9 @@ namespace mx = mlx::core;
 namespace {
 
 // Nearest forward in one pass, exact for every dtype. A row is the output's
-// last spatial axis times the channels; consecutive rows that read the same
-// input row (every other row when upsampling by 2) are copied from the row
-// just written.
+// last spatial axis times the channels; rows that read the same input row as
+// a row written just before (1 row in 2 when upsampling an image by 2, 3 in
+// 4 for a volume) are copied from it (nearest_forward.inc).
 struct NearestPlan {
   int64_t channels;
   std::vector<int> in_sizes;
