@@ -23,7 +23,9 @@ cotangents are materialised before timing; every timed MLX call ends with mx.eva
 timed calls; the table shows the median and the interquartile range in percent of the
 median.  Each timed call is the last of a burst of BURST calls of the same contender (the
 first ones untimed), so it measures a call in a loop of that op, not the cost of
-switching from another library (whose threads may still spin, whose data fills the cache).  A contender whose first call takes more than SLOW_SECONDS (in practice
+switching from another library (whose data fills the cache), and each burst starts once
+the process is idle (PyTorch's OpenMP workers spin on every core for milliseconds after
+each call, which would slow whoever runs next).  A contender whose first call takes more than SLOW_SECONDS (in practice
 mlx.nn.Upsample cubic, worst in 3-D) gets a single warm-up and at most SLOW_REPEATS
 timed calls; such cells are marked '*'.  Peak memory (MLX only) is
 mx.get_peak_memory() after mx.reset_peak_memory() minus the memory already in use,
@@ -65,14 +67,29 @@ FULL_EXTRA_CASES = [
 ]
 SLOW_SECONDS = 1.0
 # Each timed call is the last of a burst of this many calls of the same contender, so that
-# it runs the way calls in a loop do: its own threads awake and its data in cache, with
-# nothing left of the previous contender (PyTorch's OpenMP workers busy-wait for a while
-# after each call and would take a core from whoever runs next on a 2-core box).
+# it runs the way calls in a loop do: its own threads awake and its data in cache.
 BURST = 3
+# A burst starts only once the process has been idle for IDLE_STEP_SECONDS (less than
+# IDLE_CPU of a core busy), waiting at most IDLE_MAX_SECONDS: PyTorch's OpenMP workers
+# busy-wait on every core for several milliseconds after each call (measured: 6-8 ms at
+# ~190% CPU on this 2-core box), which would otherwise slow whoever runs next.
+IDLE_STEP_SECONDS = 0.002
+IDLE_CPU = 0.1
+IDLE_MAX_SECONDS = 0.1
 SLOW_REPEATS = 3
 IMPLS = ("ours", "mlx", "torch", "memcpy")
 IMPL_LABELS = {"ours": "ours", "mlx": "mlx.nn", "torch": "torch", "memcpy": "memcpy"}
 MB = 1024 * 1024
+
+
+def wait_until_idle():
+    """Sleeps until the process used under IDLE_CPU of a core for IDLE_STEP_SECONDS."""
+    deadline = time.perf_counter() + IDLE_MAX_SECONDS
+    while time.perf_counter() < deadline:
+        wall, cpu = time.perf_counter(), time.process_time()
+        time.sleep(IDLE_STEP_SECONDS)
+        if time.process_time() - cpu < IDLE_CPU * (time.perf_counter() - wall):
+            return
 
 
 class Contender:
@@ -100,6 +117,7 @@ class Contender:
         return result
 
     def time_once(self):
+        wait_until_idle()
         for _ in range(0 if self.slow else BURST - 1):
             self.run()
         start = time.perf_counter()
@@ -380,7 +398,7 @@ def meta_text(meta):
             f"versions: mlx {meta['mlx']}, torch {meta['torch']}, numpy {meta['numpy']}, "
             f"python {meta['python']} on {meta['platform']}; malloc: {meta['malloc']}\n"
             f"method: {meta['warmup']} warm-up + {meta['repeats']} interleaved timed runs, "
-            f"each the last of a burst of {BURST} calls, median; slow contenders (first call "
+            f"each the last of a burst of {BURST} calls started on an idle process, median; slow contenders (first call "
             f"> {SLOW_SECONDS:g} s): 1 warm-up, <= {SLOW_REPEATS} single runs")
 
 
