@@ -26,13 +26,11 @@ namespace {
 // 4 for a volume) are copied from it (nearest_forward.inc).
 struct NearestPlan {
   int64_t channels;
+  int64_t elem_bytes;
   std::vector<int> in_sizes;
   std::vector<int> out_sizes;
   std::vector<std::vector<int>> index; // per axis: source of each output
 };
-
-using NearestKernel =
-    void (*)(const void* src, void* dst, const NearestPlan& q, int64_t rows);
 
 namespace baseline {
 #include "cpu/nearest_forward.inc"
@@ -46,13 +44,13 @@ namespace avx2 {
 UPSAMPLE_AVX2_END
 #endif
 
-NearestKernel nearest_kernel(size_t elem) {
+void nearest_forward(const void* src, void* dst, const NearestPlan& q, int64_t rows) {
 #ifdef UPSAMPLE_AVX2_DISPATCH
   if (use_avx2_kernels()) {
-    return avx2::nearest_kernel_for(elem);
+    return avx2::nearest_forward(src, dst, q, rows);
   }
 #endif
-  return baseline::nearest_kernel_for(elem);
+  baseline::nearest_forward(src, dst, q, rows);
 }
 
 // Fresh large allocations arrive as untouched pages, and faulting them in 4 KB
@@ -113,15 +111,15 @@ void run_nearest_forward(
     mx::Stream s) {
   auto plan = std::make_shared<NearestPlan>();
   plan->channels = dst.shape(-1);
+  plan->elem_bytes = mx::size_of(src.dtype());
   plan->in_sizes = spatial_sizes(src);
   plan->out_sizes = spatial_sizes(dst);
   for (const GatherTable& t : tables) {
     plan->index.push_back(t.index);
   }
   int64_t rows = dst.size() / (int64_t(plan->out_sizes.back()) * plan->channels);
-  NearestKernel kernel = nearest_kernel(mx::size_of(src.dtype()));
-  enqueue(src, dst, s, [kernel, plan, rows](const void* in, void* out) {
-    kernel(in, out, *plan, rows);
+  enqueue(src, dst, s, [plan, rows](const void* in, void* out) {
+    nearest_forward(in, out, *plan, rows);
   });
 }
 
