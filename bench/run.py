@@ -21,13 +21,13 @@ is evaluated), torch.autograd.grad on a recorded forward graph for torch.  Input
 cotangents are materialised before timing; every timed MLX call ends with mx.eval
 (which also synchronises the GPU).  Each contender gets --warmup untimed calls, then --repeats
 timed calls; the table shows the median and the interquartile range in percent of the
-median.  Each timed call is the last of a burst of BURST calls of the same contender (the
-first ones untimed), so it measures a call in a loop of that op, not the cost of
-switching from another library (whose data fills the cache), and each burst starts once
-the process is idle (PyTorch's OpenMP workers spin on every core for milliseconds after
-each call, which would slow whoever runs next).  A contender whose first call takes more than SLOW_SECONDS (in practice
-mlx.nn.Upsample cubic, worst in 3-D) gets a single warm-up and at most SLOW_REPEATS
-timed calls; such cells are marked '*'.  Peak memory (MLX only) is
+median.  Each timed call ends a burst of calls of the same contender (at least BURST
+calls and BURST_SECONDS, the others untimed), so it measures a call in a loop of that
+op, not the cost of switching from another library (whose data fills the cache), and
+each burst starts once the process is idle (PyTorch's OpenMP workers spin on every core
+for milliseconds after each call, which would slow whoever runs next).  A contender
+whose first call takes more than SLOW_SECONDS (in practice mlx.nn.Upsample cubic, worst
+in 3-D) gets a single warm-up and at most SLOW_REPEATS timed calls; such cells are marked '*'.  Peak memory (MLX only) is
 mx.get_peak_memory() after mx.reset_peak_memory() minus the memory already in use,
 i.e. what one call allocates on top of its resident inputs.
 On Linux/glibc, large freed blocks are kept in the heap (mallopt) so repeated calls reuse
@@ -66,9 +66,12 @@ FULL_EXTRA_CASES = [
     ((8, 128, 128, 64), 0.5),
 ]
 SLOW_SECONDS = 1.0
-# Each timed call is the last of a burst of this many calls of the same contender, so that
-# it runs the way calls in a loop do: its own threads awake and its data in cache.
+# Each timed call ends a burst of calls of the same contender lasting at least BURST calls
+# and BURST_SECONDS, so that it runs the way calls in a loop do: its threads awake, its
+# data in cache and the cores up to speed (measured here: a 1 ms op needs 5-10 calls
+# after a pause to settle).
 BURST = 3
+BURST_SECONDS = 0.02
 # A burst starts only once the process has been idle for IDLE_STEP_SECONDS (less than
 # IDLE_CPU of a core busy), waiting at most IDLE_MAX_SECONDS: PyTorch's OpenMP workers
 # busy-wait on every core for several milliseconds after each call (measured: 6-8 ms at
@@ -118,8 +121,11 @@ class Contender:
 
     def time_once(self):
         wait_until_idle()
-        for _ in range(0 if self.slow else BURST - 1):
-            self.run()
+        if not self.slow:
+            start, calls = time.perf_counter(), 0
+            while calls < BURST - 1 or time.perf_counter() - start < BURST_SECONDS:
+                self.run()
+                calls += 1
         start = time.perf_counter()
         self.run()
         self.times.append((time.perf_counter() - start) * 1e3)
@@ -398,7 +404,8 @@ def meta_text(meta):
             f"versions: mlx {meta['mlx']}, torch {meta['torch']}, numpy {meta['numpy']}, "
             f"python {meta['python']} on {meta['platform']}; malloc: {meta['malloc']}\n"
             f"method: {meta['warmup']} warm-up + {meta['repeats']} interleaved timed runs, "
-            f"each the last of a burst of {BURST} calls started on an idle process, median; slow contenders (first call "
+            f"each ending a burst of >= {BURST} calls and >= {BURST_SECONDS * 1e3:g} ms "
+            f"started on an idle process, median; slow contenders (first call "
             f"> {SLOW_SECONDS:g} s): 1 warm-up, <= {SLOW_REPEATS} single runs")
 
 
