@@ -27,9 +27,10 @@ op, not the cost of switching from another library (whose data fills the cache),
 each burst starts once the process is idle (PyTorch's OpenMP workers spin on every core
 for milliseconds after each call, which would slow whoever runs next).  A contender
 whose first call takes more than SLOW_SECONDS (in practice mlx.nn.Upsample cubic, worst
-in 3-D) gets a single warm-up and at most SLOW_REPEATS timed calls; such cells are marked '*'.  Peak memory (MLX only) is
-mx.get_peak_memory() after mx.reset_peak_memory() minus the memory already in use,
-i.e. what one call allocates on top of its resident inputs.
+in 3-D) gets a single warm-up and at most SLOW_REPEATS timed calls; such cells are
+marked '*'.  Peak memory (MLX only) is mx.get_peak_memory() after mx.reset_peak_memory()
+minus the memory already in use, i.e. what one call allocates on top of its resident
+inputs.
 On Linux/glibc, large freed blocks are kept in the heap (mallopt) so repeated calls reuse
 memory: otherwise every call of every contender page-faults a fresh mmap() for its output,
 which costs more than the op itself and depends on allocator history (--system-malloc
