@@ -20,25 +20,24 @@ bool GatherTable::is_identity() const {
   return true;
 }
 
-// Rows built one by one may still all have the same length (a backward
-// nearest x2 lists two outputs per input): say so in `taps`, which lets the
-// kernels unroll the tap loop.
-static void find_uniform_taps(GatherTable& t) {
-  int rows = static_cast<int>(t.offsets.size()) - 1;
-  int length = rows > 0 ? t.offsets[1] : 0;
+// `taps` of a table whose rows were built one by one: their common length
+// if they all have one (a backward nearest x2 lists two outputs per input),
+// which lets the kernels unroll the tap loop, else 0.
+static int uniform_taps(const std::vector<int>& offsets) {
+  int rows = static_cast<int>(offsets.size()) - 1;
+  int length = rows > 0 ? offsets[1] : 0;
   for (int i = 0; i < rows; ++i) {
-    if (t.offsets[i + 1] - t.offsets[i] != length) {
-      return;
+    if (offsets[i + 1] - offsets[i] != length) {
+      return 0;
     }
   }
-  t.taps = length;
+  return length;
 }
 
 // Window modes (antialias, area): one row per output listing its window,
 // weights from the math header; rows may differ in length.
 static GatherTable forward_window_table(const AxisMap& a, int mode) {
   GatherTable t;
-  t.taps = 0;
   t.offsets.resize(a.out_size + 1);
   t.offsets[0] = 0;
   for (int i = 0; i < a.out_size; ++i) {
@@ -49,7 +48,7 @@ static GatherTable forward_window_table(const AxisMap& a, int mode) {
     }
     t.offsets[i + 1] = static_cast<int>(t.index.size());
   }
-  find_uniform_taps(t);
+  t.taps = uniform_taps(t.offsets);
   return t;
 }
 
@@ -82,7 +81,6 @@ GatherTable forward_table(const AxisMap& a, int mode) {
 static GatherTable backward_window_table(const AxisMap& a, int mode) {
   GatherTable fwd = forward_window_table(a, mode);
   GatherTable t;
-  t.taps = 0;
   t.offsets.assign(a.in_size + 1, 0);
   for (int j : fwd.index) {
     ++t.offsets[j + 1];
@@ -100,7 +98,7 @@ static GatherTable backward_window_table(const AxisMap& a, int mode) {
       t.weight[slot] = fwd.weight[e];
     }
   }
-  find_uniform_taps(t);
+  t.taps = uniform_taps(t.offsets);
   return t;
 }
 
@@ -109,7 +107,6 @@ GatherTable backward_table(const AxisMap& a, int mode) {
     return backward_window_table(a, mode);
   }
   GatherTable t;
-  t.taps = 0;
   t.offsets.resize(a.in_size + 1);
   t.offsets[0] = 0;
   for (int j = 0; j < a.in_size; ++j) {
@@ -120,7 +117,7 @@ GatherTable backward_table(const AxisMap& a, int mode) {
     }
     t.offsets[j + 1] = static_cast<int>(t.index.size());
   }
-  find_uniform_taps(t);
+  t.taps = uniform_taps(t.offsets);
   return t;
 }
 
