@@ -1,4 +1,4 @@
-"""Benchmark mlx_upsample.upsample against mlx.nn.Upsample, PyTorch and a memcpy floor.
+"""Benchmark mlx_upsample.upsample against mlx.nn.Upsample, PyTorch and memory floors.
 
 Run from the repository root (with mlx_upsample installed, e.g. `pip install -e .`):
 
@@ -16,6 +16,9 @@ every round), the forward and the backward pass of
   memcpy  np.copyto between preallocated float32 buffers of the output's byte size
           (the physical floor, reported on both passes; single-threaded, so a
           multi-threaded kernel can beat it)
+  fill    torch's fill_ of a float32 buffer of the output's byte size on all cores: the
+          cost of writing the output once, which no forward pass can beat (torch/fill
+          is how much faster than PyTorch any forward could be)
 Backward = the input gradient for a fixed cotangent: mx.vjp for MLX (only the gradient
 is evaluated), torch.autograd.grad on a recorded forward graph for torch.  Inputs and
 cotangents are materialised before timing; every timed MLX call ends with mx.eval
@@ -81,8 +84,9 @@ IDLE_STEP_SECONDS = 0.002
 IDLE_CPU = 0.1
 IDLE_MAX_SECONDS = 0.1
 SLOW_REPEATS = 3
-IMPLS = ("ours", "mlx", "torch", "memcpy")
-IMPL_LABELS = {"ours": "ours", "mlx": "mlx.nn", "torch": "torch", "memcpy": "memcpy"}
+IMPLS = ("ours", "mlx", "torch", "memcpy", "fill")
+IMPL_LABELS = {"ours": "ours", "mlx": "mlx.nn", "torch": "torch", "memcpy": "memcpy",
+               "fill": "fill"}
 MB = 1024 * 1024
 
 
@@ -214,6 +218,23 @@ def memcpy_contender(out_nbytes):
     return Contender("memcpy", "both", lambda: np.copyto(dst, src))
 
 
+def fill_contender(out_nbytes):
+    dst = torch.empty(-(-out_nbytes // 4), dtype=torch.float32)
+    return Contender("fill", "both", lambda: dst.fill_(1.0))
+
+
+def mlx_eval_overhead_us(calls=200):
+    """Median time of evaluating a 32-element MLX add: the fixed cost of one mx.eval."""
+    x = mx.ones((32,))
+    mx.eval(x)
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        mx.eval(x + 1)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1e6)
+
+
 def mlx_peak_mb(contender):
     if contender.run is None or contender.error:
         return None
@@ -239,7 +260,8 @@ def bench_case(shape, scale, dtype, mode, args, rng):
         "mlx", nn.Upsample(scale_factor=scale, mode=base, antialias=aa), x, cot)
     torch_fwd, torch_bwd = torch_contenders(x_np, cot_np, scale, mode)
     memcpy = memcpy_contender(cot_np.nbytes)
-    contenders = [ours_fwd, mlx_fwd, torch_fwd, memcpy, ours_bwd, mlx_bwd, torch_bwd]
+    fill = fill_contender(cot_np.nbytes)
+    contenders = [ours_fwd, mlx_fwd, torch_fwd, memcpy, fill, ours_bwd, mlx_bwd, torch_bwd]
 
     results = {c: c.warm_up(args.warmup, args.repeats) for c in contenders}
     checks = {}
@@ -265,7 +287,7 @@ def bench_case(shape, scale, dtype, mode, args, rng):
     for pass_name, ours, ref, tch in (("fwd", ours_fwd, mlx_fwd, torch_fwd),
                                       ("bwd", ours_bwd, mlx_bwd, torch_bwd)):
         stats = {"ours": ours.stats(), "mlx": ref.stats(), "torch": tch.stats(),
-                 "memcpy": memcpy.stats()}
+                 "memcpy": memcpy.stats(), "fill": fill.stats()}
         rows.append({
             "shape": list(shape), "scale": scale, "mode": mode, "dtype": np.dtype(dtype).name,
             "pass": pass_name, "out_shape": list(out_shape), "out_bytes": cot_np.nbytes,
@@ -273,6 +295,7 @@ def bench_case(shape, scale, dtype, mode, args, rng):
             "speedup_vs_mlx": ratio(stats["mlx"], stats["ours"]),
             "speedup_vs_torch": ratio(stats["torch"], stats["ours"]),
             "ours_over_memcpy": ratio(stats["ours"], stats["memcpy"]),
+            "torch_over_fill": ratio(stats["torch"], stats["fill"]),
             **bandwidth(stats, x_np.nbytes + cot_np.nbytes, cot_np.nbytes),
             "peak_mb": {"ours": peaks[ours], "mlx": peaks[ref]},
             "max_abs_diff_vs_mlx": checks[pass_name],
@@ -336,12 +359,13 @@ def case_label(row):
 
 def table_rows(rows, cell):
     header = ["case", "mode", "dtype", "pass", *(f"{IMPL_LABELS[i]} ms" for i in IMPLS),
-              "mlx/ours", "torch/ours", "ours/memcpy", "ours GB/s", "of memcpy BW",
+              "mlx/ours", "torch/ours", "ours/memcpy", "torch/fill", "ours GB/s", "of memcpy BW",
               "ours MB", "mlx.nn MB"]
     body = [[case_label(r), r["mode"], r["dtype"], r["pass"],
              *(cell(r["stats"][i]) for i in IMPLS),
              fmt_ratio(r["speedup_vs_mlx"]), fmt_ratio(r["speedup_vs_torch"]),
              fmt_ratio(r["ours_over_memcpy"]),
+             fmt_ratio(r["torch_over_fill"]) if r["pass"] == "fwd" else "-",
              "-" if r["ours_gbps"] is None else f"{r['ours_gbps']:.1f}",
              "-" if r["roofline"] is None else f"{100 * r['roofline']:.0f}%",
              fmt_mb(r["peak_mb"]["ours"]), fmt_mb(r["peak_mb"]["mlx"])] for r in rows]
@@ -358,17 +382,64 @@ def render_terminal(rows):
     return "\n".join(lines)
 
 
+TARGET_CASE = ([8, 64, 64, 64], 2.0, "float32")
+
+
+def result_mb(row):
+    """MB of the array a pass returns: the output (forward) or the input gradient."""
+    shape = row["out_shape"] if row["pass"] == "fwd" else row["shape"]
+    return np.prod(shape) * np.dtype(row["dtype"]).itemsize / MB
+
+
+def target_lines(rows):
+    """The performance targets of the project, checked against this run's medians."""
+    def verdict(ok):
+        return "ok  " if ok else "MISS"
+
+    lines = []
+    for r in rows:
+        if (r["shape"], r["scale"], r["dtype"]) != TARGET_CASE or "+" in r["mode"]:
+            continue
+        label = f"{r['mode']} {r['pass']}"
+        vs_torch, vs_mlx = r["speedup_vs_torch"], r["speedup_vs_mlx"]
+        if vs_torch is not None:
+            bound = (f" (any forward: at most {r['torch_over_fill']:.2f}x, the output's fill)"
+                     if r["pass"] == "fwd" and r["torch_over_fill"] is not None else "")
+            lines.append(f"{verdict(vs_torch >= 2)} {label}: {vs_torch:.2f}x faster than "
+                         f"torch, target 2x{bound}")
+        need = 1 if r["mode"] == "nearest" else 10
+        if vs_mlx is not None:
+            lines.append(f"{verdict(vs_mlx >= need)} {label}: {vs_mlx:.1f}x faster than "
+                         f"mlx.nn, target {need}x")
+        if r["pass"] == "fwd" and r["ours_over_memcpy"] is not None:
+            lines.append(f"{verdict(r['ours_over_memcpy'] <= 2)} {label}: "
+                         f"{r['ours_over_memcpy']:.2f}x the memcpy time, target <= 2x")
+    slower = [r for r in rows if r["speedup_vs_torch"] is not None and r["speedup_vs_torch"] < 1]
+    lines.append(f"{verdict(not slower)} slower than torch in {len(slower)} of "
+                 f"{sum(r['speedup_vs_torch'] is not None for r in rows)} cases"
+                 + "".join(f"\n       {case_label(r)} {r['mode']} {r['dtype']} {r['pass']}: "
+                           f"{r['speedup_vs_torch']:.2f}x" for r in slower))
+    over = [r for r in rows if r["peak_mb"]["ours"] is not None
+            and r["peak_mb"]["ours"] > result_mb(r) * 1.01]
+    lines.append(f"{verdict(not over)} ours allocates more than its result in {len(over)} "
+                 f"of {len(rows)} cases")
+    return lines
+
+
 def render_markdown(rows, meta):
     header, body = table_rows(rows, cell_markdown)
     lines = [f"# mlx_upsample benchmark\n\n{meta_text(meta)}\n",
              "Cells: median ms (min–max). Ratios > 1 in mlx/ours and torch/ours mean ours is "
-             "faster; ours/memcpy is the distance from the memory-copy floor. GB/s counts the "
+             "faster; ours/memcpy is the distance from the memory-copy floor; torch/fill (forward) "
+             "bounds how much faster than PyTorch any forward pass can be, since it must "
+             "write the output at least once. GB/s counts the "
              "bytes our pass reads and writes; 'of memcpy BW' compares it with the copy's "
              "bandwidth. MB: MLX memory "
              "one call allocates on top of its inputs. \\* = reduced repeats (slow contender).\n",
              "| " + " | ".join(header) + " |",
              "|" + "|".join("---" if i < 4 else "---:" for i in range(len(header))) + "|"]
     lines += ["| " + " | ".join(line) + " |" for line in body]
+    lines += ["", "## Targets", "", "```", *target_lines(rows), "```"]
     return "\n".join(lines) + "\n"
 
 
@@ -389,7 +460,7 @@ def write_plot(rows, path):
     ax.set_ylim(len(rows) - 0.5, -0.5)  # first case on top
     ax.set_xscale("log")
     ax.set_xlabel("median time per call [ms] (log scale, lower is better)")
-    ax.set_title("upsampling: mlx_upsample vs mlx.nn.Upsample vs torch vs memcpy")
+    ax.set_title("upsampling: mlx_upsample vs mlx.nn.Upsample vs torch vs memory floors")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(axis="x", which="both", alpha=0.3)
     fig.tight_layout()
@@ -398,10 +469,11 @@ def write_plot(rows, path):
 
 
 def meta_text(meta):
-    return (f"device: {meta['device']} (ours and mlx.nn.Upsample; torch and memcpy on CPU)"
+    return (f"device: {meta['device']} (ours and mlx.nn.Upsample; torch, memcpy and fill on CPU)"
             f"{' [Metal available]' if meta['metal_available'] else ''}\n"
             f"threads: {meta['cores']} cores, ours (CPU kernels) {meta['ours_threads']}, "
-            f"torch intra-op {meta['torch_threads']}, memcpy single-threaded numpy\n"
+            f"torch intra-op {meta['torch_threads']} (also fill), memcpy single-threaded numpy\n"
+            f"fixed cost of one mx.eval (a 32-element add): {meta['mlx_eval_us']:.0f} us\n"
             f"versions: mlx {meta['mlx']}, torch {meta['torch']}, numpy {meta['numpy']}, "
             f"python {meta['python']} on {meta['platform']}; malloc: {meta['malloc']}\n"
             f"method: {meta['warmup']} warm-up + {meta['repeats']} interleaved timed runs, "
@@ -461,7 +533,8 @@ def main():
             "python": platform.python_version(),
             "platform": f"{platform.system()} {platform.machine()}",
             "malloc": "glibc heap reuse (mallopt)" if heap_reuse else "system default",
-            "repeats": args.repeats, "warmup": args.warmup, "full": args.full}
+            "repeats": args.repeats, "warmup": args.warmup, "full": args.full,
+            "mlx_eval_us": mlx_eval_overhead_us()}
     print(meta_text(meta))
     print("cells: median ms ±IQR in % of the median (* = reduced repeats); "
           "mlx/ours, torch/ours > 1: ours faster; MB: MLX memory allocated per call\n",
@@ -486,6 +559,7 @@ def main():
         print("\r" + " " * 60 + "\r", end="", file=sys.stderr, flush=True)
 
     print(render_terminal(rows))
+    print("\ntargets:\n" + "\n".join(target_lines(rows)))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"meta": meta, "results": rows}, f, indent=1)
