@@ -43,6 +43,9 @@ After the table, "targets" checks the project's goals against the run's medians:
 (8,64,64,64) x2 float32, ours >= 2x faster than torch, >= 10x faster than mlx.nn for linear
 and cubic and not slower for nearest, forward within 2x of memcpy; no case slower than
 torch; no call allocating more than its result.
+A case in which a fast contender's interquartile range exceeds NOISY_SPREAD of its median
+is timed again, all its fast contenders together, up to RETRIES times; the steadiest
+attempt is kept and the report lists the cases re-timed (time_rounds).
 """
 
 import argparse
@@ -88,6 +91,10 @@ IDLE_STEP_SECONDS = 0.002
 IDLE_CPU = 0.1
 IDLE_MAX_SECONDS = 0.1
 SLOW_REPEATS = 3
+# A case is timed again (up to RETRIES times) when a fast contender's interquartile range
+# exceeds NOISY_SPREAD of its median (time_rounds).
+NOISY_SPREAD = 0.5
+RETRIES = 2
 IMPLS = ("ours", "mlx", "torch", "memcpy", "fill")
 IMPL_LABELS = {"ours": "ours", "mlx": "mlx.nn", "torch": "torch", "memcpy": "memcpy",
                "fill": "fill"}
@@ -281,11 +288,7 @@ def bench_case(shape, scale, dtype, mode, args, rng):
 
     peaks = {c: mlx_peak_mb(c) for c in (ours_fwd, mlx_fwd, ours_bwd, mlx_bwd)}
 
-    for round_index in range(args.repeats):
-        shift = round_index % len(contenders)
-        for c in contenders[shift:] + contenders[:shift]:
-            if c.run is not None and not c.error and round_index < c.repeats:
-                c.time_once()
+    attempts = time_rounds(contenders, args.repeats)
 
     rows = []
     for pass_name, ours, ref, tch in (("fwd", ours_fwd, mlx_fwd, torch_fwd),
@@ -304,9 +307,49 @@ def bench_case(shape, scale, dtype, mode, args, rng):
             **bandwidth(stats, x_np.nbytes + cot_np.nbytes, cot_np.nbytes),
             "peak_mb": {"ours": peaks[ours], "mlx": peaks[ref]},
             "max_abs_diff_vs_mlx": checks[pass_name],
+            "attempts": attempts,
         })
     mx.clear_cache()
     return rows
+
+
+def spread(contender):
+    """Interquartile range of a contender's times over their median."""
+    q1, median, q3 = np.percentile(contender.times, [25, 50, 75])
+    return (q3 - q1) / median
+
+
+def time_rounds(contenders, repeats):
+    """Times the contenders in interleaved rounds (the order rotates every round).
+
+    On shared machines something outside the process sometimes stalls a whole stretch of
+    a run (seen here: 4 of 7 runs of a 0.4 ms torch call at exactly 8.0 ms, the others
+    normal). So when a fast contender's spread exceeds NOISY_SPREAD, all fast contenders
+    are timed again together, up to RETRIES times, and the attempt with the smallest
+    worst spread is kept: every contender of a case comes from the same attempt. Slow
+    contenders (seconds per call) keep their first attempt. Returns the attempts made.
+    """
+    fast = [c for c in contenders if c.run is not None and not c.error and not c.slow]
+    kept, kept_spread = None, np.inf
+    for attempt in range(1 + RETRIES):
+        if attempt > 0:
+            for c in fast:
+                c.times = []
+        for round_index in range(repeats):
+            shift = round_index % len(contenders)
+            for c in contenders[shift:] + contenders[:shift]:
+                if c.run is None or c.error or round_index >= c.repeats:
+                    continue
+                if attempt == 0 or c in fast:
+                    c.time_once()
+        worst = max((spread(c) for c in fast), default=0.0)
+        if worst < kept_spread:
+            kept, kept_spread = {c: c.times for c in fast}, worst
+        if worst <= NOISY_SPREAD:
+            break
+    for c, times in kept.items():
+        c.times = times
+    return attempt + 1
 
 
 def bandwidth(stats, moved_bytes, out_bytes):
@@ -431,6 +474,15 @@ def target_lines(rows):
     return lines
 
 
+def retimed_line(rows):
+    """Which cases were timed more than once (time_rounds), from their forward rows."""
+    retimed = [r for r in rows if r["pass"] == "fwd" and r["attempts"] > 1]
+    return (f"re-timed for a spread over {NOISY_SPREAD:.0%}: {len(retimed)} of "
+            f"{sum(r['pass'] == 'fwd' for r in rows)} cases"
+            + "".join(f"\n  {case_label(r)} {r['mode']} {r['dtype']}: {r['attempts']} attempts"
+                      for r in retimed))
+
+
 def render_markdown(rows, meta):
     header, body = table_rows(rows, cell_markdown)
     lines = [f"# mlx_upsample benchmark\n\n{meta_text(meta)}\n",
@@ -444,6 +496,7 @@ def render_markdown(rows, meta):
              "| " + " | ".join(header) + " |",
              "|" + "|".join("---" if i < 4 else "---:" for i in range(len(header))) + "|"]
     lines += ["| " + " | ".join(line) + " |" for line in body]
+    lines += ["", "```", retimed_line(rows), "```"]
     lines += ["", "## Targets", "", "```", *target_lines(rows), "```"]
     return "\n".join(lines) + "\n"
 
@@ -484,7 +537,9 @@ def meta_text(meta):
             f"method: {meta['warmup']} warm-up + {meta['repeats']} interleaved timed runs, "
             f"each ending a burst of >= {BURST} calls and >= {BURST_SECONDS * 1e3:g} ms "
             f"started on an idle process, median; slow contenders (first call "
-            f"> {SLOW_SECONDS:g} s): 1 warm-up, <= {SLOW_REPEATS} single runs")
+            f"> {SLOW_SECONDS:g} s): 1 warm-up, <= {SLOW_REPEATS} single runs; a case "
+            f"whose spread exceeds {NOISY_SPREAD:.0%} is timed again (<= {RETRIES} times), "
+            f"keeping the steadiest attempt")
 
 
 def keep_freed_memory():
@@ -564,6 +619,7 @@ def main():
         print("\r" + " " * 60 + "\r", end="", file=sys.stderr, flush=True)
 
     print(render_terminal(rows))
+    print("\n" + retimed_line(rows))
     print("\ntargets:\n" + "\n".join(target_lines(rows)))
     if args.json:
         with open(args.json, "w") as f:
