@@ -313,10 +313,9 @@ def bench_case(shape, scale, dtype, mode, args, rng):
     return rows
 
 
-def spread(contender):
-    """Interquartile range of a contender's times over their median."""
-    q1, median, q3 = np.percentile(contender.times, [25, 50, 75])
-    return (q3 - q1) / median
+def spread(stats):
+    """Interquartile range over the median, of a Contender.stats() (the table's ±%)."""
+    return (stats["q3_ms"] - stats["q1_ms"]) / stats["median_ms"]
 
 
 def time_rounds(contenders, repeats):
@@ -342,7 +341,7 @@ def time_rounds(contenders, repeats):
                     continue
                 if attempt == 0 or c in fast:
                     c.time_once()
-        worst = max((spread(c) for c in fast), default=0.0)
+        worst = max((spread(c.stats()) for c in fast), default=0.0)
         if worst < kept_spread:
             kept, kept_spread = {c: c.times for c in fast}, worst
         if worst <= NOISY_SPREAD:
@@ -382,8 +381,7 @@ def fmt_ms(ms):
 def cell_terminal(s):
     if s["status"] != "ok":
         return s["status"]
-    iqr = (s["q3_ms"] - s["q1_ms"]) / s["median_ms"] * 100
-    return f"{fmt_ms(s['median_ms'])} ±{iqr:.0f}%" + ("*" if s["reduced_repeats"] else "")
+    return f"{fmt_ms(s['median_ms'])} ±{100 * spread(s):.0f}%" + ("*" if s["reduced_repeats"] else "")
 
 
 def cell_markdown(s):
