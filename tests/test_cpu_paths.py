@@ -15,12 +15,15 @@ and gradient:
   thread count;
 - the two instruction sets the kernels are compiled for (csrc/cpu/isa.h): the baseline
   kernels, forced with MLX_UPSAMPLE_CPU_ISA=baseline in a subprocess, give bitwise the
-  results of the default (AVX2 + F16C where the CPU has it), special values included.
+  results of the default (AVX2 + F16C where the CPU has it), special values included;
+  and the kernels compile without the x86 dispatch, as they must on macOS/Arm.
 """
 
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
@@ -194,3 +197,20 @@ def test_baseline_isa_is_bitwise_equal_to_default(tmp_path):
     assert sorted(baseline.files) == sorted(default)
     for key, value in default.items():
         np.testing.assert_array_equal(baseline[key], value, err_msg=key)
+
+
+def test_kernels_compile_without_the_x86_dispatch():
+    # Only x86 GCC builds compile the AVX2 kernels; every other build (macOS/Arm,
+    # Clang) must compile the CPU sources without a single x86 intrinsic.
+    # UPSAMPLE_PORTABLE_KERNELS makes this compiler build them that way.
+    compiler = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
+    assert compiler, "no C++ compiler found (set CXX)"
+    root = Path(__file__).resolve().parents[1]
+    mlx_include = Path(mx.__file__).parent / "include"
+    for source in ["cpu/separable_gather.cpp", "cpu/upsample_cpu.cpp"]:
+        result = subprocess.run(
+            [compiler, "-std=c++20", "-fsyntax-only", "-DUPSAMPLE_PORTABLE_KERNELS",
+             f"-I{root / 'csrc'}", f"-I{root / 'kernels'}", f"-I{mlx_include}",
+             str(root / "csrc" / source)],
+            capture_output=True, text=True)
+        assert result.returncode == 0, f"{source}:\n{result.stderr[-3000:]}"

@@ -15,7 +15,11 @@
 // float16 rounded to nearest even either way.
 #pragma once
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// UPSAMPLE_PORTABLE_KERNELS builds only the baseline kernels, as every other
+// platform does (macOS/Arm, Clang): the tests compile the kernels that way so
+// that x86-only code outside the dispatch is caught on x86 too.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(UPSAMPLE_PORTABLE_KERNELS)
 #define UPSAMPLE_AVX2_DISPATCH 1
 #include <cstdlib>
 #include <cstring>
