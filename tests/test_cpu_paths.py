@@ -8,9 +8,9 @@ and gradient:
 - the half types, read and written with in-register conversions, from the source (1-D)
   or at the first level (2-D);
 - the two ways of computing the last two axes (blend a row into a buffer, then gather;
-  or both at once for 8+ channels when the row's elements are read about once): each
-  channel alone (no lanes, always the buffer) gives bitwise what the channel gives
-  among 40;
+  or both at once for 8+ channels when the row's elements are read about once or both
+  axes have two taps, as linear up- and downscales do): each channel alone (no lanes,
+  always the buffer) gives bitwise what the channel gives among 40;
 - thread splits that cut a cached slab in two: results are bitwise the same for any
   thread count;
 - the two instruction sets the kernels are compiled for (csrc/cpu/isa.h): the baseline
