@@ -488,4 +488,7 @@ def pytest_unconfigure(config):
     """Ends the run with the Metal emulation coverage line (tests/test_metal_emulation.py)."""
     emulator = getattr(config, "_metal_emulator", None)
     if emulator is not None:
-        print(f"metal kernels executed: {len(emulator.executed())} of {len(emulator.kernels())}")
+        print(
+            f"metal kernels executed: {len(emulator.executed())} of "
+            f"{len(emulator.kernels())} (emulator: {emulator.name})"
+        )

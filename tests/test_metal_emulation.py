@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 import mlx_upsample
-from metal_emulator.harness import Emulator, build
+from metal_emulator.harness import Emulator, build, variant
 
 FLOATS = {"float32": mx.float32, "float16": mx.float16, "bfloat16": mx.bfloat16}
 TOLERANCE = {mx.float32: 2e-5, mx.float16: 1e-2, mx.bfloat16: 6e-2}
@@ -27,7 +27,7 @@ TORCH_LINEAR = {1: "linear", 2: "bilinear", 3: "trilinear"}
 
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory, request):
-    emu = Emulator(build(tmp_path_factory.getbasetemp()))
+    emu = Emulator(build(tmp_path_factory.getbasetemp()), variant())
     request.config._metal_emulator = emu
     return emu
 

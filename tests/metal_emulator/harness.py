@@ -37,23 +37,60 @@ DEPENDENCIES = SOURCES + [
 _STORAGE = {1: mx.uint8, 2: mx.uint16, 4: mx.uint32, 8: mx.uint64}
 
 
-def build(out_dir: Path) -> Path:
-    """Compiles the emulator once per source content; returns the library."""
-    digest = hashlib.sha256()
+# How the emulator is compiled (MLX_UPSAMPLE_EMULATOR picks one; .ci/run runs
+# the emulation tests under each):
+#  default   g++, FMA contraction off, like the extension's own build.
+#  contract  clang with contraction on and FMA instructions, as the Metal
+#            compiler may fuse `a * b + c`: the index math must still round
+#            like the CPU path, which only the header's pragma guarantees.
+VARIANTS = {
+    "default": (["g++", "c++"], ["-O1", "-ffp-contract=off"]),
+    "contract": (["clang++-19", "clang++"], ["-O1", "-ffp-contract=on", "-mfma"]),
+}
+
+
+def variant() -> str:
+    name = os.environ.get("MLX_UPSAMPLE_EMULATOR", "default")
+    if name not in VARIANTS:
+        raise ValueError(
+            f"MLX_UPSAMPLE_EMULATOR={name!r}; expected one of {', '.join(VARIANTS)}"
+        )
+    return name
+
+
+def compiler(name: str) -> Optional[str]:
+    """The first compiler of the variant that is installed (CXX overrides the
+    default variant's), or None."""
+    candidates, _ = VARIANTS[name]
+    if name == "default" and os.environ.get("CXX"):
+        candidates = [os.environ["CXX"]]
+    return next((c for c in map(shutil.which, candidates) if c), None)
+
+
+def build(out_dir: Path, name: Optional[str] = None) -> Path:
+    """Compiles the emulator variant once per source content; returns the library."""
+    name = name or variant()
+    cxx = compiler(name)
+    if cxx is None:
+        raise RuntimeError(
+            f"the {name} Metal emulator needs one of {VARIANTS[name][0]} (Debian: "
+            "apt-get install clang-19 for the contract variant)"
+        )
+    flags = VARIANTS[name][1]
+    digest = hashlib.sha256(" ".join([cxx, *flags]).encode())
     for path in DEPENDENCIES:
         digest.update(path.read_bytes())
-    lib = out_dir / f"libupsample_metal_emulator_{digest.hexdigest()[:16]}.so"
+    lib = out_dir / f"libupsample_metal_emulator_{name}_{digest.hexdigest()[:16]}.so"
     if lib.exists():
         return lib
-    cxx = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
-    if cxx is None:
-        raise RuntimeError("the Metal emulator needs a C++17 compiler (g++)")
     cmd = [
-        cxx, "-std=c++17", "-O1", "-shared", "-fPIC", "-ffp-contract=off",
+        cxx, "-std=c++17", "-shared", "-fPIC", *flags,
         f"-I{ROOT / 'kernels'}", f"-I{ROOT / 'csrc'}", f"-I{HERE}", f"-I{HERE / 'shim'}",
         *map(str, SOURCES), "-o", str(lib),
     ]
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"building the {name} Metal emulator failed:\n{done.stderr}")
     return lib
 
 
@@ -62,7 +99,8 @@ class EmulatorError(RuntimeError):
 
 
 class Emulator:
-    def __init__(self, lib_path: Path):
+    def __init__(self, lib_path: Path, name: str):
+        self.name = name
         lib = ctypes.CDLL(str(lib_path))
         lib.emu_kernel_name.restype = ctypes.c_char_p
         lib.emu_executed_name.restype = ctypes.c_char_p
