@@ -28,6 +28,12 @@ mx::Shape forward_shape(const UpsampleParams& p, const mx::Shape& in) {
   mx::Shape out = in;
   long long total = static_cast<long long>(in.front()) * in.back();
   for (int a = 0; a < p.spatial_dims(); ++a) {
+    if (in[a + 1] < 1) {
+      // An output position would have no input to read.
+      throw std::invalid_argument(
+          "[upsample] spatial axis " + std::to_string(a) +
+          " of the input is empty: input and output sizes must be at least 1");
+    }
     long long m = output_size(p, a, in[a + 1]);
     if (m < 1 || m > INT_MAX) {
       throw std::invalid_argument(

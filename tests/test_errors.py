@@ -398,3 +398,27 @@ def test_empty_batch_or_channels_never_crash(shape, call, expected_shape):
         assert last.startswith(f"SHAPE {expected_shape}"), last
     else:
         assert last.startswith("VALUEERROR"), last
+
+
+@pytest.mark.parametrize(
+    "shape,call",
+    [
+        ((1, 0, 4, 2), "interpolate(x, size=3, mode='bilinear')"),
+        ((1, 4, 0, 2), "interpolate(x, size=3, mode='bilinear')"),
+        ((1, 0, 2), "interpolate(x, size=5, mode='nearest')"),
+        ((1, 0, 4, 2), "interpolate(x, size=(2, 2), mode='area')"),
+        ((1, 3, 0, 2), "interpolate(x, size=(4, 4), mode='bicubic', antialias=True)"),
+        ((1, 0, 4, 2), "upsample(x, 2.0, mode='cubic')"),
+        # The C++ op itself, below the Python checks (what a Metal kernel would
+        # otherwise read: a null buffer).
+        ((1, 0, 4, 2), "__import__('mlx_upsample')._ext.upsample("
+                       "x, 'pytorch', 'linear', False, False, [0.0, 0.0], [3, 3])"),
+    ],
+)
+def test_empty_spatial_input_is_rejected(shape, call):
+    """PyTorch: "Input and output sizes should be greater than 0". An output
+    position with an empty axis has nothing to read: a ValueError, never
+    garbage or a crash."""
+    last = _run_isolated(shape, call)
+    assert last.startswith("VALUEERROR"), last
+    assert "spatial" in last and ("at least 1" in last), last

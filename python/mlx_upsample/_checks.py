@@ -71,8 +71,16 @@ def check_sizes(value, dims: int, name: str = "size") -> Tuple[int, ...]:
 
 
 def check_output_shape(x: mx.array, out_sizes: Sequence[int], name: str, value) -> None:
-    """Rejects outputs of length 0 and absurdly large outputs."""
+    """Rejects empty spatial axes, outputs of length 0 and absurdly large
+    outputs."""
     spatial = tuple(x.shape[1:-1])
+    if 0 in spatial:
+        # An output position would have no input to read (PyTorch: "Input and
+        # output sizes should be greater than 0").
+        raise ValueError(
+            f"x has spatial shape {spatial}: every spatial size of the input must be "
+            "at least 1 (only the batch and channel dims may be empty)"
+        )
     for n, m in zip(spatial, out_sizes):
         if m < 1:
             raise ValueError(
