@@ -20,6 +20,16 @@
 // search them) and weight_of_input(a, mode, i, j).
 #pragma once
 
+// No fused multiply-add: `(i + 0.5) * scale - 0.5` must round after the
+// product as well, or an index that lands exactly on .5 or on an integer moves
+// (MLX nearest 2 -> 7 would read input 1 at output 3). The C++ build passes
+// -ffp-contract=off; the Metal compiler contracts by default, so the pragma
+// holds it off for the rest of every translation unit that includes this
+// header: the kernels' sums also round like the CPU path's.
+#if defined(__clang__) || defined(__METAL_VERSION__)
+#pragma clang fp contract(off)
+#endif
+
 #ifdef __METAL_VERSION__
 #include <metal_stdlib>
 #define UPSAMPLE_CONSTANT constant

@@ -7,8 +7,10 @@ test_every_kernel_executed fails when K < N.
 """
 
 import itertools
+import math
 
 import mlx.core as mx
+import mlx.nn
 import numpy as np
 import pytest
 import torch
@@ -241,6 +243,114 @@ def test_launch_plan_rounds_the_grid_up(emulator):
     # of threadgroups, so the emulated grid includes threads past the data.
     x = random_input((1, 5, 2, 68), mx.float32)
     check_forward(emulator, Case("pytorch", "linear", scales=(1.0, 2.0)), x)
+
+
+# ---- what a real GPU would do differently ------------------------------------
+#
+# The Metal compiler may contract `a * b + c` into one fused multiply-add,
+# which rounds once instead of twice: an index that lands exactly on .5 or on
+# an integer then moves. upsample_math.h turns contraction off
+# (`#pragma clang fp contract(off)`); the `contract` emulator variant
+# (clang, -ffp-contract=on -mfma, run by .ci/run) proves that the pragma holds.
+# The references below round every float32 operation separately, as numpy
+# does and as the CPU path (-ffp-contract=off) does.
+
+f32 = np.float32
+
+
+def reference_lowest_taps(rule, n, m, scale):
+    """Lowest input index of every output, each step rounded to float32."""
+    i = np.arange(m, dtype=np.int64)
+    if rule == "mlx-nearest":  # RULE_NEAREST_ROUND / RULE_NEAREST_FLOOR
+        s = f32(n / m)
+        if m > n:
+            idx = np.rint((((i + 0.5).astype(f32) * s).astype(f32) - f32(0.5)).astype(f32))
+        else:
+            idx = np.floor((i.astype(f32) * s).astype(f32))
+        return np.clip(idx, 0, n - 1).astype(np.int32)
+    if rule in ("pytorch-linear", "pytorch-cubic"):  # RULE_HALF_PIXEL, size given
+        s = f32(n) / f32(m)
+        src = ((s * (i + 0.5).astype(f32)).astype(f32) - f32(0.5)).astype(f32)
+        if rule == "pytorch-linear":
+            if n == m:
+                return i.astype(np.int32)
+            return np.floor(np.clip(src, f32(0), f32(n - 1))).astype(np.int32)
+        return np.clip(np.floor(src) - 1, 0, n - 1).astype(np.int32)
+    # "mlx-linear": RULE_CENTRED, step and offset in double, the grid in float32
+    step = 1.0 / scale
+    offset = f32(((m - 1) * step - n + 1) / 2)
+    src = ((i.astype(f32) * f32(step)).astype(f32) - offset).astype(f32)
+    return np.floor(np.clip(src, f32(0), f32(n - 1))).astype(np.int32)
+
+
+def test_index_math_rounds_each_operation(emulator):
+    """Sweeps (N, M, i): the kernels' index math equals the separately rounded
+    reference (e.g. MLX nearest 2 -> 7 reads input 0 at output 3, PyTorch
+    linear 17 -> 47 input 8 at output 23, which a fused multiply-add moves)."""
+    mismatches = []
+    for n in range(1, 41):
+        for m in range(1, 101):
+            scale = m / n
+            if math.floor(n * scale) != m:
+                continue
+            cases = [
+                ("pytorch-linear", dict(family="pytorch", method="linear", size=m)),
+                ("pytorch-cubic", dict(family="pytorch", method="cubic", size=m)),
+                ("mlx-linear", dict(family="mlx", method="linear", scale=scale)),
+            ]
+            if scale != math.floor(scale):
+                cases.append(("mlx-nearest", dict(family="mlx", method="nearest", scale=scale)))
+            for rule, kwargs in cases:
+                got = emulator.lowest_taps(in_size=n, out_size=m, **kwargs)
+                want = reference_lowest_taps(rule, n, m, scale)
+                for i in np.flatnonzero(got != want):
+                    mismatches.append((rule, n, m, int(i), int(want[i]), int(got[i])))
+    assert not mismatches, f"{len(mismatches)} outputs read another input, e.g. {mismatches[:5]}"
+
+
+def test_mlx_nearest_2_to_7_on_the_kernel(emulator):
+    """The FMA case end to end: the nearest kernel against mlx.nn.Upsample."""
+    x = mx.array(np.arange(2 * 4, dtype=np.float32).reshape(1, 2, 4))
+    got, _ = emulator.run(
+        x, (1, 7, 4), family="mlx", method="nearest", scales=(3.5,)
+    )
+    expected = mlx.nn.Upsample(scale_factor=3.5, mode="nearest")(x)
+    np.testing.assert_array_equal(np.array(got), np.array(expected))
+
+
+@pytest.mark.parametrize("offset", [0, 4, 8, 12, 16, 32])
+@pytest.mark.parametrize("backward", [False, True])
+def test_vector_loads_only_from_aligned_views(emulator, offset, backward):
+    """A row-contiguous view can start inside its buffer (x.reshape(-1)[1:]):
+    4-wide packets are planned only where every packet is 16-byte aligned."""
+    case = Case("pytorch", "linear", scales=(2.0, 1.5))
+    x = random_input((2, 5, 4, 8), mx.float32)
+    expected = case.cpu(x)
+    src, dst_shape = (x, expected.shape)
+    if backward:
+        src = random_input(expected.shape, mx.float32, seed=1)
+        _, (expected,) = mx.vjp(case.cpu, [x], [src])
+        dst_shape = x.shape
+    got, kernel = emulator.run(
+        src, dst_shape, family="pytorch", method="linear", scales=(2.0, 1.5),
+        backward=backward, src_offset=offset,
+    )
+    assert kernel.endswith("_v4" if offset % 16 == 0 else "_v1"), kernel
+    np.testing.assert_allclose(np.array(got), np.array(expected), rtol=2e-6, atol=2e-6)
+
+
+@pytest.mark.parametrize("limit", [1, 32, 96, 256, 1024])
+def test_threadgroup_fits_the_pipeline_limit(emulator, limit):
+    """A heavy pipeline may allow fewer than 256 threads per group; the plan
+    must fit it (the emulator rejects a larger group, as Metal does)."""
+    case = Case("pytorch", "cubic", scales=(2.0, 1.5))
+    x = random_input((2, 5, 4, 12), mx.float32)
+    expected = case.cpu(x)
+    got, _ = emulator.run(
+        x, expected.shape, family="pytorch", method="cubic", scales=(2.0, 1.5),
+        max_threads_per_group=limit,
+    )
+    np.testing.assert_allclose(np.array(got), np.array(expected), rtol=2e-6, atol=2e-6)
 
 
 def test_every_kernel_executed(emulator):

@@ -7,6 +7,8 @@ namespace mlx_upsample::metal {
 
 namespace {
 
+// Enough threads per group to hide memory latency; a pipeline may allow
+// fewer (fit_threadgroup).
 constexpr unsigned int THREADS_PER_GROUP = 256;
 
 unsigned int round_up(unsigned long long n, unsigned int multiple) {
@@ -21,6 +23,14 @@ unsigned int round_up(unsigned long long n, unsigned int multiple) {
 unsigned int next_pow2(unsigned int n) {
   unsigned int p = 1;
   while (p < n) {
+    p <<= 1;
+  }
+  return p;
+}
+
+unsigned int prev_pow2(unsigned int n) {
+  unsigned int p = 1;
+  while (2 * p <= n) {
     p <<= 1;
   }
   return p;
@@ -57,7 +67,8 @@ LaunchPlan plan_launch(
     const std::vector<int>& src_shape,
     const std::vector<int>& dst_shape,
     const std::string& dtype,
-    int elem_size) {
+    int elem_size,
+    long long src_offset) {
   int dims = p.spatial_dims();
   if (dims > upsample::MAX_DIMS) {
     throw std::invalid_argument(
@@ -72,7 +83,10 @@ LaunchPlan plan_launch(
   const std::vector<int>& out_shape = backward ? src_shape : dst_shape;
   int mode = kernel_mode(p.method);
   int channels = dst_shape.back();
-  int vec = channels % 4 == 0 ? 4 : 1;
+  // A packet of 4 is one aligned vector load only if every packet starts on
+  // a multiple of its size: the channels and the view's start must both be.
+  bool aligned = src_offset % (4LL * elem_size) == 0;
+  int vec = channels % 4 == 0 && aligned ? 4 : 1;
 
   LaunchPlan plan{};
   plan.kernel = kernel_name(mode, backward, dtype, elem_size, dims, vec);
@@ -91,17 +105,27 @@ LaunchPlan plan_launch(
   }
   kp.positions = static_cast<unsigned int>(positions);
 
+  plan.grid[0] = kp.channel_groups;
+  plan.grid[1] = kp.positions;
+  plan.grid[2] = static_cast<unsigned int>(dst_shape.front());
+  return plan;
+}
+
+void fit_threadgroup(LaunchPlan& plan, unsigned int max_threads_per_group) {
+  if (max_threads_per_group == 0) {
+    throw std::invalid_argument("[upsample] the Metal kernel allows no threads");
+  }
   // Neighbouring threads take neighbouring channel packets (coalesced); the
-  // rest of the threadgroup spans neighbouring positions.
-  unsigned int gx = std::min(next_pow2(kp.channel_groups), 64u);
-  unsigned int gy = THREADS_PER_GROUP / gx;
+  // rest of the threadgroup spans neighbouring positions. Powers of two:
+  // whole SIMD groups of 32 whenever the limit allows 32 threads or more.
+  unsigned int threads = prev_pow2(std::min(THREADS_PER_GROUP, max_threads_per_group));
+  unsigned int gx = std::min({next_pow2(plan.params.channel_groups), 64u, threads});
+  unsigned int gy = threads / gx;
   plan.group[0] = gx;
   plan.group[1] = gy;
   plan.group[2] = 1;
-  plan.grid[0] = round_up(kp.channel_groups, gx);
-  plan.grid[1] = round_up(positions, gy);
-  plan.grid[2] = static_cast<unsigned int>(dst_shape.front());
-  return plan;
+  plan.grid[0] = round_up(plan.grid[0], gx);
+  plan.grid[1] = round_up(plan.grid[1], gy);
 }
 
 } // namespace mlx_upsample::metal

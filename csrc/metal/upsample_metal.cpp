@@ -59,7 +59,8 @@ void upsample(
       std::vector<int>(src.shape().begin(), src.shape().end()),
       std::vector<int>(dst.shape().begin(), dst.shape().end()),
       dtype_name(src.dtype()),
-      static_cast<int>(mx::size_of(src.dtype())));
+      static_cast<int>(mx::size_of(src.dtype())),
+      src.offset());
   dst.set_data(mx::allocator::malloc(dst.nbytes()));
   if (dst.size() == 0) {
     return; // empty batch or no channels
@@ -68,6 +69,8 @@ void upsample(
   auto& device = mx::metal::device(s.device);
   auto* library = device.get_library(LIBRARY_NAME, library_dir());
   auto* kernel = device.get_kernel(plan.kernel, library);
+  fit_threadgroup(
+      plan, static_cast<unsigned int>(kernel->maxTotalThreadsPerThreadgroup()));
   auto& encoder = mx::metal::get_command_encoder(s);
   encoder.set_compute_pipeline_state(kernel);
   encoder.set_input_array(src, 0);

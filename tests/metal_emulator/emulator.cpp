@@ -9,6 +9,7 @@
 #include <cstring>
 #include <exception>
 #include <iterator>
+#include <new>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -35,9 +36,26 @@ std::set<std::string>& executed() {
 constexpr size_t CANARY = 256;
 constexpr unsigned char CANARY_BYTE = 0xA5;
 
+// A Metal buffer: its contents start on a page boundary, and this one ends
+// exactly where the data does, so that a sanitizer sees a read one past it.
+struct DeviceBuffer {
+  static constexpr std::align_val_t PAGE{16384};
+  explicit DeviceBuffer(size_t bytes)
+      : data(static_cast<unsigned char*>(::operator new(bytes ? bytes : 1, PAGE))) {}
+  ~DeviceBuffer() {
+    ::operator delete(data, PAGE);
+  }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  unsigned char* data;
+};
+
 void run(
     const mlx_upsample::metal::LaunchPlan& plan,
+    unsigned int max_threads_per_group,
     const void* src,
+    size_t src_bytes,
+    size_t src_offset,
     void* dst,
     size_t dst_bytes) {
   auto it = registry().find(plan.kernel);
@@ -45,27 +63,35 @@ void run(
     throw std::runtime_error("no kernel named " + plan.kernel);
   }
   for (int d = 0; d < 3; ++d) {
-    if (plan.grid[d] % plan.group[d] != 0 || plan.group[d] == 0) {
+    if (plan.group[d] == 0 || plan.grid[d] % plan.group[d] != 0) {
       throw std::runtime_error("grid is not a whole number of threadgroups");
     }
   }
-  if (plan.group[0] * plan.group[1] * plan.group[2] > 1024) {
-    throw std::runtime_error("threadgroup larger than 1024 threads");
+  // Metal rejects a dispatch whose threadgroup exceeds the pipeline's
+  // maxTotalThreadsPerThreadgroup (at most 1024 on Apple GPUs).
+  unsigned int threads = plan.group[0] * plan.group[1] * plan.group[2];
+  if (threads > max_threads_per_group || threads > 1024) {
+    throw std::runtime_error(
+        "threadgroup of " + std::to_string(threads) + " threads, the pipeline allows " +
+        std::to_string(max_threads_per_group));
   }
-  std::vector<unsigned char> out(dst_bytes + CANARY, CANARY_BYTE);
+  DeviceBuffer in(src_offset + src_bytes);
+  std::memcpy(in.data + src_offset, src, src_bytes);
+  DeviceBuffer out(dst_bytes + CANARY);
+  std::memset(out.data, CANARY_BYTE, dst_bytes + CANARY);
   for (unsigned int z = 0; z < plan.grid[2]; ++z) {
     for (unsigned int y = 0; y < plan.grid[1]; ++y) {
       for (unsigned int x = 0; x < plan.grid[0]; ++x) {
-        it->second(src, out.data(), plan.params, x, y, z);
+        it->second(in.data + src_offset, out.data, plan.params, x, y, z);
       }
     }
   }
-  for (size_t b = dst_bytes; b < out.size(); ++b) {
-    if (out[b] != CANARY_BYTE) {
+  for (size_t b = dst_bytes; b < dst_bytes + CANARY; ++b) {
+    if (out.data[b] != CANARY_BYTE) {
       throw std::runtime_error(plan.kernel + " wrote past the end of its output");
     }
   }
-  std::memcpy(dst, out.data(), dst_bytes);
+  std::memcpy(dst, out.data, dst_bytes);
   executed().insert(plan.kernel);
 }
 
@@ -94,8 +120,10 @@ const char* emu_executed_name(int i) {
   return it->c_str();
 }
 
-// Runs the kernel eval_gpu would launch. Returns 0, or 1 with a message in
-// `error`. `kernel` receives the launched kernel's name.
+// Runs the kernel eval_gpu would launch, for a source array (`src`, packed)
+// that starts `src_offset` bytes into its Metal buffer and a pipeline that
+// allows `max_threads_per_group` threads. Returns 0, or 1
+// with a message in `error`. `kernel` receives the launched kernel's name.
 int emu_run(
     const char* family,
     const char* method,
@@ -109,6 +137,8 @@ int emu_run(
     const int* dst_shape,
     const char* dtype,
     int elem_size,
+    long long src_offset,
+    unsigned int max_threads_per_group,
     const void* src,
     void* dst,
     char* kernel,
@@ -125,13 +155,51 @@ int emu_run(
     std::vector<int> src_dims(src_shape, src_shape + dims + 2);
     std::vector<int> dst_dims(dst_shape, dst_shape + dims + 2);
     auto plan = mlx_upsample::metal::plan_launch(
-        p, backward != 0, src_dims, dst_dims, dtype, elem_size);
+        p, backward != 0, src_dims, dst_dims, dtype, elem_size, src_offset);
+    mlx_upsample::metal::fit_threadgroup(plan, max_threads_per_group);
     std::snprintf(kernel, text_capacity, "%s", plan.kernel.c_str());
-    size_t dst_bytes = size_t(elem_size);
-    for (int d : dst_dims) {
-      dst_bytes *= size_t(d);
+    size_t src_bytes = size_t(elem_size), dst_bytes = size_t(elem_size);
+    for (int d = 0; d < dims + 2; ++d) {
+      src_bytes *= size_t(src_dims[d]);
+      dst_bytes *= size_t(dst_dims[d]);
     }
-    emulator::run(plan, src, dst, dst_bytes);
+    emulator::run(
+        plan, max_threads_per_group, src, src_bytes, size_t(src_offset), dst, dst_bytes);
+    return 0;
+  } catch (const std::exception& e) {
+    std::snprintf(error, text_capacity, "%s", e.what());
+    return 1;
+  }
+}
+
+// The smallest input index read by each output 0 .. out_size - 1 along one
+// axis: the index math of the kernels, compiled like them. Lets a test sweep
+// the rounding of the coordinate rules over many (N, M, i) at once. Returns
+// 0, or 1 with a message in `error`.
+int emu_lowest_taps(
+    const char* family,
+    const char* method,
+    int align_corners,
+    double scale,
+    int size,
+    int in_size,
+    int out_size,
+    int* taps,
+    char* error,
+    int text_capacity) {
+  try {
+    mlx_upsample::UpsampleParams p{
+        mlx_upsample::parse_family(family),
+        mlx_upsample::parse_method(method),
+        align_corners != 0,
+        false,
+        {scale},
+        {size}};
+    upsample::AxisMap a = mlx_upsample::axis_map(p, 0, in_size, out_size);
+    int mode = mlx_upsample::kernel_mode(p.method);
+    for (int i = 0; i < out_size; ++i) {
+      taps[i] = upsample::lowest_tap(a, mode, i);
+    }
     return 0;
   } catch (const std::exception& e) {
     std::snprintf(error, text_capacity, "%s", e.what());

@@ -125,8 +125,14 @@ class Emulator:
         scales: Optional[Sequence[float]] = None,
         sizes: Optional[Sequence[int]] = None,
         backward: bool = False,
+        src_offset: int = 0,
+        max_threads_per_group: int = 1024,
     ):
-        """Returns (result as an mx.array of src's dtype, kernel name)."""
+        """Returns (result as an mx.array of src's dtype, kernel name).
+
+        The kernel reads `src` from a page-aligned buffer of its own, placed
+        `src_offset` bytes in (as a view that starts inside its buffer) with
+        nothing after it; `max_threads_per_group` is the pipeline's limit."""
         dims = src.ndim - 2
         scales = list(scales) if scales is not None else [0.0] * dims
         sizes = list(sizes) if sizes is not None else [0] * dims
@@ -141,9 +147,26 @@ class Emulator:
             (ctypes.c_double * dims)(*scales), ints(sizes), dims, int(backward),
             ints(list(src.shape)), ints(list(dst_shape)),
             str(src.dtype).split(".")[-1].encode(), elem,
+            ctypes.c_longlong(src_offset), ctypes.c_uint(max_threads_per_group),
             src_np.ctypes.data_as(ctypes.c_void_p), dst_np.ctypes.data_as(ctypes.c_void_p),
             kernel, error, 256,
         )
         if status != 0:
             raise EmulatorError(error.value.decode())
         return mx.array(dst_np).view(src.dtype), kernel.value.decode()
+
+    def lowest_taps(
+        self, *, family: str, method: str, in_size: int, out_size: int,
+        scale: float = 0.0, size: int = 0, align_corners: bool = False,
+    ) -> np.ndarray:
+        """The smallest input index each output reads along one axis, from the
+        index math compiled like the kernels (a scale, or a size)."""
+        taps = np.zeros(out_size, dtype=np.int32)
+        error = ctypes.create_string_buffer(256)
+        status = self._lib.emu_lowest_taps(
+            family.encode(), method.encode(), int(align_corners), ctypes.c_double(scale),
+            size, in_size, out_size, taps.ctypes.data_as(ctypes.c_void_p), error, 256,
+        )
+        if status != 0:
+            raise EmulatorError(error.value.decode())
+        return taps
