@@ -95,6 +95,34 @@ void run(
   executed().insert(plan.kernel);
 }
 
+mlx_upsample::UpsampleParams params(
+    const char* family,
+    const char* method,
+    int align_corners,
+    int recompute_scale,
+    std::vector<double> scales,
+    std::vector<int> sizes) {
+  return {
+      mlx_upsample::parse_family(family),
+      mlx_upsample::parse_method(method),
+      align_corners != 0,
+      recompute_scale != 0,
+      std::move(scales),
+      std::move(sizes)};
+}
+
+// The C interface's error convention: 0, or 1 with the message in `error`.
+template <typename Body>
+int report_errors(char* error, int text_capacity, Body body) {
+  try {
+    body();
+    return 0;
+  } catch (const std::exception& e) {
+    std::snprintf(error, text_capacity, "%s", e.what());
+    return 1;
+  }
+}
+
 } // namespace
 } // namespace emulator
 
@@ -122,8 +150,8 @@ const char* emu_executed_name(int i) {
 
 // Runs the kernel eval_gpu would launch, for a source array (`src`, packed)
 // that starts `src_offset` bytes into its Metal buffer and a pipeline that
-// allows `max_threads_per_group` threads. Returns 0, or 1
-// with a message in `error`. `kernel` receives the launched kernel's name.
+// allows `max_threads_per_group` threads. Returns 0, or 1 with a message in
+// `error`. `kernel` receives the launched kernel's name.
 int emu_run(
     const char* family,
     const char* method,
@@ -144,14 +172,14 @@ int emu_run(
     char* kernel,
     char* error,
     int text_capacity) {
-  try {
-    mlx_upsample::UpsampleParams p{
-        mlx_upsample::parse_family(family),
-        mlx_upsample::parse_method(method),
-        align_corners != 0,
-        recompute_scale != 0,
+  return emulator::report_errors(error, text_capacity, [&] {
+    auto p = emulator::params(
+        family,
+        method,
+        align_corners,
+        recompute_scale,
         std::vector<double>(scales, scales + dims),
-        std::vector<int>(sizes, sizes + dims)};
+        std::vector<int>(sizes, sizes + dims));
     std::vector<int> src_dims(src_shape, src_shape + dims + 2);
     std::vector<int> dst_dims(dst_shape, dst_shape + dims + 2);
     auto plan = mlx_upsample::metal::plan_launch(
@@ -165,11 +193,7 @@ int emu_run(
     }
     emulator::run(
         plan, max_threads_per_group, src, src_bytes, size_t(src_offset), dst, dst_bytes);
-    return 0;
-  } catch (const std::exception& e) {
-    std::snprintf(error, text_capacity, "%s", e.what());
-    return 1;
-  }
+  });
 }
 
 // The smallest input index read by each output 0 .. out_size - 1 along one
@@ -187,24 +211,14 @@ int emu_lowest_taps(
     int* taps,
     char* error,
     int text_capacity) {
-  try {
-    mlx_upsample::UpsampleParams p{
-        mlx_upsample::parse_family(family),
-        mlx_upsample::parse_method(method),
-        align_corners != 0,
-        false,
-        {scale},
-        {size}};
+  return emulator::report_errors(error, text_capacity, [&] {
+    auto p = emulator::params(family, method, align_corners, false, {scale}, {size});
     upsample::AxisMap a = mlx_upsample::axis_map(p, 0, in_size, out_size);
     int mode = mlx_upsample::kernel_mode(p.method);
     for (int i = 0; i < out_size; ++i) {
       taps[i] = upsample::lowest_tap(a, mode, i);
     }
-    return 0;
-  } catch (const std::exception& e) {
-    std::snprintf(error, text_capacity, "%s", e.what());
-    return 1;
-  }
+  });
 }
 
 } // extern "C"
