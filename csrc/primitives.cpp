@@ -98,11 +98,19 @@ mx::array fold_vmap_axis(const mx::array& a, int axis, int size, mx::Stream s) {
   return mx::reshape(front, folded, s);
 }
 
-mx::array unfold_vmap_axis(const mx::array& a, int size) {
+// The batch length of one vmapped entry of `a`.
+int unmapped_batch(const mx::array& a, int axis) {
+  return a.shape(axis == 0 ? 1 : 0);
+}
+
+// Splits the folded batch axis of a result back into (size, batch). Both are
+// given: the folded length alone does not give `batch` back when `size` is 0
+// (a vmap over an empty axis).
+mx::array unfold_vmap_axis(const mx::array& a, int size, int batch, mx::Stream s) {
   mx::Shape sh = a.shape();
-  sh[0] /= size;
+  sh[0] = batch;
   sh.insert(sh.begin(), size);
-  return mx::reshape(a, sh);
+  return mx::reshape(a, sh, s);
 }
 
 } // namespace
@@ -174,8 +182,11 @@ std::pair<std::vector<mx::array>, std::vector<int>> UpsampleForward::vmap(
     const std::vector<mx::array>& inputs,
     const std::vector<int>& axes) {
   int size = inputs[0].shape(axes[0]);
+  int batch = unmapped_batch(inputs[0], axes[0]);
   auto x = fold_vmap_axis(inputs[0], axes[0], size, stream());
-  return {{unfold_vmap_axis(upsample(x, params_, stream()), size)}, {0}};
+  return {
+      {unfold_vmap_axis(upsample(x, params_, stream()), size, batch, stream())},
+      {0}};
 }
 
 std::vector<mx::Shape> UpsampleForward::output_shapes(
@@ -235,11 +246,15 @@ std::pair<std::vector<mx::array>, std::vector<int>> UpsampleBackward::vmap(
     const std::vector<int>& axes) {
   int size = axes[0] >= 0 ? inputs[0].shape(axes[0])
                           : inputs[1].shape(axes[1]);
+  int batch = unmapped_batch(inputs[1], axes[1]);
   auto cotangent = fold_vmap_axis(inputs[0], axes[0], size, stream());
   auto x = fold_vmap_axis(inputs[1], axes[1], size, stream());
   return {
       {unfold_vmap_axis(
-          upsample_backward(cotangent, x, params_, stream()), size)},
+          upsample_backward(cotangent, x, params_, stream()),
+          size,
+          batch,
+          stream())},
       {0}};
 }
 
