@@ -52,8 +52,12 @@ NB_MODULE(_ext, m) {
       "'nearest', 'nearest-exact', 'linear', 'cubic', 'antialias-linear', "
       "'antialias-cubic' or 'area' (PyTorch family only).");
 
+  // The Python package wraps set_num_threads to check the type of n.
   m.def("set_num_threads", &mlx_upsample::cpu::set_num_threads, "n"_a,
-        "Threads used by the CPU kernels.");
+        "Threads used by the CPU kernels, 1 <= n <= MAX_THREADS.");
   m.def("get_num_threads", &mlx_upsample::cpu::num_threads,
         "Threads used by the CPU kernels.");
+  m.def("num_threads_env_problem", &mlx_upsample::cpu::num_threads_env_problem,
+        "Why MLX_UPSAMPLE_NUM_THREADS was ignored, or '' if unset or used.");
+  m.attr("MAX_THREADS") = mlx_upsample::cpu::MAX_THREADS;
 }

@@ -152,3 +152,243 @@ def test_vmap_values_unchanged_by_the_fold():
     out = mx.vmap(lambda z: upsample(z, 1.5, "linear"), in_axes=2)(x)
     ref = mx.vmap(lambda z: nn.Upsample(1.5, "linear")(z), in_axes=2)(x)
     assert_close(out, ref)
+
+
+# ======================================================================================
+# 2. fork: the child never joins the parent's threads nor inherits a locked mutex
+# ======================================================================================
+
+# MLX's own default CPU stream does not survive fork (its worker thread is not copied:
+# any mx.eval on it hangs in the child, with or without mlx_upsample), so the children
+# evaluate on a stream of their own.
+_FORK_PRELUDE = """
+import os, sys, threading, time
+import mlx.core as mx, mlx.nn as nn, numpy as np
+import mlx_upsample
+from mlx_upsample import upsample
+
+x = mx.random.normal((2, 96, 96, 8), key=mx.random.key(7))
+ref = np.array(nn.Upsample(2, "linear")(x))
+np.testing.assert_allclose(np.array(upsample(x, 2, "linear")), ref, rtol=1e-5, atol=1e-5)
+
+def child(threads):
+    try:
+        with mx.stream(mx.new_stream(mx.cpu)):
+            if threads:
+                mlx_upsample.set_num_threads(threads)
+            y = np.array(upsample(x, 2, "linear"))
+        np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
+        os._exit(0)
+    except BaseException as e:
+        print("child:", type(e).__name__, e, flush=True)
+        os._exit(3)
+
+def wait(pid, timeout=30):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.01)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    return "hung"
+"""
+
+
+@pytest.mark.parametrize("threads", [0, 1, 3])
+def test_fork_after_the_op(threads):
+    """Parent runs the op (its pool has threads), forks; the child sets a thread count
+    (formerly: abort, 'Resource deadlock avoided') and runs the op."""
+    out = assert_ran(
+        run_python(
+            _FORK_PRELUDE
+            + textwrap.dedent(
+                f"""
+            mlx_upsample.set_num_threads(2)
+            mx.eval(upsample(x, 2, "linear"))
+            pid = os.fork()
+            if pid == 0:
+                child({threads})
+            print("STATUS", wait(pid))
+            """
+            )
+        )
+    )
+    assert out.strip().endswith("STATUS 0"), out
+
+
+def test_fork_while_another_thread_runs_the_op():
+    """Forks while a parent thread keeps evaluating the op (formerly: the child hung on the
+    pool's mutex, 5 times out of 5). Every child must finish with the right values, and the
+    parent's pool keeps working."""
+    out = assert_ran(
+        run_python(
+            _FORK_PRELUDE
+            + textwrap.dedent(
+                """
+            mlx_upsample.set_num_threads(2)
+            big = mx.random.normal((2, 512, 512, 8))
+            stop = threading.Event()
+            def busy():
+                while not stop.is_set():
+                    mx.eval(upsample(big, 2, "linear"))
+            t = threading.Thread(target=busy)
+            t.start()
+            statuses = []
+            for k in range(5):
+                time.sleep(0.05)
+                pid = os.fork()
+                if pid == 0:
+                    child(3 if k % 2 else 0)
+                statuses.append(wait(pid))
+            stop.set()
+            t.join()
+            np.testing.assert_allclose(np.array(upsample(x, 2, "linear")), ref, rtol=1e-5, atol=1e-5)
+            print("STATUS", statuses)
+            """
+            )
+        )
+    )
+    assert out.strip().endswith("STATUS [0, 0, 0, 0, 0]"), out
+
+
+# ======================================================================================
+# 3. thread counts
+# ======================================================================================
+
+
+@pytest.fixture
+def restore_threads():
+    old = mlx_upsample.get_num_threads()
+    yield
+    mlx_upsample.set_num_threads(old)
+
+
+@pytest.mark.parametrize("n", [True, False, 1.5, 2.0, "2", None, mx.array(2), [2]], ids=repr)
+def test_set_num_threads_needs_an_int(n, restore_threads):
+    old = mlx_upsample.get_num_threads()
+    msg = _check(TypeError, lambda: mlx_upsample.set_num_threads(n), "n must be an int")
+    assert "incompatible function arguments" not in msg
+    assert mlx_upsample.get_num_threads() == old
+
+
+@pytest.mark.parametrize("n", [0, -1, 1025, 10**6, 2**31, 10**400], ids=lambda n: str(n)[:12])
+def test_set_num_threads_range(n, restore_threads):
+    old = mlx_upsample.get_num_threads()
+    _check(ValueError, lambda: mlx_upsample.set_num_threads(n), "n must be between 1 and 1024")
+    assert mlx_upsample.get_num_threads() == old
+
+
+def test_set_num_threads_accepts_numpy_ints(restore_threads):
+    mlx_upsample.set_num_threads(np.int64(3))
+    assert mlx_upsample.get_num_threads() == 3
+    assert_close(upsample(X2, 2, "linear"), nn.Upsample(2, "linear")(X2))
+
+
+@functools.lru_cache(maxsize=None)
+def _threads_in_child(value):
+    env = {} if value is None else {"MLX_UPSAMPLE_NUM_THREADS": value}
+    proc = run_python(
+        """
+        import warnings
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            import mlx_upsample
+        import mlx.core as mx, mlx.nn as nn, numpy as np
+        x = mx.random.normal((1, 64, 64, 8))
+        np.testing.assert_allclose(
+            np.array(mlx_upsample.upsample(x, 2, "linear")), np.array(nn.Upsample(2, "linear")(x)),
+            rtol=1e-5, atol=1e-5)
+        for w in caught:
+            print("WARNING", w.category.__name__, w.message)
+        print("THREADS", mlx_upsample.get_num_threads())
+        """,
+        env=env,
+    )
+    lines = assert_ran(proc).strip().splitlines()
+    warnings_seen = [line for line in lines if line.startswith("WARNING")]
+    return int(lines[-1].split()[1]), tuple(warnings_seen)
+
+
+def test_env_threads_valid():
+    default, warned = _threads_in_child(None)
+    assert default >= 1 and not warned
+    for value, n in (("3", 3), (" 5 ", 5), ("1", 1), ("64", 64)):
+        got, warned = _threads_in_child(value)
+        assert (got, warned) == (n, ()), value
+
+
+@pytest.mark.parametrize("value", ["99999999999", "abc", "0", "-3", "2x", "1.5", "1025", "0x10"])
+def test_env_threads_garbage_warns_and_uses_the_default(value):
+    """Formerly parsed with atoi: '99999999999' became 1215752191 threads (a hang)."""
+    default, _ = _threads_in_child(None)
+    got, warned = _threads_in_child(value)
+    assert got == default
+    assert len(warned) == 1 and "RuntimeWarning" in warned[0], warned
+    assert f"MLX_UPSAMPLE_NUM_THREADS='{value}'" in warned[0], warned
+
+
+def test_thread_start_failure_raises_and_recovers():
+    """When the OS refuses a thread part-way (here: an address-space limit that leaves
+    room for a few dozen stacks), evaluating the op raises (formerly: a hang), and fewer
+    threads work again."""
+    out = assert_ran(
+        run_python(
+            """
+            import resource
+            import mlx.core as mx, mlx.nn as nn, numpy as np
+            import mlx_upsample
+            x = mx.random.normal((1, 64, 64, 8))
+            ref = np.array(nn.Upsample(2, "linear")(x))
+            mx.eval(mlx_upsample.upsample(x, 2, "linear"))
+            with open("/proc/self/status") as f:
+                vm = next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmSize"))
+            resource.setrlimit(resource.RLIMIT_AS, (vm + 300 * 2**20, resource.RLIM_INFINITY))
+            mlx_upsample.set_num_threads(1000)
+            try:
+                mx.eval(mlx_upsample.upsample(x, 2, "linear"))
+                print("NO ERROR")
+            except RuntimeError as e:
+                print("RAISED", e)
+            mlx_upsample.set_num_threads(2)
+            np.testing.assert_allclose(np.array(mlx_upsample.upsample(x, 2, "linear")), ref,
+                                       rtol=1e-5, atol=1e-5)
+            print("RECOVERED")
+            """,
+            timeout=120,
+        )
+    )
+    lines = out.strip().splitlines()
+    assert lines[-1] == "RECOVERED", out
+    assert lines[-2].startswith("RAISED [upsample] could not start CPU thread"), out
+    assert "of 1000" in lines[-2] and "fewer threads" in lines[-2], out
+
+
+def test_get_num_threads_does_not_wait_for_a_running_op(restore_threads):
+    """get_num_threads used to take the mutex a job holds from start to end: a call made
+    during an op waited for the op. Now no call takes a noticeable part of an op's time."""
+    mlx_upsample.set_num_threads(2)
+    x = rand((1, 1024, 1024, 32), seed=1503)
+    mx.eval(x)
+    mx.eval(interpolate(x, scale_factor=2, mode="bicubic", stream=mx.cpu))  # first touch of the memory
+    durations, latencies = [], []
+    running = threading.Event()
+
+    def work():
+        for _ in range(2):
+            t = time.perf_counter()
+            mx.eval(interpolate(x, scale_factor=2, mode="bicubic", stream=mx.cpu))
+            durations.append(time.perf_counter() - t)
+        running.clear()
+
+    running.set()
+    worker = threading.Thread(target=work)
+    worker.start()
+    while running.is_set():
+        t = time.perf_counter()
+        assert mlx_upsample.get_num_threads() == 2
+        latencies.append(time.perf_counter() - t)
+    worker.join()
+    assert len(latencies) > 10
+    assert max(latencies) < 0.5 * min(durations), (max(latencies), durations)

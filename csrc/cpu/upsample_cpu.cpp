@@ -92,9 +92,11 @@ bool all_identity(
   return true;
 }
 
-// Allocates dst and enqueues task(src data, dst data) on the stream.
+// Starts the kernels' threads, allocates dst and enqueues task(src data,
+// dst data) on the stream.
 template <typename Task>
 void enqueue(const mx::array& src, mx::array& dst, mx::Stream s, Task task) {
+  prepare_threads();
   allocate(dst);
   auto& encoder = mx::cpu::get_command_encoder(s);
   encoder.set_input_array(src);

@@ -21,7 +21,7 @@ if mx.__version__ != _BUILT_MLX_VERSION:
         "--no-cache-dir mlx-upsample (or `pip install .` in its source tree)."
     )
 
-from ._ext import get_num_threads, set_num_threads  # noqa: E402
+from ._threads import get_num_threads, set_num_threads  # noqa: E402
 from .interpolate import interpolate  # noqa: E402
 from .upsample import Upsample, upsample  # noqa: E402
 

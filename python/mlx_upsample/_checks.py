@@ -27,6 +27,16 @@ def check_input(x) -> int:
     return x.ndim - 2
 
 
+def short_repr(value) -> str:
+    """repr(value), cut short: a scale like 10**400 has hundreds of digits
+    (and an int of more than 4300 digits has no repr at all)."""
+    try:
+        text = repr(value)
+    except ValueError:
+        return f"an int of {value.bit_length()} bits"
+    return text if len(text) <= 60 else text[:40] + "..." + text[-10:]
+
+
 def check_bool(value, name: str) -> bool:
     if isinstance(value, bool) or (isinstance(value, Integral) and value in (0, 1)):
         return bool(value)
