@@ -1,6 +1,7 @@
 #include "primitives.h"
 
 #include <climits>
+#include <sstream>
 #include <stdexcept>
 
 #include "cpu/upsample_cpu.h"
@@ -26,7 +27,10 @@ mx::Shape forward_shape(const UpsampleParams& p, const mx::Shape& in) {
         std::to_string(in.size()));
   }
   mx::Shape out = in;
-  long long total = static_cast<long long>(in.front()) * in.back();
+  // In double: a product of integers is exact up to 2**53, and anything
+  // larger is far beyond the limit, so the comparison is exact and cannot
+  // overflow.
+  double total = static_cast<double>(in.front()) * in.back();
   for (int a = 0; a < p.spatial_dims(); ++a) {
     if (in[a + 1] < 1) {
       // An output position would have no input to read.
@@ -45,9 +49,11 @@ mx::Shape forward_shape(const UpsampleParams& p, const mx::Shape& in) {
     total *= m;
   }
   if (total > MAX_OUTPUT_ELEMENTS) {
-    throw std::invalid_argument(
-        "[upsample] the output would have " + std::to_string(total) +
-        " elements, more than 2**40");
+    std::ostringstream msg;
+    msg.precision(17);
+    msg << "[upsample] the output would have " << total
+        << " elements, more than 2**40";
+    throw std::invalid_argument(msg.str());
   }
   return out;
 }
@@ -65,6 +71,12 @@ bool is_float(mx::Dtype t) {
   return t == mx::float32 || t == mx::float16 || t == mx::bfloat16;
 }
 
+std::string dtype_name(mx::Dtype t) {
+  std::ostringstream s;
+  s << t;
+  return s.str();
+}
+
 // The cotangent of x given the cotangent of y; `x` only lends its shape.
 mx::array upsample_backward(
     const mx::array& cotangent,
@@ -73,7 +85,8 @@ mx::array upsample_backward(
     mx::Stream s) {
   if (!is_float(cotangent.dtype())) {
     throw std::invalid_argument(
-        "[upsample] gradients need a float32, float16 or bfloat16 cotangent");
+        "[upsample] gradients need a float32, float16 or bfloat16 cotangent, "
+        "got " + dtype_name(cotangent.dtype()));
   }
   return mx::array(
       x.shape(),
@@ -127,8 +140,9 @@ mx::array upsample(
     if (!is_float(x.dtype())) {
       if (mx::issubdtype(x.dtype(), mx::inexact)) {
         throw std::invalid_argument(
-            "[upsample] linear, cubic, antialias and area support float32, "
-            "float16 and bfloat16 inputs");
+            "[upsample] x has dtype " + dtype_name(x.dtype()) +
+            ": linear, cubic, antialias and area support float32, float16 "
+            "and bfloat16 (and integer or bool inputs, computed in float32)");
       }
       // Integers and bools interpolate in float32, as mlx.nn.Upsample does.
       in = mx::astype(x, mx::float32, stream);

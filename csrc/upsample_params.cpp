@@ -1,5 +1,6 @@
 #include "upsample_params.h"
 
+#include <climits>
 #include <cmath>
 #include <sstream>
 #include <stdexcept>
@@ -71,8 +72,11 @@ long long output_size(const UpsampleParams& p, int axis, int in_size) {
   if (p.sizes[axis] > 0) {
     return p.sizes[axis];
   }
-  // Both references compute floor(N * scale) in double.
-  return static_cast<long long>(std::floor(in_size * p.scales[axis]));
+  // Both references compute floor(N * scale) in double. A length beyond
+  // long long (the caller's limits are far lower) saturates: converting it
+  // would be undefined.
+  double m = std::floor(in_size * p.scales[axis]);
+  return m < 0x1p62 ? static_cast<long long>(m) : LLONG_MAX;
 }
 
 static bool all_integral_scales(const UpsampleParams& p) {

@@ -392,3 +392,126 @@ def test_get_num_threads_does_not_wait_for_a_running_op(restore_threads):
     worker.join()
     assert len(latencies) > 10
     assert max(latencies) < 0.5 * min(durations), (max(latencies), durations)
+
+
+# ======================================================================================
+# 7. huge sizes and scales, unsupported dtypes, bad streams: clear errors, before any work
+# ======================================================================================
+
+_HUGE_SCALES = [1e308, 10**400, 10**5000, (1e308, 1.0), (1.0, 10**400)]
+
+
+@pytest.mark.parametrize("scale", _HUGE_SCALES, ids=["1e308", "10**400", "10**5000", "(1e308,1)", "(1,10**400)"])
+@pytest.mark.parametrize("mode", ["nearest", "linear"])
+def test_huge_scales_are_value_errors(scale, mode):
+    """Formerly OverflowError (floor(n * 1e308) = floor(inf); float(10**400))."""
+    for fn in (
+        lambda: upsample(X2, scale, mode=mode),
+        lambda: Upsample(scale, mode=mode)(X2),
+        lambda: interpolate(X2, scale_factor=scale, mode="bilinear" if mode == "linear" else mode),
+    ):
+        msg = _check(ValueError, fn, "scale_factor", "2147483647")
+        assert len(msg) < 400, msg
+
+
+def test_huge_scale_size_is_exact():
+    """Just past the axis limit with a scale whose product with n is far from any rounding."""
+    x = mx.zeros((1, 2, 1))
+    _check(ValueError, lambda: interpolate(x, scale_factor=2**30 + 0.5), "scale_factor", "2147483649")
+    _check(ValueError, lambda: interpolate(x, size=10**400), "size")
+
+
+def test_largest_axis_that_passes_the_size_check_fails_clearly():
+    """interpolate(uint8 (1, 1, 1), size=2**31 - 1) used to fail at eval with
+    'ValueError: vector::_M_default_append' (an int overflow sizing a table). Now: nearest
+    raises MemoryError naming MLX's memory limit (its tables and output exceed it, set to 8
+    GB here so the rule is the same on every machine) and linear a ValueError (its table
+    would have more entries than int32 indices address), before anything is allocated. In a
+    child process: if the rule broke, the child, not the test run, would run out of memory."""
+    out = assert_ran(
+        run_python(
+            """
+            import mlx.core as mx, mlx.nn as nn, numpy as np
+            from mlx_upsample import interpolate
+            mx.set_memory_limit(8 * 2**30)
+            before = mx.get_peak_memory()
+            for mode, dtype in (("nearest", mx.uint8), ("bilinear", mx.float32), ("bicubic", mx.float32)):
+                try:
+                    mx.eval(interpolate(mx.zeros((1, 1, 1), dtype), size=2**31 - 1, mode=mode))
+                    print("NO ERROR", mode)
+                except (MemoryError, ValueError) as e:
+                    print(type(e).__name__, e)
+            assert mx.get_peak_memory() - before < 2**20, mx.get_peak_memory()
+            x = mx.random.normal((1, 5, 3))
+            y = interpolate(x, size=7, mode="linear")
+            np.testing.assert_allclose(np.array(y), np.array(nn.Upsample(7 / 5, "linear")(x)), rtol=1e-5, atol=1e-6)
+            print("USABLE")
+            """
+        )
+    )
+    lines = out.strip().splitlines()
+    assert lines[-1] == "USABLE"
+    nearest, linear, cubic = lines[-4:-1]
+    assert nearest.startswith("MemoryError [upsample] resampling (1, 1, 1) to (1, 2147483647, 1)"), nearest
+    assert "memory limit of 8.6 GB" in nearest and "mx.set_memory_limit" in nearest, nearest
+    for line in (linear, cubic):
+        assert line.startswith("ValueError [upsample] resampling spatial axis 0 from 1 to 2147483647"), line
+        assert "2**31 - 1" in line, line
+
+
+def test_memory_limit_rule(restore_threads):
+    """The same rule at a small scale, in this process: a call whose tables, output and
+    buffers exceed MLX's memory limit raises MemoryError at eval; under the limit it runs."""
+    x = rand((1, 64, 64, 4), seed=1504)
+    mx.eval(x)
+    old = mx.set_memory_limit(2**16)  # the input's cotangent alone fills it
+    try:
+        y = upsample(x, 2, "linear", stream=mx.cpu)
+        _check(MemoryError, lambda: mx.eval(y), "memory limit of 65.5 KB", "(1, 64, 64, 4) to (1, 128, 128, 4)")
+        g = mx.grad(lambda a: upsample(a, 4, "cubic", stream=mx.cpu).sum())
+        _check(MemoryError, lambda: mx.eval(g(x)), "backward")
+    finally:
+        mx.set_memory_limit(old)
+    assert_close(upsample(x, 2, "linear"), nn.Upsample(2, "linear")(x))
+
+
+@pytest.mark.parametrize("dtype", [mx.float64, mx.complex64], ids=str)
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x: upsample(x, 2, "linear"),
+        lambda x: upsample(x, 0.5, "cubic", antialias=True),
+        lambda x: Upsample(2, "bicubic")(x),
+        lambda x: interpolate(x, scale_factor=2, mode="bilinear"),
+        lambda x: interpolate(x, size=(2, 3), mode="area"),
+        lambda x: interpolate(x, scale_factor=0.5, mode="bicubic", antialias=True),
+    ],
+    ids=["up-linear", "up-aa-cubic", "Up-bicubic", "bilinear", "area", "aa-bicubic"],
+)
+def test_weighted_modes_name_the_unsupported_dtype(dtype, call):
+    name = str(dtype).split(".")[-1]
+    _check(ValueError, lambda: call(X2.astype(dtype)), "x has dtype", name, "float32")
+
+
+def test_nearest_copies_float64_like_the_references():
+    x = rand((2, 5, 3, 2), seed=1505).astype(mx.float64)
+    ref = nn.Upsample(1.5, "nearest")(x)
+    assert upsample(x, 1.5).dtype == mx.float64
+    np.testing.assert_array_equal(np.array(upsample(x, 1.5)), np.array(ref))
+    out = interpolate(x, size=(7, 4), mode="nearest-exact")
+    np.testing.assert_array_equal(np.array(out), torch_forward(x, size=(7, 4), mode="nearest-exact"))
+
+
+@pytest.mark.parametrize("stream", ["cpu", 3, object(), [mx.cpu]], ids=["str", "int", "object", "list"])
+def test_bad_stream_is_a_type_error(stream):
+    for fn in (
+        lambda: upsample(X2, 2, stream=stream),
+        lambda: interpolate(X2, scale_factor=2, stream=stream),
+    ):
+        msg = _check(TypeError, fn, "stream must be None, an mlx.core.Stream or an mlx.core.Device")
+        assert "_ext" not in msg and "incompatible function arguments" not in msg
+
+
+@pytest.mark.parametrize("stream", [mx.cpu, mx.Device(mx.cpu), mx.default_stream(mx.cpu)], ids=["type", "device", "stream"])
+def test_cpu_stream_forms(stream):
+    assert_close(upsample(X2, 1.5, "linear", stream=stream), nn.Upsample(1.5, "linear")(X2))

@@ -1,6 +1,7 @@
 #include "cpu/gather_table.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace mlx_upsample::cpu {
 
@@ -38,7 +39,7 @@ static int uniform_taps(const std::vector<int>& offsets) {
 // weights from the math header; rows may differ in length.
 static GatherTable forward_window_table(const AxisMap& a, int mode) {
   GatherTable t;
-  t.offsets.resize(a.out_size + 1);
+  t.offsets.resize(size_t(a.out_size) + 1);
   t.offsets[0] = 0;
   for (int i = 0; i < a.out_size; ++i) {
     upsample::TapWindow w = upsample::tap_window(a, mode, i);
@@ -58,7 +59,7 @@ GatherTable forward_table(const AxisMap& a, int mode) {
   }
   GatherTable t;
   t.taps = upsample::taps_per_output(mode);
-  t.offsets.resize(a.out_size + 1);
+  t.offsets.resize(size_t(a.out_size) + 1);
   t.index.resize(size_t(a.out_size) * t.taps);
   t.weight.resize(size_t(a.out_size) * t.taps);
   for (int i = 0; i < a.out_size; ++i) {
@@ -81,7 +82,7 @@ GatherTable forward_table(const AxisMap& a, int mode) {
 static GatherTable backward_window_table(const AxisMap& a, int mode) {
   GatherTable fwd = forward_window_table(a, mode);
   GatherTable t;
-  t.offsets.assign(a.in_size + 1, 0);
+  t.offsets.assign(size_t(a.in_size) + 1, 0);
   for (int j : fwd.index) {
     ++t.offsets[j + 1];
   }
@@ -107,7 +108,7 @@ GatherTable backward_table(const AxisMap& a, int mode) {
     return backward_window_table(a, mode);
   }
   GatherTable t;
-  t.offsets.resize(a.in_size + 1);
+  t.offsets.resize(size_t(a.in_size) + 1);
   t.offsets[0] = 0;
   for (int j = 0; j < a.in_size; ++j) {
     upsample::OutputRange r = upsample::output_range(a, mode, j);
@@ -119,6 +120,45 @@ GatherTable backward_table(const AxisMap& a, int mode) {
   }
   t.taps = uniform_taps(t.offsets);
   return t;
+}
+
+int64_t table_entries_bound(const AxisMap& a, int mode) {
+  int64_t outputs = a.out_size;
+  if (!upsample::is_window_mode(mode)) {
+    // The backward rows list, per output, the inputs between its lowest and
+    // highest tap: at most its taps.
+    return outputs * upsample::taps_per_output(mode);
+  }
+  // The longest window (window_span), in double: a support can be huge.
+  double window;
+  if (a.rule == upsample::RULE_AREA) {
+    // ceil((i + 1) n / m) - floor(i n / m) < n / m + 2.
+    window = std::ceil(double(a.in_size) / a.out_size) + 1;
+  } else if (a.rule == upsample::RULE_AA_CENTRED) {
+    window = 2.0 * a.reach + 1;
+  } else {
+    // int(c + s + 0.5) - int(c - s + 0.5), one more for float rounding.
+    window = std::ceil(2.0 * double(a.support)) + 2;
+  }
+  return outputs * static_cast<int64_t>(std::min(window, double(a.in_size)));
+}
+
+double table_bytes_bound(const AxisMap& a, int mode, bool backward) {
+  constexpr double OFFSET = sizeof(int);
+  constexpr double ENTRY = sizeof(int) + sizeof(float);
+  double entries = static_cast<double>(table_entries_bound(a, mode));
+  double outputs = a.out_size, inputs = a.in_size;
+  bool window = upsample::is_window_mode(mode);
+  if (!backward) {
+    // Window rows grow by push_back: up to twice their entries.
+    return (outputs + 1) * OFFSET + entries * ENTRY * (window ? 2 : 1);
+  }
+  if (!window) {
+    return (inputs + 1) * OFFSET + entries * ENTRY * 2;
+  }
+  // The forward table, then its transpose and the fill cursors.
+  return table_bytes_bound(a, mode, false) + (inputs + 1) * OFFSET +
+      entries * ENTRY + inputs * OFFSET;
 }
 
 } // namespace mlx_upsample::cpu

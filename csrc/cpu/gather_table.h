@@ -30,4 +30,11 @@ struct GatherTable {
 GatherTable forward_table(const upsample::AxisMap& a, int mode);
 GatherTable backward_table(const upsample::AxisMap& a, int mode);
 
+// Upper bounds, in O(1), that let a call be refused before its tables are
+// built: the entries of the forward table of `a` (the backward table holds
+// the same entries, transposed), and the bytes that building the forward or
+// backward table holds at its peak. Kept next to the builders they describe.
+int64_t table_entries_bound(const upsample::AxisMap& a, int mode);
+double table_bytes_bound(const upsample::AxisMap& a, int mode, bool backward);
+
 } // namespace mlx_upsample::cpu

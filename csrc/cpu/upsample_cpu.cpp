@@ -1,8 +1,13 @@
 #include "cpu/upsample_cpu.h"
 
 #include <algorithm>
+#include <climits>
+#include <cstdio>
 #include <cstring>
 #include <memory>
+#include <new>
+#include <sstream>
+#include <stdexcept>
 #include <vector>
 
 #include <sys/mman.h>
@@ -13,6 +18,7 @@
 #include "cpu/thread_pool.h"
 #include "mlx/allocator.h"
 #include "mlx/backend/cpu/encoder.h"
+#include "mlx/memory.h"
 
 namespace mlx_upsample::cpu {
 
@@ -142,6 +148,96 @@ void run_separable_gather(
   });
 }
 
+// A std::bad_alloc that says what did not fit: nanobind turns it into a
+// MemoryError with this message. The text lives in a std::runtime_error,
+// whose copies cannot throw, as an exception's must not.
+class OutOfMemory : public std::bad_alloc {
+ public:
+  explicit OutOfMemory(const std::string& what) : what_(what) {}
+  const char* what() const noexcept override {
+    return what_.what();
+  }
+
+ private:
+  std::runtime_error what_;
+};
+
+std::string shape_text(const mx::array& a) {
+  std::ostringstream s;
+  s << "(";
+  for (int k = 0; k < a.ndim(); ++k) {
+    s << (k ? ", " : "") << a.shape(k);
+  }
+  s << ")";
+  return s.str();
+}
+
+std::string bytes_text(double bytes) {
+  char text[32];
+  if (bytes >= 1e9) {
+    std::snprintf(text, sizeof(text), "%.1f GB", bytes / 1e9);
+  } else if (bytes >= 1e6) {
+    std::snprintf(text, sizeof(text), "%.1f MB", bytes / 1e6);
+  } else {
+    std::snprintf(text, sizeof(text), "%.1f KB", bytes / 1e3);
+  }
+  return text;
+}
+
+// A call is refused before any table is built or its output allocated
+// when a table would have more entries than the kernels' int indices
+// address, or when tables, output and the kernels' row buffers together
+// would exceed MLX's memory limit: Linux hands out address space freely and
+// would rather kill the process half-way through zero-filling the tables
+// than fail the allocation.
+void check_resources(
+    const mx::array& input_side,
+    const mx::array& output_side,
+    const std::vector<upsample::AxisMap>& maps,
+    int mode,
+    bool backward,
+    const UpsampleParams& p) {
+  // The array this call allocates: the output, or the input's cotangent.
+  double bytes = static_cast<double>((backward ? input_side : output_side).nbytes());
+  for (size_t a = 0; a < maps.size(); ++a) {
+    int64_t entries = table_entries_bound(maps[a], mode);
+    if (entries > INT_MAX) {
+      throw std::invalid_argument(
+          "[upsample] resampling spatial axis " + std::to_string(a) +
+          " from " + std::to_string(maps[a].in_size) + " to " +
+          std::to_string(maps[a].out_size) + " (" + p.describe() +
+          ") needs a gather table of up to " + std::to_string(entries) +
+          " entries, more than the 2**31 - 1 the CPU kernels index");
+    }
+    bytes += table_bytes_bound(maps[a], mode, backward);
+    if (!backward && mode == upsample::MODE_NEAREST) {
+      bytes += static_cast<double>(entries) * sizeof(int); // the plan's copy
+    }
+  }
+  if (backward || mode != upsample::MODE_NEAREST) {
+    // Each thread blends into float32 buffers of the source's inner slabs
+    // (separable_gather.inc).
+    const mx::array& src = backward ? output_side : input_side;
+    double slab = static_cast<double>(src.shape(-1));
+    double buffers = 0;
+    for (int a = src.ndim() - 2; a >= 2; --a) {
+      slab *= src.shape(a);
+      buffers += slab;
+    }
+    bytes += buffers * sizeof(float) * num_threads();
+  }
+  double limit = static_cast<double>(mx::get_memory_limit());
+  if (bytes > limit) {
+    throw OutOfMemory(
+        "[upsample] resampling " + shape_text(input_side) + " to " +
+        shape_text(output_side) + " (" + p.describe() + (backward ? ", backward" : "") +
+        ") on the CPU needs up to " + bytes_text(bytes) +
+        " for its gather tables, output and buffers, more than MLX's memory "
+        "limit of " + bytes_text(limit) +
+        " (mx.get_memory_limit(); mx.set_memory_limit raises it)");
+  }
+}
+
 } // namespace
 
 void upsample(
@@ -158,12 +254,24 @@ void upsample(
   int mode = kernel_mode(p.method);
   const mx::array& input_side = backward ? dst : src;
   const mx::array& output_side = backward ? src : dst;
-  std::vector<GatherTable> tables;
+  std::vector<upsample::AxisMap> maps;
   for (int a = 0; a < p.spatial_dims(); ++a) {
-    upsample::AxisMap m = axis_map(
-        p, a, input_side.shape(a + 1), output_side.shape(a + 1));
-    tables.push_back(
-        backward ? backward_table(m, mode) : forward_table(m, mode));
+    maps.push_back(axis_map(
+        p, a, input_side.shape(a + 1), output_side.shape(a + 1)));
+  }
+  check_resources(input_side, output_side, maps, mode, backward, p);
+  std::vector<GatherTable> tables;
+  try {
+    for (const upsample::AxisMap& m : maps) {
+      tables.push_back(
+          backward ? backward_table(m, mode) : forward_table(m, mode));
+    }
+  } catch (const std::bad_alloc&) {
+    // Within MLX's memory limit, but not available right now.
+    throw OutOfMemory(
+        "[upsample] out of memory while building the gather tables for " +
+        shape_text(input_side) + " -> " + shape_text(output_side) + " (" +
+        p.describe() + ")");
   }
   if (all_identity(src, dst, tables)) {
     dst.copy_shared_buffer(src);

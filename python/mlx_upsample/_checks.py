@@ -2,8 +2,9 @@
 the argument and the value, before anything reaches the C++ op."""
 
 import math
+from fractions import Fraction
 from numbers import Integral, Real
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple, Union
 
 import mlx.core as mx
 
@@ -43,6 +44,36 @@ def check_bool(value, name: str) -> bool:
     raise TypeError(f"{name} must be a bool, got {value!r}")
 
 
+def check_stream(stream) -> Optional[Union[mx.Stream, mx.Device]]:
+    """None (the default stream), a stream or a device; ``mx.cpu``/``mx.gpu``
+    become devices (MLX turns a bare ``mx.gpu`` into a stream before the op
+    can say that it has no GPU kernels there)."""
+    if isinstance(stream, mx.DeviceType):
+        return mx.Device(stream)
+    if stream is None or isinstance(stream, (mx.Stream, mx.Device)):
+        return stream
+    raise TypeError(
+        "stream must be None, an mlx.core.Stream or an mlx.core.Device (e.g. mx.cpu), "
+        f"got {short_repr(stream)}"
+    )
+
+
+# The dtypes the weighted methods compute in; integer and bool inputs are
+# computed in float32 (as mlx.nn.Upsample does).
+FLOAT_DTYPES = (mx.float32, mx.float16, mx.bfloat16)
+
+
+def check_weighted_dtype(x: mx.array, mode: str) -> None:
+    """Linear, cubic, antialias and area weigh their taps in float32."""
+    if mx.issubdtype(x.dtype, mx.inexact) and x.dtype not in FLOAT_DTYPES:
+        raise ValueError(
+            f"x has dtype {x.dtype}, which mode={mode!r} does not support: it needs "
+            "float32, float16 or bfloat16 (integer and bool inputs are computed in "
+            "float32); convert with x.astype(mx.float32), or use mode='nearest', which "
+            "copies any dtype"
+        )
+
+
 def check_mode(mode) -> str:
     if not isinstance(mode, str):
         raise TypeError(f"mode must be a str, got {mode!r}")
@@ -62,27 +93,37 @@ def _per_axis(value, dims: int, name: str) -> tuple:
 
 def check_scales(value, dims: int, name: str = "scale_factor") -> Tuple[float, ...]:
     scales = _per_axis(value, dims, name)
+    floats = []
     for s in scales:
         if isinstance(s, bool) or not isinstance(s, Real):
-            raise TypeError(f"{name} must be a number or a tuple of numbers, got {value!r}")
-        if not math.isfinite(s) or s <= 0:
-            raise ValueError(f"{name} must be positive and finite, got {value!r}")
-    return tuple(float(s) for s in scales)
+            raise TypeError(f"{name} must be a number or a tuple of numbers, got {short_repr(value)}")
+        try:
+            f = float(s)
+        except OverflowError:
+            # An int beyond float range: larger than any output could be.
+            raise ValueError(
+                f"{name}={short_repr(value)} is too large: every output size must be at most "
+                f"{MAX_AXIS_SIZE}"
+            ) from None
+        if not math.isfinite(f) or f <= 0:
+            raise ValueError(f"{name} must be positive and finite, got {short_repr(value)}")
+        floats.append(f)
+    return tuple(floats)
 
 
 def check_sizes(value, dims: int, name: str = "size") -> Tuple[int, ...]:
     sizes = _per_axis(value, dims, name)
     for n in sizes:
         if isinstance(n, bool) or not isinstance(n, Integral):
-            raise TypeError(f"{name} must be an int or a tuple of ints, got {value!r}")
+            raise TypeError(f"{name} must be an int or a tuple of ints, got {short_repr(value)}")
         if n < 1:
-            raise ValueError(f"{name} must be positive, got {value!r}")
+            raise ValueError(f"{name} must be positive, got {short_repr(value)}")
     return tuple(int(n) for n in sizes)
 
 
 def check_output_shape(x: mx.array, out_sizes: Sequence[int], name: str, value) -> None:
     """Rejects empty spatial axes, outputs of length 0 and absurdly large
-    outputs."""
+    outputs (Python ints: exact, whatever their size)."""
     spatial = tuple(x.shape[1:-1])
     if 0 in spatial:
         # An output position would have no input to read (PyTorch: "Input and
@@ -94,23 +135,29 @@ def check_output_shape(x: mx.array, out_sizes: Sequence[int], name: str, value) 
     for n, m in zip(spatial, out_sizes):
         if m < 1:
             raise ValueError(
-                f"{name}={value!r} maps spatial size {n} to an output size of {m}; "
+                f"{name}={short_repr(value)} maps spatial size {n} to an output size of {m}; "
                 "every output size must be at least 1"
             )
         if m > MAX_AXIS_SIZE:
             raise ValueError(
-                f"{name}={value!r} maps spatial size {n} to an output size of {m}, "
-                f"more than {MAX_AXIS_SIZE}"
+                f"{name}={short_repr(value)} maps spatial size {n} to an output size of "
+                f"{short_repr(m)}, more than {MAX_AXIS_SIZE}"
             )
     total = x.shape[0] * x.shape[-1] * math.prod(out_sizes)
     if total > MAX_OUTPUT_ELEMENTS:
         raise ValueError(
-            f"{name}={value!r} gives an output of {total} elements "
+            f"{name}={short_repr(value)} gives an output of {total} elements "
             f"(spatial {tuple(out_sizes)}), more than 2**40"
         )
 
 
 def scaled_sizes(x: mx.array, scales: Sequence[float]) -> Tuple[int, ...]:
-    """floor(N * scale) per spatial axis, as both references compute it."""
-    return tuple(math.floor(n * s) for n, s in zip(x.shape[1:-1], scales))
+    """floor(N * scale) per spatial axis, computed in double as both
+    references do; where that product overflows to inf, exactly (it is then
+    far beyond any output size check_output_shape accepts)."""
+    sizes = []
+    for n, s in zip(x.shape[1:-1], scales):
+        product = n * s
+        sizes.append(math.floor(product if math.isfinite(product) else Fraction(n) * Fraction(s)))
+    return tuple(sizes)
 

@@ -14,6 +14,8 @@ from ._checks import (
     check_output_shape,
     check_scales,
     check_sizes,
+    check_stream,
+    check_weighted_dtype,
     scaled_sizes,
 )
 
@@ -130,6 +132,9 @@ def interpolate(
         scales = check_scales(scale_factor, dims)
         check_output_shape(x, scaled_sizes(x, scales), "scale_factor", scale_factor)
         sizes = (0,) * dims
+    if method not in ("nearest", "nearest-exact"):
+        check_weighted_dtype(x, mode)
+    stream = check_stream(stream)
     return _ext.upsample(
         x,
         "pytorch",

@@ -14,6 +14,8 @@ from ._checks import (
     check_mode,
     check_output_shape,
     check_scales,
+    check_stream,
+    check_weighted_dtype,
     scaled_sizes,
 )
 
@@ -107,6 +109,9 @@ def upsample(
     dims = check_input(x)
     scales = check_scales(scale_factor, dims)
     check_output_shape(x, scaled_sizes(x, scales), "scale_factor", scale_factor)
+    if method != "nearest":
+        check_weighted_dtype(x, mode)
+    stream = check_stream(stream)
     return _ext.upsample(
         x, "mlx", method, align_corners, False, list(scales), [0] * dims, stream=stream
     )
