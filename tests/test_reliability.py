@@ -515,3 +515,54 @@ def test_bad_stream_is_a_type_error(stream):
 @pytest.mark.parametrize("stream", [mx.cpu, mx.Device(mx.cpu), mx.default_stream(mx.cpu)], ids=["type", "device", "stream"])
 def test_cpu_stream_forms(stream):
     assert_close(upsample(X2, 1.5, "linear", stream=stream), nn.Upsample(1.5, "linear")(X2))
+
+
+# ======================================================================================
+# 8. align_corners (and the other flags) accept numpy bools and 0-d arrays
+# ======================================================================================
+
+_TRUE_FLAGS = [np.bool_(True), np.array(True), mx.array(True), np.int64(1), torch.tensor(True)]
+
+
+@pytest.mark.parametrize("flag", _TRUE_FLAGS, ids=lambda f: type(f).__module__ + "." + type(f).__name__)
+def test_numpy_and_array_bools_are_accepted(flag):
+    x = rand((1, 5, 6, 2), seed=1506)
+    ref = nn.Upsample(1.5, "linear", align_corners=True)(x)
+    assert_close(upsample(x, 1.5, "linear", align_corners=flag), ref)
+    assert_close(Upsample(1.5, "linear", align_corners=flag)(x), ref)
+    kw = dict(scale_factor=1.5, mode="bilinear", align_corners=True)
+    assert_close(interpolate(x, scale_factor=1.5, mode="bilinear", align_corners=flag), torch_forward(x, **kw))
+    aa = dict(scale_factor=0.5, mode="bilinear", antialias=True)
+    assert_close(interpolate(x, scale_factor=0.5, mode="bilinear", antialias=flag), torch_forward(x, **aa))
+
+
+def test_numpy_false_is_false():
+    x = rand((1, 5, 6, 2), seed=1507)
+    ref = nn.Upsample(1.5, "linear")(x)
+    assert_close(upsample(x, 1.5, "linear", align_corners=np.bool_(False)), ref)
+    assert_close(upsample(x, 1.5, "linear", antialias=mx.array(False)), ref)
+
+
+@pytest.mark.parametrize(
+    "flag", [np.float64(1.0), mx.array(0.5), np.array([True]), mx.array([True]), "True", 2, None],
+    ids=["np.float64", "mx-float", "np-1d", "mx-1d", "str", "two", "None"],
+)
+def test_non_bool_flags_are_rejected(flag):
+    for fn in (
+        lambda: upsample(X2, 2, "linear", align_corners=flag),
+        lambda: Upsample(2, "linear", align_corners=flag),
+    ):
+        _check(TypeError, fn, "align_corners must be a bool")
+    if flag is not None:  # None is interpolate's default
+        _check(TypeError, lambda: interpolate(X2, scale_factor=2, mode="bilinear", align_corners=flag), "align_corners")
+
+
+def test_numpy_bool_align_corners_with_nearest_follows_each_reference():
+    """upsample ignores align_corners with nearest, as mlx.nn.Upsample does; interpolate
+    raises, as PyTorch does (see both docstrings)."""
+    x = rand((1, 5, 6, 2), seed=1508)
+    out = upsample(x, 1.5, "nearest", align_corners=np.bool_(True))
+    np.testing.assert_array_equal(np.array(out), np.array(nn.Upsample(1.5, "nearest", align_corners=True)(x)))
+    with pytest.raises(ValueError, match="align_corners"):
+        torch.nn.functional.interpolate(torch.zeros(1, 2, 5, 6), scale_factor=1.5, mode="nearest", align_corners=True)
+    _check(ValueError, lambda: interpolate(x, scale_factor=1.5, align_corners=np.bool_(True)), "align_corners")

@@ -39,9 +39,14 @@ def short_repr(value) -> str:
 
 
 def check_bool(value, name: str) -> bool:
-    if isinstance(value, bool) or (isinstance(value, Integral) and value in (0, 1)):
-        return bool(value)
-    raise TypeError(f"{name} must be a bool, got {value!r}")
+    """A bool, 0 or 1, or a 0-d array holding one (numpy's bool_ is one),
+    which MLX's and PyTorch's own ``if flag:`` accept."""
+    item = value
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "dtype") and hasattr(value, "item"):
+        item = value.item()
+    if isinstance(item, bool) or (isinstance(item, Integral) and item in (0, 1)):
+        return bool(item)
+    raise TypeError(f"{name} must be a bool, got {short_repr(value)}")
 
 
 def check_stream(stream) -> Optional[Union[mx.Stream, mx.Device]]:

@@ -75,7 +75,11 @@ def interpolate(
             size is ``floor(n * scale_factor)``.
         mode: see above.
         align_corners: for linear and cubic modes only (default False); with
-            ``antialias`` it only changes the scale, as in PyTorch.
+            ``antialias`` it only changes the scale, as in PyTorch. Setting it
+            (even to False) with ``"nearest"``, ``"nearest-exact"`` or
+            ``"area"`` raises ``ValueError``, as PyTorch does (:func:`upsample`
+            ignores it there, as ``mlx.nn.Upsample`` does). A bool, 0/1, or a
+            0-d array of one (e.g. ``numpy.bool_``).
         recompute_scale_factor: with ``scale_factor``, derive the kernels'
             scale from the sizes instead of ``1 / scale_factor``.
         antialias: antialiased linear/cubic (see above); ``ValueError`` with

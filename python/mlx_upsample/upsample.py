@@ -87,7 +87,10 @@ def upsample(
         mode: ``"nearest"``, ``"linear"`` (also ``"bilinear"``,
             ``"trilinear"``) or ``"cubic"`` (also ``"bicubic"``).
         align_corners: for linear and cubic, map the corner pixels of input
-            and output onto each other.
+            and output onto each other. With ``"nearest"`` it has no effect,
+            as in ``mlx.nn.Upsample`` (each function follows its reference:
+            :func:`interpolate` raises ``ValueError`` there, as PyTorch does).
+            A bool, 0/1, or a 0-d array of one (e.g. ``numpy.bool_``).
         antialias: antialiased linear/cubic (see above); not with
             ``"nearest"`` nor with ``align_corners=True`` (``ValueError``,
             as ``mlx.nn.Upsample``).
