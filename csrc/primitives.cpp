@@ -3,6 +3,7 @@
 #include <climits>
 #include <sstream>
 #include <stdexcept>
+#include <variant>
 
 #include "cpu/upsample_cpu.h"
 #include "mlx/ops.h"
@@ -77,6 +78,40 @@ std::string dtype_name(mx::Dtype t) {
   return s.str();
 }
 
+// The device an op asked for `s` runs on, found without making a stream:
+// MLX refuses to make a GPU stream where it has no GPU backend, with a
+// message that does not say what to do instead.
+mx::Device requested_device(const mx::StreamOrDevice& s) {
+  if (const auto* stream = std::get_if<mx::Stream>(&s)) {
+    return stream->device;
+  }
+  if (const auto* device = std::get_if<mx::Device>(&s)) {
+    return *device;
+  }
+  return mx::default_device();
+}
+
+// Our GPU kernels are Metal kernels. On an MLX whose GPU is another backend
+// (CUDA on Linux, where the GPU is then the default device) the op would
+// only fail at mx.eval, with a message about Metal; refuse it while it is
+// built, and say what works.
+void check_device(const mx::StreamOrDevice& s) {
+#ifndef _METAL_
+  mx::Device device = requested_device(s);
+  if (device.type == mx::Device::gpu) {
+    std::ostringstream msg;
+    msg << "[upsample] stream=" << device
+        << (std::holds_alternative<std::monostate>(s) ? " (MLX's default device)" : "")
+        << ": mlx-upsample has GPU kernels only for Metal (Apple silicon), "
+           "and this MLX has no Metal backend; pass stream=mx.cpu (CUDA "
+           "kernels are not written yet)";
+    throw std::invalid_argument(msg.str());
+  }
+#else
+  (void)s;
+#endif
+}
+
 // The cotangent of x given the cotangent of y; `x` only lends its shape.
 mx::array upsample_backward(
     const mx::array& cotangent,
@@ -134,6 +169,7 @@ mx::array upsample(
     mx::StreamOrDevice s) {
   validate(params);
   mx::Shape out_shape = forward_shape(params, x.shape());
+  check_device(s);
   auto stream = mx::to_stream(s);
   mx::array in = x;
   if (is_weighted(params.method)) {
@@ -170,6 +206,7 @@ void UpsampleForward::eval_gpu(
 #ifdef _METAL_
   metal::upsample(contiguous_input(inputs[0]), out, params_, stream(), /*backward=*/false);
 #else
+  // Not reached: upsample() refuses GPU streams in builds without Metal.
   throw std::runtime_error(
       "[upsample] this build of mlx-upsample has no GPU kernels (MLX was "
       "not built with Metal); run it on a CPU stream");
@@ -222,6 +259,7 @@ void UpsampleBackward::eval_gpu(
 #ifdef _METAL_
   metal::upsample(contiguous_input(inputs[0]), out, params_, stream(), /*backward=*/true);
 #else
+  // Not reached: upsample() refuses GPU streams in builds without Metal.
   throw std::runtime_error(
       "[upsample] this build of mlx-upsample has no GPU kernels (MLX was "
       "not built with Metal); run it on a CPU stream");

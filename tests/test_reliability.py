@@ -566,3 +566,20 @@ def test_numpy_bool_align_corners_with_nearest_follows_each_reference():
     with pytest.raises(ValueError, match="align_corners"):
         torch.nn.functional.interpolate(torch.zeros(1, 2, 5, 6), scale_factor=1.5, mode="nearest", align_corners=True)
     _check(ValueError, lambda: interpolate(x, scale_factor=1.5, align_corners=np.bool_(True)), "align_corners")
+
+
+# ======================================================================================
+# 11. the GPU without Metal: a clear error when the op is built, not at mx.eval
+# ======================================================================================
+
+
+@pytest.mark.skipif(mx.metal.is_available(), reason="a Metal build runs on the GPU")
+@pytest.mark.parametrize("stream", [mx.gpu, mx.Device(mx.gpu)], ids=["mx.gpu", "Device(gpu)"])
+def test_gpu_stream_without_metal_is_refused_at_build(stream):
+    for fn in (
+        lambda: upsample(X2, 2, "linear", stream=stream),
+        lambda: interpolate(X2, scale_factor=2, mode="bicubic", stream=stream),
+    ):
+        # Raised by the call itself: nothing is returned to evaluate.
+        _check(ValueError, fn, "stream=Device(gpu, 0)", "Metal", "pass stream=mx.cpu")
+

@@ -84,7 +84,9 @@ def interpolate(
             scale from the sizes instead of ``1 / scale_factor``.
         antialias: antialiased linear/cubic (see above); ``ValueError`` with
             the other modes, as in PyTorch.
-        stream: stream or device to run on.
+        stream: stream or device to run on. The GPU needs a Metal build (on
+            Apple silicon); elsewhere ``stream=mx.gpu`` raises ``ValueError``
+            when the op is built: pass ``stream=mx.cpu``.
 
     Example:
         >>> import mlx.core as mx

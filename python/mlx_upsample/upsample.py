@@ -94,7 +94,9 @@ def upsample(
         antialias: antialiased linear/cubic (see above); not with
             ``"nearest"`` nor with ``align_corners=True`` (``ValueError``,
             as ``mlx.nn.Upsample``).
-        stream: stream or device to run on.
+        stream: stream or device to run on. The GPU needs a Metal build (on
+            Apple silicon); elsewhere ``stream=mx.gpu`` raises ``ValueError``
+            when the op is built: pass ``stream=mx.cpu``.
 
     Example:
         >>> import mlx.core as mx
