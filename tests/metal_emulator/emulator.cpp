@@ -32,6 +32,20 @@ std::set<std::string>& executed() {
   return names;
 }
 
+// The cost model (bench/cost_model.py) runs a fixed pseudo-random sample of
+// a launch's threads instead of all of them (0: all), and is told when each
+// launch ends, so that it can count the instructions of every launch apart.
+unsigned long long sample_threads = 0;
+void (*after_launch)(const char* kernel) = nullptr;
+
+// splitmix64: the same sample on every run.
+unsigned long long next_random(unsigned long long& state) {
+  unsigned long long z = (state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
 // Bytes after the output that no kernel may touch.
 constexpr size_t CANARY = 256;
 constexpr unsigned char CANARY_BYTE = 0xA5;
@@ -79,12 +93,25 @@ void run(
   std::memcpy(in.data + src_offset, src, src_bytes);
   DeviceBuffer out(dst_bytes + CANARY);
   std::memset(out.data, CANARY_BYTE, dst_bytes + CANARY);
-  for (unsigned int z = 0; z < plan.grid[2]; ++z) {
-    for (unsigned int y = 0; y < plan.grid[1]; ++y) {
-      for (unsigned int x = 0; x < plan.grid[0]; ++x) {
-        it->second(in.data + src_offset, out.data, plan.params, x, y, z);
+  unsigned long long gx = plan.grid[0], gy = plan.grid[1];
+  unsigned long long grid_threads = gx * gy * plan.grid[2];
+  if (sample_threads > 0 && sample_threads < grid_threads) {
+    unsigned long long state = 1;
+    for (unsigned long long s = 0; s < sample_threads; ++s) {
+      unsigned long long t = next_random(state) % grid_threads;
+      it->second(in.data + src_offset, out.data, plan.params, t % gx, (t / gx) % gy, t / (gx * gy));
+    }
+  } else {
+    for (unsigned int z = 0; z < plan.grid[2]; ++z) {
+      for (unsigned int y = 0; y < plan.grid[1]; ++y) {
+        for (unsigned int x = 0; x < plan.grid[0]; ++x) {
+          it->second(in.data + src_offset, out.data, plan.params, x, y, z);
+        }
       }
     }
+  }
+  if (after_launch != nullptr) {
+    after_launch(plan.kernel.c_str());
   }
   for (size_t b = dst_bytes; b < dst_bytes + CANARY; ++b) {
     if (out.data[b] != CANARY_BYTE) {
@@ -136,6 +163,14 @@ const char* emu_kernel_name(int i) {
   auto it = emulator::registry().begin();
   std::advance(it, i);
   return it->first.c_str();
+}
+
+// Threads run per launch from now on (0: every thread of the grid), and the
+// function called after each launch (nullptr: none). For the cost model only:
+// a sampled launch leaves most of its output unwritten.
+void emu_sample_threads(unsigned long long count, void (*callback)(const char*)) {
+  emulator::sample_threads = count;
+  emulator::after_launch = callback;
 }
 
 int emu_executed_count() {

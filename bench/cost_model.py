@@ -1,0 +1,250 @@
+"""A cost model of the Metal kernels: instructions per thread and bytes moved.
+
+This is a MODEL, not a GPU timing (no Apple GPU runs here; on a Mac `bench/run.py`
+times the real kernels). For every pass it plans the call exactly as eval_gpu does
+(csrc/metal/launch_plan.cpp), runs a fixed pseudo-random sample of each launch's threads
+through the Metal emulator (kernels/upsample.metal compiled as C++ with g++ -O2, no
+auto-vectorisation: a GPU thread is scalar, a float4 is four ALU operations) under
+valgrind's callgrind, counting only the kernel functions' x86 instructions, and sets
+the count against an M2-class GPU:
+
+    ALU ms    = instructions/thread * threads / 1.8e12 instructions/s
+    memory ms = bytes moved / 100 GB/s      (each array read and written once, tables
+                                            included; the floor a perfect cache gives)
+    ratio     = ALU ms / memory ms          (<= 1: the pass is bound by memory)
+
+x86 instructions stand in for GPU instructions to within about 2x (loads and address
+arithmetic differ); Apple scales instruction rate and bandwidth together (~17-25
+instructions per DRAM byte across M2/M3 base, Pro, Max), so the ratio carries over.
+callgrind is deterministic: the same build gives the same counts on every run.
+
+    python bench/cost_model.py                 # (8,64,64,64) x2 float32 and x0.25 windows
+    python bench/cost_model.py --full          # plus the benchmark's shapes (bench/run.py)
+    python bench/cost_model.py --json model.json
+"""
+
+import argparse
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import mlx.core as mx
+
+import mlx_upsample
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
+from metal_emulator import harness  # noqa: E402
+
+INSTRUCTIONS_PER_SECOND = 1.8e12
+BYTES_PER_SECOND = 100e9
+FLAGS = ["-std=c++17", "-O2", "-fno-tree-vectorize", "-msse4.2", "-ffp-contract=off"]
+DRIVER = ROOT / "bench" / "cost_model_driver.cpp"
+# Every kernel takes its thread position last (uint3): callgrind collects inside
+# functions whose name matches, i.e. the kernels and what they call.
+KERNEL_PATTERN = "*(*uint3)"
+HEADLINE_SHAPE = (8, 64, 64, 64)
+# Per method: (family, public mode, antialias) and the scale of the headline case.
+METHODS = {
+    "nearest": ("mlx", "nearest", False, 2.0),
+    "linear": ("mlx", "linear", False, 2.0),
+    "cubic": ("mlx", "cubic", False, 2.0),
+    "antialias-linear": ("mlx", "linear", True, 0.25),
+    "antialias-cubic": ("mlx", "cubic", True, 0.25),
+    "area": ("pytorch", "area", False, 0.25),
+}
+# The benchmark's modes (bench/run.py) as methods here.
+BENCH_METHODS = {"nearest": "nearest", "linear": "linear", "cubic": "cubic",
+                 "linear+aa": "antialias-linear", "cubic+aa": "antialias-cubic"}
+
+
+def build_driver() -> Path:
+    """Compiles the driver with the emulator once per source content."""
+    cxx = shutil.which("g++")
+    if cxx is None:
+        raise SystemExit("the cost model needs g++")
+    digest = hashlib.sha256(" ".join(FLAGS).encode())
+    sources = harness.SOURCES + [DRIVER]
+    for path in harness.DEPENDENCIES + [DRIVER]:
+        digest.update(path.read_bytes())
+    out_dir = Path(tempfile.gettempdir()) / "mlx_upsample_cost_model"
+    out_dir.mkdir(exist_ok=True)
+    exe = out_dir / f"driver_{digest.hexdigest()[:16]}"
+    if not exe.exists():
+        emu = harness.HERE
+        cmd = [cxx, *FLAGS, f"-I{ROOT / 'kernels'}", f"-I{ROOT / 'csrc'}", f"-I{emu}",
+               f"-I{emu / 'shim'}", *map(str, sources), "-o", str(exe)]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"building the cost model driver failed:\n{done.stderr}")
+    return exe
+
+
+def output_shape(family, mode, antialias, shape, scale):
+    """The forward output's shape, from the op's shape inference (nothing is computed)."""
+    x = mx.zeros(shape)
+    dims = len(shape) - 2
+    if family == "mlx":
+        y = mlx_upsample.upsample(x, (scale,) * dims, mode, antialias=antialias)
+    else:
+        y = mlx_upsample.interpolate(x, scale_factor=(scale,) * dims, mode=mode,
+                                     antialias=antialias)
+    return tuple(y.shape)
+
+
+def measure(driver, method, shape, scale, backward, dtype, samples):
+    """Runs one pass under callgrind; returns its launches with their counts."""
+    family, mode, antialias, _ = METHODS[method]
+    out_shape = output_shape(family, mode, antialias, shape, scale)
+    src, dst = (out_shape, shape) if backward else (shape, out_shape)
+    dims = len(shape) - 2
+    elem = {"float32": 4, "float16": 2, "bfloat16": 2}[dtype]
+    scales = [scale] * dims
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        cmd = [
+            "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+            f"--toggle-collect={KERNEL_PATTERN}", str(driver), family, method, "0", "0",
+            str(int(backward)), dtype, str(elem), ",".join(map(str, src)),
+            ",".join(map(str, dst)), ",".join(map(str, scales)), ",".join(["0"] * dims),
+            str(samples),
+        ]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
+        plan = json.loads(done.stdout.splitlines()[0])
+        # One dump per launch, in launch order: callgrind.out.1, .2, ...
+        counts = []
+        for k in range(1, len(plan["launches"]) + 1):
+            text = Path(f"{out}.{k}").read_text()
+            counts.append(int(next(line.split()[1] for line in text.splitlines()
+                                   if line.startswith("summary:"))))
+    launches = []
+    for launch, count in zip(plan["launches"], counts):
+        threads = launch["grid"][0] * launch["grid"][1] * launch["grid"][2]
+        per_thread = count / min(samples, threads)
+        moved = launch["src_bytes"] + launch["dst_bytes"] + launch["table_bytes"]
+        launches.append({**launch, "threads": threads, "instructions_per_thread": per_thread,
+                         "bytes_moved": moved})
+    return {
+        "method": method, "shape": list(shape), "scale": scale, "dtype": dtype,
+        "pass": "bwd" if backward else "fwd", "launches": launches,
+        "floor_bytes": (prod(shape) + prod(out_shape)) * elem,
+        **totals(launches),
+    }
+
+
+def prod(shape):
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def totals(launches):
+    instructions = sum(l["instructions_per_thread"] * l["threads"] for l in launches)
+    moved = sum(l["bytes_moved"] for l in launches)
+    alu_ms = instructions / INSTRUCTIONS_PER_SECOND * 1e3
+    memory_ms = moved / BYTES_PER_SECOND * 1e3
+    return {"alu_ms": alu_ms, "memory_ms": memory_ms, "ratio": alu_ms / memory_ms}
+
+
+def cases(full):
+    """(method, shape, scale, dtype): the headline cases, and with `full` the
+    benchmark's shapes, modes and dtypes (bench/run.py)."""
+    out = [(m, HEADLINE_SHAPE, METHODS[m][3], "float32") for m in METHODS]
+    if full:
+        import run as bench  # the benchmark's case lists
+
+        for shape, scale in bench.QUICK_CASES + bench.FULL_EXTRA_CASES:
+            for mode in bench.MODES:
+                for dtype in ("float32", "float16"):
+                    out.append((BENCH_METHODS[mode], shape, scale, dtype))
+        for shape, scale in bench.AA_CASES:
+            for mode in bench.AA_MODES:
+                out.append((BENCH_METHODS[mode], shape, scale, "float32"))
+    seen, unique = set(), []
+    for c in out:
+        if c not in seen:
+            seen.add(c)
+            unique.append(c)
+    return unique
+
+
+def fmt(x):
+    return f"{x:.3g}" if x < 100 else f"{x:.0f}"
+
+
+def markdown(rows):
+    lines = [
+        "| case | pass | kernel | instructions/thread | threads | bytes moved (MB) "
+        "| ALU ms | memory ms | ratio |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        ls = r["launches"]
+        case = f"{'x'.join(map(str, r['shape']))} x{r['scale']:g} {r['method']} {r['dtype']}"
+        lines.append(
+            f"| {case} | {r['pass']} | {' + '.join(l['kernel'] for l in ls)} "
+            f"| {' + '.join('%.0f' % l['instructions_per_thread'] for l in ls)} "
+            f"| {' + '.join(str(l['threads']) for l in ls)} "
+            f"| {sum(l['bytes_moved'] for l in ls) / 1e6:.1f} "
+            f"| {fmt(r['alu_ms'])} | {fmt(r['memory_ms'])} | {r['ratio']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def target_lines(rows):
+    """The issue's targets at (8,64,64,64) float32: ALU <= the op's memory floor
+    (input and output once) for nearest/linear/cubic forward and nearest/linear
+    backward, <= 2x for cubic backward and the x0.25 window passes."""
+    out = []
+    for r in rows:
+        if tuple(r["shape"]) != HEADLINE_SHAPE or r["dtype"] != "float32":
+            continue
+        floor_ms = r["floor_bytes"] / BYTES_PER_SECOND * 1e3
+        strict = r["method"] in ("nearest", "linear") or (
+            r["method"] == "cubic" and r["pass"] == "fwd")
+        limit = 1.0 if strict else 2.0
+        ok = r["alu_ms"] <= limit * floor_ms
+        out.append(f"- {r['method']} {r['pass']}: ALU {fmt(r['alu_ms'])} ms vs "
+                   f"{limit:g}x floor {fmt(limit * floor_ms)} ms: {'met' if ok else 'NOT met'}")
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--full", action="store_true", help="add the benchmark's shapes")
+    ap.add_argument("--samples", type=int, default=4096,
+                    help="threads run per launch (a fixed pseudo-random sample)")
+    ap.add_argument("--json", help="write the rows to this file")
+    args = ap.parse_args()
+    if shutil.which("valgrind") is None:
+        raise SystemExit("the cost model needs valgrind (callgrind)")
+    driver = build_driver()
+    rows = []
+    for method, shape, scale, dtype in cases(args.full):
+        for backward in (False, True):
+            rows.append(measure(driver, method, shape, scale, backward, dtype, args.samples))
+            print(f"  {method} {shape} x{scale} {dtype} {rows[-1]['pass']}: "
+                  f"ratio {rows[-1]['ratio']:.2f}", file=sys.stderr)
+    print("Cost model (a model, not a GPU timing): x86 instructions per emulated thread "
+          f"under callgrind, {INSTRUCTIONS_PER_SECOND:.1e} instructions/s, "
+          f"{BYTES_PER_SECOND / 1e9:.0f} GB/s.\n")
+    print(markdown(rows))
+    print("\nTargets (a model):")
+    print("\n".join(target_lines(rows)))
+    if args.json:
+        meta = {"model": "instructions per thread: x86 under callgrind (emulator, g++ "
+                + " ".join(FLAGS) + ")", "instructions_per_second": INSTRUCTIONS_PER_SECOND,
+                "bytes_per_second": BYTES_PER_SECOND, "samples": args.samples}
+        Path(args.json).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

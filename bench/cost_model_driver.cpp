@@ -1,0 +1,135 @@
+// The cost model's driver (bench/cost_model.py): plans one upsample call the
+// way eval_gpu does, prints the plan as JSON, and runs a sample of each
+// launch's threads through the Metal emulator (the kernels compiled as C++).
+// Run under callgrind with --toggle-collect on the kernel functions, the
+// dump after each launch holds the instructions of that launch's sampled
+// threads alone.
+//
+// Usage: cost_model_driver FAMILY METHOD ALIGN RECOMPUTE BACKWARD DTYPE
+//          ELEM_SIZE SRC_SHAPE DST_SHAPE SCALES SIZES SAMPLES
+// with shapes, scales and sizes comma-separated (scales and sizes one per
+// spatial axis, 0 where unused).
+#include <valgrind/callgrind.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "metal/launch_plan.h"
+
+extern "C" {
+void emu_sample_threads(unsigned long long count, void (*callback)(const char*));
+int emu_run(
+    const char* family,
+    const char* method,
+    int align_corners,
+    int recompute_scale,
+    const double* scales,
+    const int* sizes,
+    int dims,
+    int backward,
+    const int* src_shape,
+    const int* dst_shape,
+    const char* dtype,
+    int elem_size,
+    long long src_offset,
+    unsigned int max_threads_per_group,
+    const void* src,
+    void* dst,
+    char* kernel,
+    char* error,
+    int text_capacity);
+}
+
+namespace {
+
+// An aligned source and a light kernel's pipeline limit (Apple GPUs' 1024).
+constexpr long long SRC_OFFSET = 0;
+constexpr unsigned int MAX_THREADS_PER_GROUP = 1024;
+
+template <typename T>
+std::vector<T> parse_list(const char* text) {
+  std::vector<T> values;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    std::stringstream field(item);
+    T v;
+    field >> v;
+    values.push_back(v);
+  }
+  return values;
+}
+
+size_t elements(const std::vector<int>& shape) {
+  size_t n = 1;
+  for (int d : shape) {
+    n *= size_t(d);
+  }
+  return n;
+}
+
+// Each launch's counters go to a dump of their own, named after the kernel.
+void dump_launch(const char* kernel) {
+  CALLGRIND_DUMP_STATS_AT(kernel);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 13) {
+    std::fprintf(stderr, "usage: see the head of cost_model_driver.cpp\n");
+    return 2;
+  }
+  const char* family = argv[1];
+  const char* method = argv[2];
+  bool align = std::atoi(argv[3]) != 0;
+  bool recompute = std::atoi(argv[4]) != 0;
+  bool backward = std::atoi(argv[5]) != 0;
+  const char* dtype = argv[6];
+  int elem_size = std::atoi(argv[7]);
+  std::vector<int> src_shape = parse_list<int>(argv[8]);
+  std::vector<int> dst_shape = parse_list<int>(argv[9]);
+  std::vector<double> scales = parse_list<double>(argv[10]);
+  std::vector<int> sizes = parse_list<int>(argv[11]);
+  unsigned long long samples = std::strtoull(argv[12], nullptr, 10);
+  int dims = static_cast<int>(scales.size());
+
+  mlx_upsample::UpsampleParams p{
+      mlx_upsample::parse_family(family),
+      mlx_upsample::parse_method(method),
+      align,
+      recompute,
+      scales,
+      sizes};
+  auto plan = mlx_upsample::metal::plan_launch(
+      p, backward, src_shape, dst_shape, dtype, elem_size, SRC_OFFSET);
+  mlx_upsample::metal::fit_threadgroup(plan, MAX_THREADS_PER_GROUP);
+  std::printf(
+      "{\"launches\": [{\"kernel\": \"%s\", \"grid\": [%u, %u, %u], "
+      "\"group\": [%u, %u, %u], \"src_bytes\": %zu, \"dst_bytes\": %zu, "
+      "\"table_bytes\": 0}]}\n",
+      plan.kernel.c_str(),
+      plan.grid[0], plan.grid[1], plan.grid[2],
+      plan.group[0], plan.group[1], plan.group[2],
+      elements(src_shape) * elem_size,
+      elements(dst_shape) * elem_size);
+  std::fflush(stdout);
+
+  // Zero-filled data: the kernels' instruction counts do not depend on it.
+  std::vector<unsigned char> src(elements(src_shape) * elem_size, 0);
+  std::vector<unsigned char> dst(elements(dst_shape) * elem_size, 0);
+  char kernel[256], error[256];
+  emu_sample_threads(samples, dump_launch);
+  int status = emu_run(
+      family, method, align, recompute, scales.data(), sizes.data(), dims,
+      backward, src_shape.data(), dst_shape.data(), dtype, elem_size,
+      SRC_OFFSET, MAX_THREADS_PER_GROUP, src.data(), dst.data(), kernel, error, sizeof(error));
+  if (status != 0) {
+    std::fprintf(stderr, "%s\n", error);
+    return 1;
+  }
+  return 0;
+}
