@@ -43,11 +43,12 @@ from metal_emulator import harness  # noqa: E402
 
 INSTRUCTIONS_PER_SECOND = 1.8e12
 BYTES_PER_SECOND = 100e9
-FLAGS = ["-std=c++17", "-O2", "-fno-tree-vectorize", "-msse4.2", "-ffp-contract=off"]
+FLAGS = ["-std=c++17", "-O2", "-fno-tree-vectorize", "-msse4.2", "-mf16c", "-ffp-contract=off"]
 DRIVER = ROOT / "bench" / "cost_model_driver.cpp"
 # Every kernel takes its thread position last (uint3): callgrind collects inside
-# functions whose name matches, i.e. the kernels and what they call.
-KERNEL_PATTERN = "*(*uint3)"
+# functions whose name matches, i.e. the kernels and what they call. Names the
+# demangler cannot read (valgrind 3.19 and _Float16) stay mangled: "...5uint3".
+KERNEL_PATTERNS = ["*(*uint3)", "_Z*5uint3"]
 HEADLINE_SHAPE = (8, 64, 64, 64)
 # Per method: (family, public mode, antialias) and the scale of the headline case.
 METHODS = {
@@ -109,7 +110,7 @@ def measure(driver, method, shape, scale, backward, dtype, samples):
         out = Path(tmp) / "callgrind.out"
         cmd = [
             "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-            f"--toggle-collect={KERNEL_PATTERN}", str(driver), family, method, "0", "0",
+            *(f"--toggle-collect={p}" for p in KERNEL_PATTERNS), str(driver), family, method, "0", "0",
             str(int(backward)), dtype, str(elem), ",".join(map(str, src)),
             ",".join(map(str, dst)), ",".join(map(str, scales)), ",".join(["0"] * dims),
             str(samples),

@@ -110,12 +110,13 @@ int main(int argc, char** argv) {
   std::printf(
       "{\"launches\": [{\"kernel\": \"%s\", \"grid\": [%u, %u, %u], "
       "\"group\": [%u, %u, %u], \"src_bytes\": %zu, \"dst_bytes\": %zu, "
-      "\"table_bytes\": 0}]}\n",
+      "\"table_bytes\": %zu}]}\n",
       plan.kernel.c_str(),
       plan.grid[0], plan.grid[1], plan.grid[2],
       plan.group[0], plan.group[1], plan.group[2],
       elements(src_shape) * elem_size,
-      elements(dst_shape) * elem_size);
+      elements(dst_shape) * elem_size,
+      plan.table.bytes());
   std::fflush(stdout);
 
   // Zero-filled data: the kernels' instruction counts do not depend on it.

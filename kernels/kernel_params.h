@@ -1,5 +1,21 @@
-// The parameter block of every upsample Metal kernel (buffer 2), shared
-// byte for byte by the host launch plan, the .metal source and the emulator.
+// The parameter block of every upsample Metal kernel (buffer 2) and the
+// layout of its tap tables (buffer 3), shared byte for byte by the host
+// launch plan (csrc/metal/), the .metal source and the emulator.
+//
+// Grid: x walks the channel packets of a position, y the last spatial axis
+// of the array written, z its rows: the batch entry and the leading spatial
+// axes, flattened row-major. Splitting z takes one division per leading
+// axis, by a multiply-high with a precomputed magic number (Apple GPUs have
+// no integer divider).
+//
+// Tap tables (the same rows for every mode, forward and backward): along
+// each axis, row o of the array written lists the (source index, weight)
+// pairs that make it, as uint2 words of one buffer:
+//   word axes[a].rows + o     (first tap word, one past the last)
+//   tap word                  (source offset, weight's bits)
+// The offset is premultiplied by the axis's source stride in elements,
+// relative to the batch entry (32 bits), except in the rank-generic kernel,
+// which keeps the index and multiplies by axes[a].stride in 64 bits.
 #pragma once
 
 #include "upsample_math.h"
@@ -8,15 +24,36 @@ namespace upsample {
 
 UPSAMPLE_CONSTANT constexpr int MAX_DIMS = 8;
 
+// q = n / d for n < 2^31 as mulhi(2n, magic) >> shift (magic_divisor on the
+// host): magic = ceil(2^(31 + shift) / d) with shift = ceil(log2 d) is below
+// 2^32 and exact for every such n (Granlund-Montgomery, N = 31).
+struct Divisor {
+  unsigned int magic;
+  unsigned int shift;
+};
+
+UPSAMPLE_INLINE unsigned int divide(unsigned int n, Divisor d) {
+#ifdef __METAL_VERSION__
+  unsigned int high = metal::mulhi(n << 1, d.magic);
+#else
+  unsigned int high =
+      (unsigned int)(((unsigned long long)(n << 1) * d.magic) >> 32);
+#endif
+  return high >> d.shift;
+}
+
+struct AxisParams {
+  unsigned int size; // positions along the axis of the array written
+  unsigned int rows; // table word of row 0's (first, end) pair
+  Divisor by_size; // splits grid z (leading axes)
+  unsigned long stride; // source elements per index step (rank-generic kernel)
+};
+
 struct KernelParams {
   int dims; // spatial dims in use (<= MAX_DIMS)
-  int channels;
-  // Grid x covers channel_groups packets of channels, grid y the spatial
-  // positions of the array a thread writes (output forward, input backward),
-  // grid z the batch.
-  unsigned int channel_groups;
-  unsigned int positions;
-  AxisMap axes[MAX_DIMS];
+  unsigned int channels;
+  unsigned long src_batch; // source elements per batch entry
+  AxisParams axes[MAX_DIMS];
 };
 
 } // namespace upsample

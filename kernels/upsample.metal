@@ -1,18 +1,26 @@
 // Upsampling kernels for Apple GPUs: forward and backward of every mode.
 //
 // Layout is channels-last (N, *spatial, C). Grid x walks packets of V
-// neighbouring channels (coalesced, vector loads when V == 4), grid y the
-// spatial positions, grid z the batch. A thread computes its per-axis taps
-// (or, for the antialias and area modes, its per-axis windows) once and
-// reuses them for its whole packet. The taps and weights come from
-// upsample_math.h, the same code the CPU path runs.
+// neighbouring channels, grid y the last spatial axis of the array written,
+// grid z its rows (batch entry and leading spatial axes), as laid out in
+// kernel_params.h. The grid is exact (dispatchThreads): no thread falls past
+// the data.
 //
-// The backward kernels are gathers: one thread per input element sums the
-// outputs that read it, in a fixed order. No atomics, no zero-fill pass,
-// bit-identical results from run to run.
+// Every weighted pass is one gather: along each axis, the row of the
+// thread's position in the tap table (buffer 3, built on the host from
+// upsample_math.h, the code the CPU path runs) lists the source positions
+// and weights, and the thread sums the product of the axes' rows. Forward,
+// a row holds an output's taps or window; backward, the outputs that read an
+// input: one thread per input element sums them in a fixed order, no
+// atomics, bit-identical results from run to run. The sums run in the order
+// of the earlier kernels that computed the taps per thread (axis 0
+// outermost, taps ascending, weights multiplied from axis 0 on), so the
+// results are the same bits.
 //
-// The grid is rounded up to whole threadgroups, so every kernel first drops
-// the threads that fall past the data.
+// Offsets: 32 bits relative to the batch entry (premultiplied into the
+// table) in the kernels of rank 1-3; the rank-generic kernel ("nd") keeps
+// 64-bit offsets and serves more than 3 axes and arrays whose batch entry
+// has 2^32 elements or more.
 #include <metal_stdlib>
 
 #include "kernel_params.h"
@@ -20,267 +28,260 @@
 using namespace metal;
 using namespace upsample;
 
-// V channels moved as one value: T itself or a Metal vector.
+// V neighbouring channels read as float32 and written back. A 3-vector is
+// 16-byte aligned in Metal memory, so V = 3 moves scalars.
 template <typename T, int V>
 struct Packet {
-  typedef vec<T, V> type;
+  typedef vec<float, V> acc_t;
+  static acc_t load(device const T* p) {
+    return acc_t(*(device const vec<T, V>*)p);
+  }
+  static void store(device T* p, acc_t v) {
+    *(device vec<T, V>*)p = vec<T, V>(v);
+  }
 };
 template <typename T>
 struct Packet<T, 1> {
-  typedef T type;
+  typedef float acc_t;
+  static float load(device const T* p) {
+    return float(*p);
+  }
+  static void store(device T* p, float v) {
+    *p = T(v);
+  }
+};
+template <typename T>
+struct Packet<T, 3> {
+  typedef vec<float, 3> acc_t;
+  static acc_t load(device const T* p) {
+    acc_t v;
+    v[0] = float(p[0]);
+    v[1] = float(p[1]);
+    v[2] = float(p[2]);
+    return v;
+  }
+  static void store(device T* p, acc_t v) {
+    p[0] = T(v[0]);
+    p[1] = T(v[1]);
+    p[2] = T(v[2]);
+  }
 };
 
-// Flat offset of the channel packet at spatial position `pos` (row-major
-// spatial indices) of batch entry `n`; 64-bit because arrays may exceed 2^31
-// elements.
-inline long element_offset(
-    long n,
-    const thread int* pos,
-    int dims,
-    constant KernelParams& p,
-    bool output_side) {
-  long off = n;
-  for (int a = 0; a < dims; ++a) {
-    off = off * (output_side ? p.axes[a].out_size : p.axes[a].in_size) + pos[a];
+// V neighbouring elements copied as raw bits.
+template <typename T, int V>
+struct Copy {
+  static void run(device T* to, device const T* from) {
+    *(device vec<T, V>*)to = *(device const vec<T, V>*)from;
   }
-  return off * p.channels;
+};
+template <typename T>
+struct Copy<T, 1> {
+  static void run(device T* to, device const T* from) {
+    *to = *from;
+  }
+};
+template <typename T>
+struct Copy<T, 3> {
+  static void run(device T* to, device const T* from) {
+    to[0] = from[0];
+    to[1] = from[1];
+    to[2] = from[2];
+  }
+};
+
+// The batch entry of grid row z; o[a] receives the position along each
+// leading axis a < dims - 1.
+inline uint split_row(uint z, int dims, constant KernelParams& p, thread uint* o) {
+  for (int a = dims - 2; a >= 0; --a) {
+    uint q = divide(z, p.axes[a].by_size);
+    o[a] = z - q * p.axes[a].size;
+    z = q;
+  }
+  return z;
 }
 
-// Splits a flat position along grid y into per-axis indices.
-inline void unflatten(
-    uint flat,
-    int dims,
-    constant KernelParams& p,
-    bool output_side,
-    thread int* pos) {
-  for (int a = dims - 1; a >= 0; --a) {
-    uint len = uint(output_side ? p.axes[a].out_size : p.axes[a].in_size);
-    pos[a] = int(flat % len);
-    flat /= len;
+inline uint2 table_row(constant uint2* table, constant AxisParams& a, uint position) {
+  return table[a.rows + position];
+}
+
+// acc += the last axis's row of taps at `from`, each weighted by `lead` (the
+// product of the leading axes' weights) times its own.
+template <typename T, int V>
+inline void sum_row(
+    thread typename Packet<T, V>::acc_t& acc,
+    device const T* from,
+    constant uint2* table,
+    uint2 row,
+    float lead) {
+  for (uint e = row.x; e < row.y; ++e) {
+    uint2 tap = table[e];
+    acc += (lead * as_type<float>(tap.y)) * Packet<T, V>::load(from + tap.x);
   }
 }
 
-// Nearest forward: a copy of the source packet, exact for every dtype (T is
-// an unsigned integer of the element's width).
+// Every weighted pass of rank 1-3 (see the head of the file).
 template <typename T, int RANK, int V>
-[[kernel]] void nearest_forward(
-    device const T* in [[buffer(0)]],
-    device T* out [[buffer(1)]],
+[[kernel]] void gather(
+    device const T* src [[buffer(0)]],
+    device T* dst [[buffer(1)]],
     constant KernelParams& p [[buffer(2)]],
+    constant uint2* table [[buffer(3)]],
     uint3 gid [[thread_position_in_grid]]) {
-  if (gid.x >= p.channel_groups || gid.y >= p.positions) {
-    return;
-  }
-  typedef typename Packet<T, V>::type packet_t;
-  constexpr int D = RANK > 0 ? RANK : MAX_DIMS;
-  const int dims = RANK > 0 ? RANK : p.dims;
-  int pos[D];
-  unflatten(gid.y, dims, p, true, pos);
-  int src[D];
-  for (int a = 0; a < dims; ++a) {
-    src[a] = nearest_index(p.axes[a], pos[a]);
-  }
-  long c = long(gid.x) * V;
-  long from = element_offset(gid.z, src, dims, p, false) + c;
-  long to = (long(gid.z) * p.positions + gid.y) * p.channels + c;
-  *(device packet_t*)(out + to) = *(device const packet_t*)(in + from);
-}
-
-// Linear and cubic forward: the weighted sum over the product of the
-// per-axis taps, accumulated in float32.
-template <typename T, int MODE, int RANK, int V>
-[[kernel]] void interpolate_forward(
-    device const T* in [[buffer(0)]],
-    device T* out [[buffer(1)]],
-    constant KernelParams& p [[buffer(2)]],
-    uint3 gid [[thread_position_in_grid]]) {
-  if (gid.x >= p.channel_groups || gid.y >= p.positions) {
-    return;
-  }
-  typedef typename Packet<T, V>::type packet_t;
-  typedef typename Packet<float, V>::type acc_t;
-  constexpr int D = RANK > 0 ? RANK : MAX_DIMS;
-  const int dims = RANK > 0 ? RANK : p.dims;
-  int pos[D];
-  unflatten(gid.y, dims, p, true, pos);
-  Taps taps[D];
-  int k[D];
-  for (int a = 0; a < dims; ++a) {
-    taps[a] = axis_taps(p.axes[a], MODE, pos[a]);
-    k[a] = 0;
-  }
-  long c = long(gid.x) * V;
+  typedef typename Packet<T, V>::acc_t acc_t;
+  uint o[3]; // 3, not RANK: the branches of the other ranks index it too
+  uint n = split_row(gid.z, RANK, p, o);
+  device const T* base = src + ulong(n) * p.src_batch + gid.x * V;
+  uint2 last = table_row(table, p.axes[RANK - 1], gid.y);
   acc_t acc = acc_t(0.0f);
-  // Odometer over the tap product; every thread runs the same trip count.
-  while (true) {
-    float w = 1.0f;
-    int src[D];
-    for (int a = 0; a < dims; ++a) {
-      src[a] = taps[a].index[k[a]];
-      w *= taps[a].weight[k[a]];
+  if (RANK == 1) {
+    sum_row<T, V>(acc, base, table, last, 1.0f);
+  } else if (RANK == 2) {
+    uint2 r0 = table_row(table, p.axes[0], o[0]);
+    for (uint e0 = r0.x; e0 < r0.y; ++e0) {
+      uint2 t0 = table[e0];
+      sum_row<T, V>(acc, base + t0.x, table, last, as_type<float>(t0.y));
     }
-    long from = element_offset(gid.z, src, dims, p, false) + c;
-    acc += w * acc_t(*(device const packet_t*)(in + from));
-    int a = dims - 1;
-    while (a >= 0 && ++k[a] == taps[a].count) {
-      k[a] = 0;
-      --a;
-    }
-    if (a < 0) {
-      break;
-    }
-  }
-  long to = (long(gid.z) * p.positions + gid.y) * p.channels + c;
-  *(device packet_t*)(out + to) = packet_t(acc);
-}
-
-// Antialias and area forward: the weighted sum over the product of the
-// per-axis windows, accumulated in float32. A window's length grows with the
-// downscale factor, so weights are not stored: each axis keeps the weight of
-// its current tap and recomputes it (O(1)) when its index moves; the window
-// normalisers are computed once per thread.
-template <typename T, int MODE, int RANK, int V>
-[[kernel]] void window_forward(
-    device const T* in [[buffer(0)]],
-    device T* out [[buffer(1)]],
-    constant KernelParams& p [[buffer(2)]],
-    uint3 gid [[thread_position_in_grid]]) {
-  if (gid.x >= p.channel_groups || gid.y >= p.positions) {
-    return;
-  }
-  typedef typename Packet<T, V>::type packet_t;
-  typedef typename Packet<float, V>::type acc_t;
-  constexpr int D = RANK > 0 ? RANK : MAX_DIMS;
-  const int dims = RANK > 0 ? RANK : p.dims;
-  int pos[D];
-  unflatten(gid.y, dims, p, true, pos);
-  TapWindow win[D];
-  int src[D];
-  float w[D];
-  bool empty = false;
-  for (int a = 0; a < dims; ++a) {
-    win[a] = tap_window(p.axes[a], MODE, pos[a]);
-    src[a] = win[a].first;
-    empty = empty || win[a].count <= 0;
-    w[a] = empty ? 0.0f : tap_weight(p.axes[a], MODE, win[a], src[a]);
-  }
-  long c = long(gid.x) * V;
-  acc_t acc = acc_t(0.0f);
-  // Odometer over the window product.
-  while (!empty) {
-    float weight = 1.0f;
-    for (int a = 0; a < dims; ++a) {
-      weight *= w[a];
-    }
-    long from = element_offset(gid.z, src, dims, p, false) + c;
-    acc += weight * acc_t(*(device const packet_t*)(in + from));
-    int a = dims - 1;
-    while (a >= 0) {
-      if (++src[a] < win[a].first + win[a].count) {
-        w[a] = tap_weight(p.axes[a], MODE, win[a], src[a]);
-        break;
+  } else {
+    uint2 r0 = table_row(table, p.axes[0], o[0]);
+    uint2 r1 = table_row(table, p.axes[1], o[1]);
+    for (uint e0 = r0.x; e0 < r0.y; ++e0) {
+      uint2 t0 = table[e0];
+      float w0 = as_type<float>(t0.y);
+      for (uint e1 = r1.x; e1 < r1.y; ++e1) {
+        uint2 t1 = table[e1];
+        sum_row<T, V>(acc, base + (t0.x + t1.x), table, last, w0 * as_type<float>(t1.y));
       }
-      src[a] = win[a].first;
-      w[a] = tap_weight(p.axes[a], MODE, win[a], src[a]);
+    }
+  }
+  ulong to = (ulong(gid.z) * p.axes[RANK - 1].size + gid.y) * p.channels + gid.x * V;
+  Packet<T, V>::store(dst + to, acc);
+}
+
+// Every weighted pass of any rank, 64-bit offsets: an odometer over the
+// leading axes' rows (axis dims - 2 fastest), the last axis's row inside.
+template <typename T, int V>
+[[kernel]] void gather_nd(
+    device const T* src [[buffer(0)]],
+    device T* dst [[buffer(1)]],
+    constant KernelParams& p [[buffer(2)]],
+    constant uint2* table [[buffer(3)]],
+    uint3 gid [[thread_position_in_grid]]) {
+  typedef typename Packet<T, V>::acc_t acc_t;
+  const int dims = p.dims;
+  const int lead = dims - 1;
+  uint o[MAX_DIMS];
+  uint n = split_row(gid.z, dims, p, o);
+  device const T* base = src + ulong(n) * p.src_batch + gid.x * V;
+  uint2 last = table_row(table, p.axes[lead], gid.y);
+  uint2 row[MAX_DIMS];
+  uint e[MAX_DIMS];
+  bool empty = false;
+  for (int a = 0; a < lead; ++a) {
+    row[a] = table_row(table, p.axes[a], o[a]);
+    e[a] = row[a].x;
+    empty = empty || row[a].x == row[a].y;
+  }
+  // offset[a] and weight[a]: the sums and products over axes < a at the
+  // odometer's current taps; `a` is the first axis whose tap moved.
+  ulong offset[MAX_DIMS];
+  float weight[MAX_DIMS];
+  offset[0] = 0;
+  weight[0] = 1.0f;
+  acc_t acc = acc_t(0.0f);
+  int a = 0;
+  while (!empty) {
+    for (; a < lead; ++a) {
+      uint2 t = table[e[a]];
+      offset[a + 1] = offset[a] + ulong(t.x) * p.axes[a].stride;
+      weight[a + 1] = weight[a] * as_type<float>(t.y);
+    }
+    float w = weight[lead];
+    for (uint k = last.x; k < last.y; ++k) {
+      uint2 t = table[k];
+      ulong at = offset[lead] + ulong(t.x) * p.axes[lead].stride;
+      acc += (w * as_type<float>(t.y)) * Packet<T, V>::load(base + at);
+    }
+    a = lead - 1;
+    while (a >= 0 && ++e[a] == row[a].y) {
+      e[a] = row[a].x;
       --a;
     }
     empty = a < 0;
   }
-  long to = (long(gid.z) * p.positions + gid.y) * p.channels + c;
-  *(device packet_t*)(out + to) = packet_t(acc);
+  ulong to = (ulong(gid.z) * p.axes[lead].size + gid.y) * p.channels + gid.x * V;
+  Packet<T, V>::store(dst + to, acc);
 }
 
-// Backward of every mode: the thread of input position j sums, over the
-// outputs that read j (output_range per axis), the output cotangent times
-// the product of the per-axis weights with which each output read j. For
-// the window modes (antialias, area) the same code: output_range searches
-// the window bounds, weight_of_input evaluates the output's window.
-template <typename T, int MODE, int RANK, int V>
-[[kernel]] void gather_backward(
-    device const T* grad_out [[buffer(0)]],
-    device T* grad_in [[buffer(1)]],
+// Nearest forward of rank 1-3: a copy of the source packet, exact for every
+// dtype (T is an unsigned integer of the element's width). Each table row
+// holds its one tap.
+template <typename T, int RANK, int V>
+[[kernel]] void copy(
+    device const T* src [[buffer(0)]],
+    device T* dst [[buffer(1)]],
     constant KernelParams& p [[buffer(2)]],
+    constant uint2* table [[buffer(3)]],
     uint3 gid [[thread_position_in_grid]]) {
-  if (gid.x >= p.channel_groups || gid.y >= p.positions) {
-    return;
+  uint o[RANK];
+  uint n = split_row(gid.z, RANK, p, o);
+  uint from = table[table_row(table, p.axes[RANK - 1], gid.y).x].x;
+  for (int a = 0; a < RANK - 1; ++a) {
+    from += table[table_row(table, p.axes[a], o[a]).x].x;
   }
-  typedef typename Packet<T, V>::type packet_t;
-  typedef typename Packet<float, V>::type acc_t;
-  constexpr int D = RANK > 0 ? RANK : MAX_DIMS;
-  const int dims = RANK > 0 ? RANK : p.dims;
-  int j[D];
-  unflatten(gid.y, dims, p, false, j);
-  OutputRange range[D];
-  int i[D];
-  float w[D];
-  bool empty = false;
-  for (int a = 0; a < dims; ++a) {
-    range[a] = output_range(p.axes[a], MODE, j[a]);
-    i[a] = range[a].begin;
-    empty = empty || range[a].begin >= range[a].end;
-    w[a] = empty ? 0.0f : weight_of_input(p.axes[a], MODE, i[a], j[a]);
-  }
-  long c = long(gid.x) * V;
-  acc_t acc = acc_t(0.0f);
-  while (!empty) {
-    float weight = 1.0f;
-    for (int a = 0; a < dims; ++a) {
-      weight *= w[a];
-    }
-    long from = element_offset(gid.z, i, dims, p, true) + c;
-    acc += weight * acc_t(*(device const packet_t*)(grad_out + from));
-    int a = dims - 1;
-    while (a >= 0) {
-      if (++i[a] < range[a].end) {
-        w[a] = weight_of_input(p.axes[a], MODE, i[a], j[a]);
-        break;
-      }
-      i[a] = range[a].begin;
-      w[a] = weight_of_input(p.axes[a], MODE, i[a], j[a]);
-      --a;
-    }
-    empty = a < 0;
-  }
-  long to = (long(gid.z) * p.positions + gid.y) * p.channels + c;
-  *(device packet_t*)(grad_in + to) = packet_t(acc);
+  ulong to = (ulong(gid.z) * p.axes[RANK - 1].size + gid.y) * p.channels + gid.x * V;
+  Copy<T, V>::run(dst + to, src + ulong(n) * p.src_batch + from + gid.x * V);
 }
 
-// Kernel names:
-// upsample_{nearest|linear|cubic|aa_linear|aa_cubic|area}_{fwd|bwd}_{type}_{rank}_v{V},
-// built the same way by csrc/metal/launch_plan.cpp. Rank "nd" is the general
-// kernel for up to MAX_DIMS spatial dims.
+// Nearest forward of any rank, 64-bit offsets.
+template <typename T, int V>
+[[kernel]] void copy_nd(
+    device const T* src [[buffer(0)]],
+    device T* dst [[buffer(1)]],
+    constant KernelParams& p [[buffer(2)]],
+    constant uint2* table [[buffer(3)]],
+    uint3 gid [[thread_position_in_grid]]) {
+  const int dims = p.dims;
+  uint o[MAX_DIMS];
+  uint n = split_row(gid.z, dims, p, o);
+  o[dims - 1] = gid.y;
+  ulong from = ulong(n) * p.src_batch + gid.x * V;
+  for (int a = 0; a < dims; ++a) {
+    from += ulong(table[table_row(table, p.axes[a], o[a]).x].x) * p.axes[a].stride;
+  }
+  ulong to = (ulong(gid.z) * p.axes[dims - 1].size + gid.y) * p.channels + gid.x * V;
+  Copy<T, V>::run(dst + to, src + from);
+}
+
+// Kernel names: upsample_{gather|copy}_{type}_{rank}_v{V}, built the same
+// way by csrc/metal/launch_plan.cpp (type: float32, float16, bfloat16 for
+// gather, u8 .. u64 for copy; rank 1d, 2d, 3d or nd).
 #ifndef instantiate_kernel
 #define instantiate_kernel(name, func, ...) \
   template [[host_name(name)]] [[kernel]] decltype(func<__VA_ARGS__>) func<__VA_ARGS__>;
 #endif
 
-#define instantiate_ranks(prefix, func, ...)                    \
-  instantiate_kernel(prefix "_1d_v1", func, __VA_ARGS__, 1, 1)  \
-  instantiate_kernel(prefix "_2d_v1", func, __VA_ARGS__, 2, 1)  \
-  instantiate_kernel(prefix "_3d_v1", func, __VA_ARGS__, 3, 1)  \
-  instantiate_kernel(prefix "_nd_v1", func, __VA_ARGS__, 0, 1)  \
-  instantiate_kernel(prefix "_1d_v4", func, __VA_ARGS__, 1, 4)  \
-  instantiate_kernel(prefix "_2d_v4", func, __VA_ARGS__, 2, 4)  \
-  instantiate_kernel(prefix "_3d_v4", func, __VA_ARGS__, 3, 4)  \
-  instantiate_kernel(prefix "_nd_v4", func, __VA_ARGS__, 0, 4)
+#define instantiate_widths(prefix, func, nd_func, type)      \
+  instantiate_kernel(prefix "_1d_v1", func, type, 1, 1)      \
+  instantiate_kernel(prefix "_2d_v1", func, type, 2, 1)      \
+  instantiate_kernel(prefix "_3d_v1", func, type, 3, 1)      \
+  instantiate_kernel(prefix "_nd_v1", nd_func, type, 1)      \
+  instantiate_kernel(prefix "_1d_v2", func, type, 1, 2)      \
+  instantiate_kernel(prefix "_2d_v2", func, type, 2, 2)      \
+  instantiate_kernel(prefix "_3d_v2", func, type, 3, 2)      \
+  instantiate_kernel(prefix "_nd_v2", nd_func, type, 2)      \
+  instantiate_kernel(prefix "_1d_v3", func, type, 1, 3)      \
+  instantiate_kernel(prefix "_2d_v3", func, type, 2, 3)      \
+  instantiate_kernel(prefix "_3d_v3", func, type, 3, 3)      \
+  instantiate_kernel(prefix "_nd_v3", nd_func, type, 3)      \
+  instantiate_kernel(prefix "_1d_v4", func, type, 1, 4)      \
+  instantiate_kernel(prefix "_2d_v4", func, type, 2, 4)      \
+  instantiate_kernel(prefix "_3d_v4", func, type, 3, 4)      \
+  instantiate_kernel(prefix "_nd_v4", nd_func, type, 4)
 
-#define instantiate_float_type(tname, type)                                           \
-  instantiate_ranks("upsample_linear_fwd_" tname, interpolate_forward, type, MODE_LINEAR) \
-  instantiate_ranks("upsample_cubic_fwd_" tname, interpolate_forward, type, MODE_CUBIC)   \
-  instantiate_ranks("upsample_nearest_bwd_" tname, gather_backward, type, MODE_NEAREST)   \
-  instantiate_ranks("upsample_linear_bwd_" tname, gather_backward, type, MODE_LINEAR)     \
-  instantiate_ranks("upsample_cubic_bwd_" tname, gather_backward, type, MODE_CUBIC)     \
-  instantiate_ranks("upsample_aa_linear_fwd_" tname, window_forward, type, MODE_AA_LINEAR) \
-  instantiate_ranks("upsample_aa_cubic_fwd_" tname, window_forward, type, MODE_AA_CUBIC)   \
-  instantiate_ranks("upsample_area_fwd_" tname, window_forward, type, MODE_AREA)           \
-  instantiate_ranks("upsample_aa_linear_bwd_" tname, gather_backward, type, MODE_AA_LINEAR) \
-  instantiate_ranks("upsample_aa_cubic_bwd_" tname, gather_backward, type, MODE_AA_CUBIC)   \
-  instantiate_ranks("upsample_area_bwd_" tname, gather_backward, type, MODE_AREA)
-
-instantiate_ranks("upsample_nearest_fwd_u8", nearest_forward, uchar)
-instantiate_ranks("upsample_nearest_fwd_u16", nearest_forward, ushort)
-instantiate_ranks("upsample_nearest_fwd_u32", nearest_forward, uint)
-instantiate_ranks("upsample_nearest_fwd_u64", nearest_forward, ulong)
-instantiate_float_type("float32", float)
-instantiate_float_type("float16", half)
-instantiate_float_type("bfloat16", bfloat)
+instantiate_widths("upsample_copy_u8", copy, copy_nd, uchar)
+instantiate_widths("upsample_copy_u16", copy, copy_nd, ushort)
+instantiate_widths("upsample_copy_u32", copy, copy_nd, uint)
+instantiate_widths("upsample_copy_u64", copy, copy_nd, ulong)
+instantiate_widths("upsample_gather_float32", gather, gather_nd, float)
+instantiate_widths("upsample_gather_float16", gather, gather_nd, half)
+instantiate_widths("upsample_gather_bfloat16", gather, gather_nd, bfloat)

@@ -145,7 +145,17 @@ def check_backward(emu, case, x):
 # ---- every kernel: each mode x dtype x rank x vector width ------------------
 
 RANKS = [1, 2, 3, 4]
-CHANNELS = [3, 8]  # 3: scalar path (v1); 8: vector path (v4)
+# Channels per thread (the kernel's _vV): 5 -> 1, 3 -> 3 (one thread per RGB
+# pixel, scalar moves), 10 -> 2 (2-vectors), 8 -> 4 (4-vectors).
+CHANNELS = [5, 3, 10, 8]
+
+
+def packet_width(channels, offset=0, elem_size=4):
+    """The launch plan's channels per thread (csrc/metal/launch_plan.cpp)."""
+    for v in (4, 3, 2):
+        if channels % v == 0 and (v == 3 or offset % (v * elem_size) == 0):
+            return v
+    return 1
 
 
 WINDOW_METHODS = ["antialias-linear", "antialias-cubic", "area"]
@@ -166,8 +176,8 @@ def test_nearest_forward_kernels(emulator, dtype, rank, channels):
     x = random_input((2, *SHAPES[rank], channels), mx.float32)
     x = (x > 0) if dtype == mx.bool_ else (x * 100).astype(dtype)
     kernel = check_forward(emulator, case_for("nearest", rank), x)
-    vec = "v4" if channels % 4 == 0 else "v1"
-    assert kernel.endswith(vec) and f"u{8 * dtype.size}" in kernel
+    vec = f"v{packet_width(channels)}"
+    assert kernel.endswith(vec) and kernel.startswith(f"upsample_copy_u{8 * dtype.size}_")
 
 
 @pytest.mark.parametrize("channels", CHANNELS)
@@ -177,12 +187,13 @@ def test_nearest_forward_kernels(emulator, dtype, rank, channels):
 def test_interpolate_forward_kernels(emulator, method, dtype, rank, channels):
     x = random_input((2, *SHAPES[rank], channels), FLOATS[dtype])
     kernel = check_forward(emulator, case_for(method, rank), x)
-    assert kernel.startswith(f"upsample_{kernel_mode(method)}_fwd_{dtype}_")
+    assert kernel == gather_kernel(dtype, rank, channels)
 
 
-def kernel_mode(method):
-    """The mode part of a kernel name ("antialias-linear" -> "aa_linear")."""
-    return method.replace("antialias-", "aa_")
+def gather_kernel(dtype, rank, channels):
+    """The kernel of every weighted pass: ranks 1-3 have their own."""
+    rank_name = f"{rank}d" if rank <= 3 else "nd"
+    return f"upsample_gather_{dtype}_{rank_name}_v{packet_width(channels)}"
 
 
 @pytest.mark.parametrize("channels", CHANNELS)
@@ -192,7 +203,7 @@ def kernel_mode(method):
 def test_backward_kernels(emulator, method, dtype, rank, channels):
     x = random_input((2, *SHAPES[rank], channels), FLOATS[dtype])
     kernel = check_backward(emulator, case_for(method, rank), x)
-    assert kernel.startswith(f"upsample_{kernel_mode(method)}_bwd_{dtype}_")
+    assert kernel == gather_kernel(dtype, rank, channels)
 
 
 # ---- the index rules, in 2-D float32, against the CPU path and PyTorch ------
@@ -238,9 +249,9 @@ def test_window_kernels_long_and_short_windows(emulator, method, sizes):
     check_backward(emulator, case, x)
 
 
-def test_launch_plan_rounds_the_grid_up(emulator):
-    # 5 x 4 output positions x 17 channel packets: neither is a whole number
-    # of threadgroups, so the emulated grid includes threads past the data.
+def test_launch_plan_grid_not_whole_threadgroups(emulator):
+    # 17 channel packets x 4 positions x 5 rows: the threadgroup (16 x 4 x 1)
+    # divides neither, so the groups at the grid's edges are partial.
     x = random_input((1, 5, 2, 68), mx.float32)
     check_forward(emulator, Case("pytorch", "linear", scales=(1.0, 2.0)), x)
 
@@ -322,7 +333,8 @@ def test_mlx_nearest_2_to_7_on_the_kernel(emulator):
 @pytest.mark.parametrize("backward", [False, True])
 def test_vector_loads_only_from_aligned_views(emulator, offset, backward):
     """A row-contiguous view can start inside its buffer (x.reshape(-1)[1:]):
-    4-wide packets are planned only where every packet is 16-byte aligned."""
+    4-wide packets are planned only where every packet is 16-byte aligned,
+    2-wide ones where it is 8-byte aligned."""
     case = Case("pytorch", "linear", scales=(2.0, 1.5))
     x = random_input((2, 5, 4, 8), mx.float32)
     expected = case.cpu(x)
@@ -335,7 +347,8 @@ def test_vector_loads_only_from_aligned_views(emulator, offset, backward):
         src, dst_shape, family="pytorch", method="linear", scales=(2.0, 1.5),
         backward=backward, src_offset=offset,
     )
-    assert kernel.endswith("_v4" if offset % 16 == 0 else "_v1"), kernel
+    assert kernel.endswith(f"_v{packet_width(8, offset)}"), kernel
+    assert packet_width(8, offset) == (4 if offset % 16 == 0 else 2 if offset % 8 == 0 else 1)
     np.testing.assert_allclose(np.array(got), np.array(expected), rtol=2e-6, atol=2e-6)
 
 

@@ -1,21 +1,27 @@
-// How eval_gpu launches a Metal kernel: kernel name, parameter block, grid
-// and threadgroup sizes. Plain C++ (no MLX, no Metal) so that the tests run
-// the very same plan through the emulator on Linux.
+// How eval_gpu launches a Metal kernel: kernel name, parameter block, tap
+// tables, grid and threadgroup sizes. Plain C++ (no MLX, no Metal) so that
+// the tests run the very same plan through the emulator on Linux.
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "kernel_params.h"
+#include "metal/tap_tables.h"
 #include "upsample_params.h"
 
 namespace mlx_upsample::metal {
 
+// Tables up to this size go to the kernel with setBytes (Metal's limit for
+// it), larger ones in a buffer.
+constexpr size_t MAX_INLINE_TABLE_BYTES = 4096;
+
 struct LaunchPlan {
   std::string kernel;
   upsample::KernelParams params;
-  // Threads per axis, rounded up to whole threadgroups: kernels drop the
-  // threads that fall past the data.
+  TapTables table; // buffer 3
+  // Threads per axis: exactly the data (dispatchThreads; the threadgroups at
+  // the edges of the grid are partial).
   unsigned int grid[3];
   unsigned int group[3];
 };
@@ -40,8 +46,7 @@ LaunchPlan plan_launch(
     int elem_size,
     long long src_offset);
 
-// Picks the threadgroup (at most `max_threads_per_group` threads) and rounds
-// the grid up to whole threadgroups.
+// Picks the threadgroup (at most `max_threads_per_group` threads).
 void fit_threadgroup(LaunchPlan& plan, unsigned int max_threads_per_group);
 
 } // namespace mlx_upsample::metal

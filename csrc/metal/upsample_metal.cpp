@@ -76,6 +76,15 @@ void upsample(
   encoder.set_input_array(src, 0);
   encoder.set_output_array(dst, 1);
   encoder.set_bytes(plan.params, 2);
+  const std::vector<uint32_t>& words = plan.table.words;
+  if (plan.table.bytes() <= MAX_INLINE_TABLE_BYTES) {
+    encoder.set_bytes(words.data(), static_cast<int>(words.size()), 3);
+  } else {
+    // A buffer of its own, kept alive until the command buffer completes.
+    mx::array table(words.begin(), mx::Shape{static_cast<int>(words.size())}, mx::uint32);
+    encoder.set_input_array(table, 3);
+    encoder.add_temporary(std::move(table));
+  }
   encoder.dispatch_threads(
       MTL::Size(plan.grid[0], plan.grid[1], plan.grid[2]),
       MTL::Size(plan.group[0], plan.group[1], plan.group[2]));

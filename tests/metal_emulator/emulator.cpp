@@ -1,7 +1,6 @@
 // Metal emulator: runs the kernels of kernels/upsample.metal, compiled as
 // C++ against the shim in shim/, over the exact grid of the launch plan that
-// eval_gpu uses (csrc/metal/launch_plan.cpp), including the threads past the
-// end of the data when the grid is rounded up to whole threadgroups.
+// eval_gpu uses (csrc/metal/launch_plan.cpp), with its tap tables.
 //
 // A C interface for ctypes: tests/test_metal_emulation.py builds this file
 // and kernels.cpp with g++ and drives them.
@@ -76,9 +75,10 @@ void run(
   if (it == registry().end()) {
     throw std::runtime_error("no kernel named " + plan.kernel);
   }
+  // dispatchThreads: any grid, the threadgroups at its edges are partial.
   for (int d = 0; d < 3; ++d) {
-    if (plan.group[d] == 0 || plan.grid[d] % plan.group[d] != 0) {
-      throw std::runtime_error("grid is not a whole number of threadgroups");
+    if (plan.group[d] == 0) {
+      throw std::runtime_error("a threadgroup of no threads");
     }
   }
   // Metal rejects a dispatch whose threadgroup exceeds the pipeline's
@@ -93,19 +93,23 @@ void run(
   std::memcpy(in.data + src_offset, src, src_bytes);
   DeviceBuffer out(dst_bytes + CANARY);
   std::memset(out.data, CANARY_BYTE, dst_bytes + CANARY);
+  DeviceBuffer table(plan.table.bytes());
+  std::memcpy(table.data, plan.table.words.data(), plan.table.bytes());
   unsigned long long gx = plan.grid[0], gy = plan.grid[1];
   unsigned long long grid_threads = gx * gy * plan.grid[2];
   if (sample_threads > 0 && sample_threads < grid_threads) {
     unsigned long long state = 1;
     for (unsigned long long s = 0; s < sample_threads; ++s) {
       unsigned long long t = next_random(state) % grid_threads;
-      it->second(in.data + src_offset, out.data, plan.params, t % gx, (t / gx) % gy, t / (gx * gy));
+      it->second(
+          in.data + src_offset, out.data, plan.params, table.data, t % gx, (t / gx) % gy,
+          t / (gx * gy));
     }
   } else {
     for (unsigned int z = 0; z < plan.grid[2]; ++z) {
       for (unsigned int y = 0; y < plan.grid[1]; ++y) {
         for (unsigned int x = 0; x < plan.grid[0]; ++x) {
-          it->second(in.data + src_offset, out.data, plan.params, x, y, z);
+          it->second(in.data + src_offset, out.data, plan.params, table.data, x, y, z);
         }
       }
     }

@@ -23,12 +23,14 @@ SOURCES = [
     HERE / "emulator.cpp",
     HERE / "kernels.cpp",
     ROOT / "csrc" / "metal" / "launch_plan.cpp",
+    ROOT / "csrc" / "metal" / "tap_tables.cpp",
     ROOT / "csrc" / "upsample_params.cpp",
 ]
 DEPENDENCIES = SOURCES + [
     HERE / "registry.h",
     HERE / "shim" / "metal_stdlib",
     ROOT / "csrc" / "metal" / "launch_plan.h",
+    ROOT / "csrc" / "metal" / "tap_tables.h",
     ROOT / "csrc" / "upsample_params.h",
     *sorted((ROOT / "kernels").iterdir()),
 ]

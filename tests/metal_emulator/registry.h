@@ -10,11 +10,13 @@
 
 namespace emulator {
 
-// Runs one thread of a kernel: (input, output, parameters, thread position).
+// Runs one thread of a kernel: (input, output, parameters, tap table,
+// thread position).
 using Kernel = std::function<void(
     const void*,
     void*,
     const upsample::KernelParams&,
+    const void*,
     unsigned int,
     unsigned int,
     unsigned int)>;
