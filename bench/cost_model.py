@@ -45,10 +45,10 @@ INSTRUCTIONS_PER_SECOND = 1.8e12
 BYTES_PER_SECOND = 100e9
 FLAGS = ["-std=c++17", "-O2", "-fno-tree-vectorize", "-msse4.2", "-mf16c", "-ffp-contract=off"]
 DRIVER = ROOT / "bench" / "cost_model_driver.cpp"
-# Every kernel takes its thread position last (uint3): callgrind collects inside
-# functions whose name matches, i.e. the kernels and what they call. Names the
-# demangler cannot read (valgrind 3.19 and _Float16) stay mangled: "...5uint3".
-KERNEL_PATTERNS = ["*(*uint3)", "_Z*5uint3"]
+# Every kernel takes its thread position last (a uint2): callgrind collects
+# inside functions whose name matches, i.e. the kernels and what they call.
+# Names the demangler cannot read (valgrind 3.19 and _Float16) stay mangled.
+KERNEL_PATTERNS = ["*(*uint2)", "_Z*5uint2"]
 HEADLINE_SHAPE = (8, 64, 64, 64)
 # Per method: (family, public mode, antialias) and the scale of the headline case.
 METHODS = {

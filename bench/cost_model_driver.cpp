@@ -36,6 +36,7 @@ int emu_run(
     int elem_size,
     long long src_offset,
     unsigned int max_threads_per_group,
+    int passes,
     const void* src,
     void* dst,
     char* kernel,
@@ -106,17 +107,29 @@ int main(int argc, char** argv) {
       sizes};
   auto plan = mlx_upsample::metal::plan_launch(
       p, backward, src_shape, dst_shape, dtype, elem_size, SRC_OFFSET);
-  mlx_upsample::metal::fit_threadgroup(plan, MAX_THREADS_PER_GROUP);
-  std::printf(
-      "{\"launches\": [{\"kernel\": \"%s\", \"grid\": [%u, %u, %u], "
-      "\"group\": [%u, %u, %u], \"src_bytes\": %zu, \"dst_bytes\": %zu, "
-      "\"table_bytes\": %zu}]}\n",
-      plan.kernel.c_str(),
-      plan.grid[0], plan.grid[1], plan.grid[2],
-      plan.group[0], plan.group[1], plan.group[2],
-      elements(src_shape) * elem_size,
-      elements(dst_shape) * elem_size,
-      plan.table.bytes());
+  using mlx_upsample::metal::Buffer;
+  auto bytes_of = [&](Buffer b) {
+    return b == Buffer::Source ? elements(src_shape) * elem_size
+        : b == Buffer::Destination ? elements(dst_shape) * elem_size
+                                   : plan.temporary_bytes();
+  };
+  std::printf("{\"launches\": [");
+  for (size_t k = 0; k < plan.launches.size(); ++k) {
+    auto& launch = plan.launches[k];
+    mlx_upsample::metal::fit_threadgroup(launch, MAX_THREADS_PER_GROUP);
+    std::printf(
+        "%s{\"kernel\": \"%s\", \"grid\": [%u, %u, %u], "
+        "\"group\": [%u, %u, %u], \"src_bytes\": %zu, \"dst_bytes\": %zu, "
+        "\"table_bytes\": %zu}",
+        k == 0 ? "" : ", ",
+        launch.kernel.c_str(),
+        launch.grid[0], launch.grid[1], launch.grid[2],
+        launch.group[0], launch.group[1], launch.group[2],
+        bytes_of(launch.reads),
+        bytes_of(launch.writes),
+        launch.table.bytes());
+  }
+  std::printf("]}\n");
   std::fflush(stdout);
 
   // Zero-filled data: the kernels' instruction counts do not depend on it.
@@ -127,7 +140,7 @@ int main(int argc, char** argv) {
   int status = emu_run(
       family, method, align, recompute, scales.data(), sizes.data(), dims,
       backward, src_shape.data(), dst_shape.data(), dtype, elem_size,
-      SRC_OFFSET, MAX_THREADS_PER_GROUP, src.data(), dst.data(), kernel, error, sizeof(error));
+      SRC_OFFSET, MAX_THREADS_PER_GROUP, /*passes: the plan's choice*/ 0, src.data(), dst.data(), kernel, error, sizeof(error));
   if (status != 0) {
     std::fprintf(stderr, "%s\n", error);
     return 1;

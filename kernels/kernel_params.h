@@ -2,11 +2,13 @@
 // layout of its tap tables (buffer 3), shared byte for byte by the host
 // launch plan (csrc/metal/), the .metal source and the emulator.
 //
-// Grid: x walks the channel packets of a position, y the last spatial axis
-// of the array written, z its rows: the batch entry and the leading spatial
-// axes, flattened row-major. Splitting z takes one division per leading
-// axis, by a multiply-high with a precomputed magic number (Apple GPUs have
-// no integer divider).
+// Grid: x walks a row of the array written (its last spatial axis times the
+// channel packets of a position, packets fastest), y its rows: the batch
+// entry and the leading spatial axes, flattened row-major. Neighbouring
+// threads are neighbouring packets whatever the channel count (no idle
+// lanes between positions). Splitting x takes one division, by the packets,
+// and y one per leading axis, each a multiply-high with a precomputed magic
+// number (Apple GPUs have no integer divider).
 //
 // Tap tables (the same rows for every mode, forward and backward): along
 // each axis, row o of the array written lists the (source index, weight)
@@ -52,6 +54,8 @@ struct AxisParams {
 struct KernelParams {
   int dims; // spatial dims in use (<= MAX_DIMS)
   unsigned int channels;
+  unsigned int packets; // channel packets per position
+  Divisor by_packets; // splits grid x
   unsigned long src_batch; // source elements per batch entry
   AxisParams axes[MAX_DIMS];
 };

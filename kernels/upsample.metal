@@ -1,10 +1,10 @@
 // Upsampling kernels for Apple GPUs: forward and backward of every mode.
 //
-// Layout is channels-last (N, *spatial, C). Grid x walks packets of V
-// neighbouring channels, grid y the last spatial axis of the array written,
-// grid z its rows (batch entry and leading spatial axes), as laid out in
-// kernel_params.h. The grid is exact (dispatchThreads): no thread falls past
-// the data.
+// Layout is channels-last (N, *spatial, C). A thread makes a packet of V
+// neighbouring channels at one position of the array written: grid x walks
+// a row of it (last spatial axis x packets), grid y its rows (batch entry and
+// leading spatial axes), as laid out in kernel_params.h. The grid is exact
+// (dispatchThreads): no thread falls past the data.
 //
 // Every weighted pass is one gather: along each axis, the row of the
 // thread's position in the tap table (buffer 3, built on the host from
@@ -100,6 +100,26 @@ inline uint split_row(uint z, int dims, constant KernelParams& p, thread uint* o
   return z;
 }
 
+// The thread's place: position along the last axis, channel, grid row.
+struct Place {
+  uint position;
+  uint channel;
+  uint row;
+};
+
+inline Place place_of(uint2 gid, constant KernelParams& p, int vec) {
+  Place at;
+  at.position = divide(gid.x, p.by_packets);
+  at.channel = (gid.x - at.position * p.packets) * vec;
+  at.row = gid.y;
+  return at;
+}
+
+// Flat offset of the thread's packet in the array written (64 bits).
+inline ulong destination(Place at, constant KernelParams& p, int last) {
+  return (ulong(at.row) * p.axes[last].size + at.position) * p.channels + at.channel;
+}
+
 inline uint2 table_row(constant uint2* table, constant AxisParams& a, uint position) {
   return table[a.rows + position];
 }
@@ -119,27 +139,29 @@ inline void sum_row(
   }
 }
 
-// Every weighted pass of rank 1-3 (see the head of the file).
-template <typename T, int RANK, int V>
+// Every weighted pass of rank 1-3 (see the head of the file). In and Out
+// differ in the launches through a float32 temporary.
+template <typename In, typename Out, int RANK, int V>
 [[kernel]] void gather(
-    device const T* src [[buffer(0)]],
-    device T* dst [[buffer(1)]],
+    device const In* src [[buffer(0)]],
+    device Out* dst [[buffer(1)]],
     constant KernelParams& p [[buffer(2)]],
     constant uint2* table [[buffer(3)]],
-    uint3 gid [[thread_position_in_grid]]) {
-  typedef typename Packet<T, V>::acc_t acc_t;
+    uint2 gid [[thread_position_in_grid]]) {
+  typedef typename Packet<In, V>::acc_t acc_t;
+  Place at = place_of(gid, p, V);
   uint o[3]; // 3, not RANK: the branches of the other ranks index it too
-  uint n = split_row(gid.z, RANK, p, o);
-  device const T* base = src + ulong(n) * p.src_batch + gid.x * V;
-  uint2 last = table_row(table, p.axes[RANK - 1], gid.y);
+  uint n = split_row(at.row, RANK, p, o);
+  device const In* base = src + ulong(n) * p.src_batch + at.channel;
+  uint2 last = table_row(table, p.axes[RANK - 1], at.position);
   acc_t acc = acc_t(0.0f);
   if (RANK == 1) {
-    sum_row<T, V>(acc, base, table, last, 1.0f);
+    sum_row<In, V>(acc, base, table, last, 1.0f);
   } else if (RANK == 2) {
     uint2 r0 = table_row(table, p.axes[0], o[0]);
     for (uint e0 = r0.x; e0 < r0.y; ++e0) {
       uint2 t0 = table[e0];
-      sum_row<T, V>(acc, base + t0.x, table, last, as_type<float>(t0.y));
+      sum_row<In, V>(acc, base + t0.x, table, last, as_type<float>(t0.y));
     }
   } else {
     uint2 r0 = table_row(table, p.axes[0], o[0]);
@@ -149,30 +171,30 @@ template <typename T, int RANK, int V>
       float w0 = as_type<float>(t0.y);
       for (uint e1 = r1.x; e1 < r1.y; ++e1) {
         uint2 t1 = table[e1];
-        sum_row<T, V>(acc, base + (t0.x + t1.x), table, last, w0 * as_type<float>(t1.y));
+        sum_row<In, V>(acc, base + (t0.x + t1.x), table, last, w0 * as_type<float>(t1.y));
       }
     }
   }
-  ulong to = (ulong(gid.z) * p.axes[RANK - 1].size + gid.y) * p.channels + gid.x * V;
-  Packet<T, V>::store(dst + to, acc);
+  Packet<Out, V>::store(dst + destination(at, p, RANK - 1), acc);
 }
 
 // Every weighted pass of any rank, 64-bit offsets: an odometer over the
 // leading axes' rows (axis dims - 2 fastest), the last axis's row inside.
-template <typename T, int V>
+template <typename In, typename Out, int V>
 [[kernel]] void gather_nd(
-    device const T* src [[buffer(0)]],
-    device T* dst [[buffer(1)]],
+    device const In* src [[buffer(0)]],
+    device Out* dst [[buffer(1)]],
     constant KernelParams& p [[buffer(2)]],
     constant uint2* table [[buffer(3)]],
-    uint3 gid [[thread_position_in_grid]]) {
-  typedef typename Packet<T, V>::acc_t acc_t;
+    uint2 gid [[thread_position_in_grid]]) {
+  typedef typename Packet<In, V>::acc_t acc_t;
   const int dims = p.dims;
   const int lead = dims - 1;
+  Place at = place_of(gid, p, V);
   uint o[MAX_DIMS];
-  uint n = split_row(gid.z, dims, p, o);
-  device const T* base = src + ulong(n) * p.src_batch + gid.x * V;
-  uint2 last = table_row(table, p.axes[lead], gid.y);
+  uint n = split_row(at.row, dims, p, o);
+  device const In* base = src + ulong(n) * p.src_batch + at.channel;
+  uint2 last = table_row(table, p.axes[lead], at.position);
   uint2 row[MAX_DIMS];
   uint e[MAX_DIMS];
   bool empty = false;
@@ -199,7 +221,7 @@ template <typename T, int V>
     for (uint k = last.x; k < last.y; ++k) {
       uint2 t = table[k];
       ulong at = offset[lead] + ulong(t.x) * p.axes[lead].stride;
-      acc += (w * as_type<float>(t.y)) * Packet<T, V>::load(base + at);
+      acc += (w * as_type<float>(t.y)) * Packet<In, V>::load(base + at);
     }
     a = lead - 1;
     while (a >= 0 && ++e[a] == row[a].y) {
@@ -208,8 +230,7 @@ template <typename T, int V>
     }
     empty = a < 0;
   }
-  ulong to = (ulong(gid.z) * p.axes[lead].size + gid.y) * p.channels + gid.x * V;
-  Packet<T, V>::store(dst + to, acc);
+  Packet<Out, V>::store(dst + destination(at, p, lead), acc);
 }
 
 // Nearest forward of rank 1-3: a copy of the source packet, exact for every
@@ -221,15 +242,16 @@ template <typename T, int RANK, int V>
     device T* dst [[buffer(1)]],
     constant KernelParams& p [[buffer(2)]],
     constant uint2* table [[buffer(3)]],
-    uint3 gid [[thread_position_in_grid]]) {
+    uint2 gid [[thread_position_in_grid]]) {
+  Place at = place_of(gid, p, V);
   uint o[RANK];
-  uint n = split_row(gid.z, RANK, p, o);
-  uint from = table[table_row(table, p.axes[RANK - 1], gid.y).x].x;
+  uint n = split_row(at.row, RANK, p, o);
+  uint from = table[table_row(table, p.axes[RANK - 1], at.position).x].x;
   for (int a = 0; a < RANK - 1; ++a) {
     from += table[table_row(table, p.axes[a], o[a]).x].x;
   }
-  ulong to = (ulong(gid.z) * p.axes[RANK - 1].size + gid.y) * p.channels + gid.x * V;
-  Copy<T, V>::run(dst + to, src + ulong(n) * p.src_batch + from + gid.x * V);
+  Copy<T, V>::run(
+      dst + destination(at, p, RANK - 1), src + ulong(n) * p.src_batch + from + at.channel);
 }
 
 // Nearest forward of any rank, 64-bit offsets.
@@ -239,49 +261,55 @@ template <typename T, int V>
     device T* dst [[buffer(1)]],
     constant KernelParams& p [[buffer(2)]],
     constant uint2* table [[buffer(3)]],
-    uint3 gid [[thread_position_in_grid]]) {
+    uint2 gid [[thread_position_in_grid]]) {
   const int dims = p.dims;
+  Place at = place_of(gid, p, V);
   uint o[MAX_DIMS];
-  uint n = split_row(gid.z, dims, p, o);
-  o[dims - 1] = gid.y;
-  ulong from = ulong(n) * p.src_batch + gid.x * V;
+  uint n = split_row(at.row, dims, p, o);
+  o[dims - 1] = at.position;
+  ulong from = ulong(n) * p.src_batch + at.channel;
   for (int a = 0; a < dims; ++a) {
     from += ulong(table[table_row(table, p.axes[a], o[a]).x].x) * p.axes[a].stride;
   }
-  ulong to = (ulong(gid.z) * p.axes[dims - 1].size + gid.y) * p.channels + gid.x * V;
-  Copy<T, V>::run(dst + to, src + from);
+  Copy<T, V>::run(dst + destination(at, p, dims - 1), src + from);
 }
 
-// Kernel names: upsample_{gather|copy}_{type}_{rank}_v{V}, built the same
-// way by csrc/metal/launch_plan.cpp (type: float32, float16, bfloat16 for
-// gather, u8 .. u64 for copy; rank 1d, 2d, 3d or nd).
+// Kernel names: upsample_{gather|copy}_{types}_{rank}_v{V}, built the same
+// way by csrc/metal/launch_plan.cpp. Types: float32, float16, bfloat16 for
+// gather, u8 .. u64 for copy, and "<in>_<out>" for the launches through a
+// float32 temporary (any rank into it, rank 1 out of it); rank 1d, 2d, 3d
+// or nd.
 #ifndef instantiate_kernel
 #define instantiate_kernel(name, func, ...) \
   template [[host_name(name)]] [[kernel]] decltype(func<__VA_ARGS__>) func<__VA_ARGS__>;
 #endif
 
-#define instantiate_widths(prefix, func, nd_func, type)      \
-  instantiate_kernel(prefix "_1d_v1", func, type, 1, 1)      \
-  instantiate_kernel(prefix "_2d_v1", func, type, 2, 1)      \
-  instantiate_kernel(prefix "_3d_v1", func, type, 3, 1)      \
-  instantiate_kernel(prefix "_nd_v1", nd_func, type, 1)      \
-  instantiate_kernel(prefix "_1d_v2", func, type, 1, 2)      \
-  instantiate_kernel(prefix "_2d_v2", func, type, 2, 2)      \
-  instantiate_kernel(prefix "_3d_v2", func, type, 3, 2)      \
-  instantiate_kernel(prefix "_nd_v2", nd_func, type, 2)      \
-  instantiate_kernel(prefix "_1d_v3", func, type, 1, 3)      \
-  instantiate_kernel(prefix "_2d_v3", func, type, 2, 3)      \
-  instantiate_kernel(prefix "_3d_v3", func, type, 3, 3)      \
-  instantiate_kernel(prefix "_nd_v3", nd_func, type, 3)      \
-  instantiate_kernel(prefix "_1d_v4", func, type, 1, 4)      \
-  instantiate_kernel(prefix "_2d_v4", func, type, 2, 4)      \
-  instantiate_kernel(prefix "_3d_v4", func, type, 3, 4)      \
-  instantiate_kernel(prefix "_nd_v4", nd_func, type, 4)
+#define instantiate_width(prefix, v, func, nd_func, ...)           \
+  instantiate_kernel(prefix "_1d_v" #v, func, __VA_ARGS__, 1, v)   \
+  instantiate_kernel(prefix "_2d_v" #v, func, __VA_ARGS__, 2, v)   \
+  instantiate_kernel(prefix "_3d_v" #v, func, __VA_ARGS__, 3, v)   \
+  instantiate_kernel(prefix "_nd_v" #v, nd_func, __VA_ARGS__, v)
+
+#define instantiate_widths(prefix, func, nd_func, ...)        \
+  instantiate_width(prefix, 1, func, nd_func, __VA_ARGS__)    \
+  instantiate_width(prefix, 2, func, nd_func, __VA_ARGS__)    \
+  instantiate_width(prefix, 3, func, nd_func, __VA_ARGS__)    \
+  instantiate_width(prefix, 4, func, nd_func, __VA_ARGS__)
+
+#define instantiate_rank1(prefix, func, ...)                  \
+  instantiate_kernel(prefix "_1d_v1", func, __VA_ARGS__, 1, 1) \
+  instantiate_kernel(prefix "_1d_v2", func, __VA_ARGS__, 1, 2) \
+  instantiate_kernel(prefix "_1d_v3", func, __VA_ARGS__, 1, 3) \
+  instantiate_kernel(prefix "_1d_v4", func, __VA_ARGS__, 1, 4)
 
 instantiate_widths("upsample_copy_u8", copy, copy_nd, uchar)
 instantiate_widths("upsample_copy_u16", copy, copy_nd, ushort)
 instantiate_widths("upsample_copy_u32", copy, copy_nd, uint)
 instantiate_widths("upsample_copy_u64", copy, copy_nd, ulong)
-instantiate_widths("upsample_gather_float32", gather, gather_nd, float)
-instantiate_widths("upsample_gather_float16", gather, gather_nd, half)
-instantiate_widths("upsample_gather_bfloat16", gather, gather_nd, bfloat)
+instantiate_widths("upsample_gather_float32", gather, gather_nd, float, float)
+instantiate_widths("upsample_gather_float16", gather, gather_nd, half, half)
+instantiate_widths("upsample_gather_bfloat16", gather, gather_nd, bfloat, bfloat)
+instantiate_widths("upsample_gather_float16_float32", gather, gather_nd, half, float)
+instantiate_widths("upsample_gather_bfloat16_float32", gather, gather_nd, bfloat, float)
+instantiate_rank1("upsample_gather_float32_float16", gather, float, half)
+instantiate_rank1("upsample_gather_float32_bfloat16", gather, float, bfloat)

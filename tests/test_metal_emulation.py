@@ -70,11 +70,11 @@ class Case:
             antialias=self.antialias,
         )
 
-    def emulate(self, emu, src, dst_shape, backward=False):
+    def emulate(self, emu, src, dst_shape, backward=False, passes=0):
         return emu.run(
             src, dst_shape, family=self.family, method=self.method,
             align_corners=self.align, recompute_scale=self.recompute,
-            scales=self.scales, sizes=self.sizes, backward=backward,
+            scales=self.scales, sizes=self.sizes, backward=backward, passes=passes,
         )
 
     def torch(self, x64, dims):
@@ -105,9 +105,9 @@ def random_input(shape, dtype, seed=0):
     return mx.array(x).astype(dtype)
 
 
-def check_forward(emu, case, x):
+def check_forward(emu, case, x, passes=0):
     expected = case.cpu(x)
-    got, kernel = case.emulate(emu, x, expected.shape)
+    got, kernel = case.emulate(emu, x, expected.shape, passes=passes)
     assert got.dtype == x.dtype
     if case.method.startswith("nearest"):
         np.testing.assert_array_equal(np.array(got.view(mx.uint8)), np.array(expected.view(mx.uint8)))
@@ -124,11 +124,11 @@ def check_forward(emu, case, x):
     return kernel
 
 
-def check_backward(emu, case, x):
+def check_backward(emu, case, x, passes=0):
     out_shape = case.cpu(x).shape
     g = random_input(out_shape, x.dtype, seed=1)
     _, (expected,) = mx.vjp(case.cpu, [x], [g])
-    got, kernel = case.emulate(emu, g, x.shape, backward=True)
+    got, kernel = case.emulate(emu, g, x.shape, backward=True, passes=passes)
     assert got.dtype == g.dtype
     tol = TOLERANCE[x.dtype]
     np.testing.assert_allclose(to_numpy64(got), to_numpy64(expected), rtol=tol, atol=4 * tol)
@@ -186,7 +186,7 @@ def test_nearest_forward_kernels(emulator, dtype, rank, channels):
 @pytest.mark.parametrize("method", ["linear", "cubic"] + WINDOW_METHODS)
 def test_interpolate_forward_kernels(emulator, method, dtype, rank, channels):
     x = random_input((2, *SHAPES[rank], channels), FLOATS[dtype])
-    kernel = check_forward(emulator, case_for(method, rank), x)
+    kernel = check_forward(emulator, case_for(method, rank), x, passes=1)
     assert kernel == gather_kernel(dtype, rank, channels)
 
 
@@ -202,7 +202,7 @@ def gather_kernel(dtype, rank, channels):
 @pytest.mark.parametrize("method", ["nearest", "linear", "cubic"] + WINDOW_METHODS)
 def test_backward_kernels(emulator, method, dtype, rank, channels):
     x = random_input((2, *SHAPES[rank], channels), FLOATS[dtype])
-    kernel = check_backward(emulator, case_for(method, rank), x)
+    kernel = check_backward(emulator, case_for(method, rank), x, passes=1)
     assert kernel == gather_kernel(dtype, rank, channels)
 
 
@@ -364,6 +364,133 @@ def test_threadgroup_fits_the_pipeline_limit(emulator, limit):
         max_threads_per_group=limit,
     )
     np.testing.assert_allclose(np.array(got), np.array(expected), rtol=2e-6, atol=2e-6)
+
+
+# ---- two launches through a float32 temporary --------------------------------
+#
+# A separable pass may run as the leading axes into a float32 temporary, then
+# the last axis (launch_plan.cpp picks it when it saves more arithmetic than
+# the temporary costs in memory). The first launch sees a row of the last
+# axis times the channels as its channels: with a last axis of 5 the channel
+# counts give it 1, 3, 2 and 4 channels per thread, and the second launch
+# (always rank 1) the widths of CHANNELS.
+TWO_PASS_SHAPES = {2: (4, 5), 3: (3, 2, 5), 4: (2, 3, 2, 5), 5: (2, 2, 2, 2, 5)}
+TWO_PASS_SCALES = {2: (0.5, 2.0), 3: (1.5, 2.0, 0.6), 4: (2.0, 1.5, 1.0, 0.8),
+                   5: (1.5, 1.0, 2.0, 1.0, 0.6)}
+
+
+@pytest.mark.parametrize("channels", CHANNELS)
+@pytest.mark.parametrize("dims", sorted(TWO_PASS_SHAPES))
+@pytest.mark.parametrize("dtype", list(FLOATS))
+@pytest.mark.parametrize("method", ["linear", "antialias-cubic", "area"])
+def test_two_launch_kernels(emulator, method, dtype, dims, channels):
+    family = "pytorch" if method == "area" or dims == 2 else "mlx"
+    case = Case(family, method, scales=TWO_PASS_SCALES[dims])
+    x = random_input((2, *TWO_PASS_SHAPES[dims], channels), FLOATS[dtype])
+    for check in (check_forward, check_backward):
+        kernel = check(emulator, case, x, passes=2)
+        lead, rest = kernel.split("+")
+        into = "float32" if dtype == "float32" else f"{dtype}_float32"
+        out_of = "float32" if dtype == "float32" else f"float32_{dtype}"
+        rank = f"{dims - 1}d" if dims <= 4 else "nd"
+        assert lead.startswith(f"upsample_gather_{into}_{rank}_v"), kernel
+        assert rest == f"upsample_gather_{out_of}_1d_v{packet_width(channels)}", kernel
+
+
+@pytest.mark.parametrize("backward", [False, True])
+def test_plan_splits_where_it_saves(emulator, backward):
+    """A 3-D antialiased x0.25 reads 17^3 taps per output in one launch, 17^2
+    and 17 in two: the plan splits it; the 2-D one and a 2x upscale it keeps
+    whole (the memory traffic bounds them)."""
+    def launches(shape, scale, method):
+        dims = len(shape) - 2
+        out = (shape[0], *[int(n * scale) for n in shape[1:-1]], shape[-1])
+        src, dst = (out, shape) if backward else (shape, out)
+        return len(emulator.plan(src, dst, family="mlx", method=method, scales=(scale,) * dims,
+                                 backward=backward))
+
+    assert launches((1, 64, 64, 64, 8), 0.25, "antialias-cubic") == 2
+    assert launches((8, 128, 128, 64), 0.25, "antialias-cubic") == 1
+    assert launches((8, 64, 64, 64), 2.0, "linear") == 1
+    assert launches((1, 8, 8, 8), 0.25, "antialias-cubic") == 1  # too small to pay a launch
+
+
+def test_two_launches_agree_with_one(emulator):
+    """Same values either way, to float32 rounding (the sums are grouped
+    differently)."""
+    case = Case("mlx", "antialias-cubic", scales=(0.25, 0.25, 0.5))
+    x = random_input((1, 24, 20, 12, 8), mx.float32)
+    one, _ = case.emulate(emulator, x, case.cpu(x).shape, passes=1)
+    two, _ = case.emulate(emulator, x, case.cpu(x).shape, passes=2)
+    np.testing.assert_allclose(np.array(two), np.array(one), rtol=1e-5, atol=1e-6)
+
+
+# ---- the grid, the lanes and the offsets ---------------------------------------
+
+
+def test_magic_division_is_exact(emulator):
+    """Grid coordinates are split without an integer divider (Apple GPUs have
+    none): mulhi(2n, magic) >> shift == n // d for every n < 2^31."""
+    rng = np.random.default_rng(0)
+    top = 2**31 - 1
+    divisors = list(range(1, 1030)) + [3**k for k in range(7, 20)] + [
+        2**k + e for k in range(10, 31) for e in (-1, 0, 1)] + [top, 2**31 - 2]
+    for d in divisors:
+        k = np.arange(0, 40)
+        near = np.concatenate([k * d, k * d + d - 1, top - k, (top // d - k) * d, (top // d - k) * d - 1])
+        n = np.concatenate([rng.integers(0, 2**31, 200), near])
+        n = n[(n >= 0) & (n <= top)].astype(np.int64)
+        np.testing.assert_array_equal(emulator.divide(n, d), n // d, err_msg=f"divisor {d}")
+
+
+@pytest.mark.parametrize("channels,packets_per_position", [(3, 1), (36, 9), (130, 65), (64, 16)])
+def test_lanes_are_dense(emulator, channels, packets_per_position):
+    """Channel counts that are not powers of two leave no idle lanes between
+    positions: a row of the grid is positions x packets, tiled by whole SIMD
+    groups (C = 3 is one thread per pixel)."""
+    (kernel, grid, group), = emulator.plan(
+        (2, 16, 16, channels), (2, 32, 32, channels), family="pytorch", method="linear",
+        scales=(2.0, 2.0))
+    assert grid == (32 * packets_per_position, 2 * 32, 1)
+    row = min(grid[0], 256)
+    assert group == (row, 256 // row, 1) and row % 32 == 0, (kernel, group)
+
+
+def test_wide_batch_entries_take_the_64_bit_kernel(emulator):
+    """A batch entry of 2^32 elements or more does not fit the 32-bit
+    offsets of the rank 1-3 kernels: the plan takes the rank-generic one."""
+    (narrow, _, _), = emulator.plan((1, 32768, 32768, 2), (1, 65536, 32768, 2), family="pytorch",
+                                    method="nearest", scales=(2.0, 1.0))
+    (wide, _, _), = emulator.plan((1, 65536, 32768, 2), (1, 131072, 32768, 2), family="pytorch",
+                                  method="nearest", scales=(2.0, 1.0))
+    assert narrow == "upsample_copy_u32_2d_v2" and wide == "upsample_copy_u32_nd_v2"
+
+
+def test_grid_limits_are_errors(emulator):
+    with pytest.raises(Exception, match="too large for one Metal grid"):
+        emulator.plan((2**16, 2**15, 1, 1), (2**16, 2**16, 1, 1), family="pytorch",
+                      method="nearest", scales=(2.0, 1.0))
+
+
+@pytest.mark.parametrize(
+    "method,rank,backward",
+    [(m, 1, b) for m in ["nearest", "linear", "cubic", "antialias-linear",
+                         "antialias-cubic", "area"] for b in (False, True)]
+    + [("nearest", r, False) for r in RANKS] + [("nearest", 2, True), ("area", 2, False)],
+)
+def test_bitwise_equal_to_the_cpu_path(emulator, method, rank, backward):
+    """Where the kernels sum like the CPU path (every mode in 1-D, nearest
+    forward, 2-D nearest backward and area forward), the bits agree."""
+    case = case_for(method, rank)
+    x = random_input((2, *SHAPES[rank], 8), mx.float32)
+    expected = case.cpu(x)
+    if backward:
+        g = random_input(expected.shape, mx.float32, seed=1)
+        _, (expected,) = mx.vjp(case.cpu, [x], [g])
+        got, _ = case.emulate(emulator, g, x.shape, backward=True)
+    else:
+        got, _ = case.emulate(emulator, x, expected.shape)
+    np.testing.assert_array_equal(np.array(got.view(mx.uint32)), np.array(expected.view(mx.uint32)))
 
 
 def test_every_kernel_executed(emulator):

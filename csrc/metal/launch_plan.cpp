@@ -12,8 +12,21 @@ namespace {
 constexpr unsigned int THREADS_PER_GROUP = 256;
 // The kernels of rank 1-3 address a batch entry with 32-bit offsets.
 constexpr unsigned long long MAX_NARROW_ELEMENTS = 1ull << 32;
-// upsample::divide splits grid z exactly below 2^31.
-constexpr unsigned long long MAX_GRID_ROWS = 1ull << 31;
+// upsample::divide splits grid x and y exactly below 2^31.
+constexpr unsigned long long MAX_GRID = 1ull << 31;
+// The cost estimate that picks one launch or two: an M2-class GPU runs ~18
+// instructions per byte it moves to or from memory (1.8e12 instructions/s
+// against 100 GB/s; Apple scales both together across its GPUs), and a tap
+// costs a table load, its weight, its address and V multiply-adds
+// (bench/cost_model.py counts ~15 for V = 4).
+constexpr double INSTRUCTIONS_PER_BYTE = 18.0;
+// A launch's fixed cost (a few microseconds of dispatch and drain) as bytes
+// moved in that time: small calls stay in one launch.
+constexpr double LAUNCH_BYTES = 512.0 * 1024;
+
+double tap_instructions(int vec) {
+  return 3.0 + 3.0 * vec;
+}
 
 unsigned int prev_pow2(unsigned int n) {
   unsigned int p = 1;
@@ -46,16 +59,89 @@ int packet_width(int channels, long long src_offset, int elem_size) {
   return 1;
 }
 
-std::string type_name(bool copy, const std::string& dtype, int elem_size) {
-  if (copy) {
-    return "u" + std::to_string(8 * elem_size);
-  }
+void check_float(const std::string& dtype) {
   if (dtype != "float32" && dtype != "float16" && dtype != "bfloat16") {
     throw std::invalid_argument(
         "[upsample] the Metal kernels interpolate float32, float16 and "
         "bfloat16, not " + dtype);
   }
-  return dtype;
+}
+
+// One launch, and what the cost estimate needs of it.
+struct Planned {
+  Launch launch;
+  double cost; // max(instructions / INSTRUCTIONS_PER_BYTE, bytes moved) + LAUNCH_BYTES
+};
+
+// The launch that resamples every spatial axis of `src_shape` into
+// `dst_shape` (both (batch, *spatial, channels) as the kernel sees them),
+// axis a along maps[a]. `in_type` / `out_type` name the element types read
+// and written ("u<bits>" for a copy).
+Planned plan_gather(
+    const std::vector<upsample::AxisMap>& maps,
+    int mode,
+    bool backward,
+    bool copy,
+    const std::vector<int>& src_shape,
+    const std::vector<int>& dst_shape,
+    const std::string& in_type,
+    const std::string& out_type,
+    int in_size,
+    int out_size,
+    long long src_offset,
+    Buffer reads,
+    Buffer writes) {
+  int dims = static_cast<int>(maps.size());
+  int channels = dst_shape.back();
+  int vec = packet_width(channels, src_offset, in_size);
+  unsigned long long src_batch = product(src_shape, 1, src_shape.size());
+  unsigned long long rows = product(dst_shape, 0, dst_shape.size() - 2);
+  unsigned long long row_threads =
+      static_cast<unsigned long long>(dst_shape[dims]) * (channels / vec);
+  if (rows >= MAX_GRID || row_threads >= MAX_GRID) {
+    throw std::invalid_argument(
+        "[upsample] too large for one Metal grid: " + std::to_string(rows) +
+        " rows (batch x leading spatial positions) of " + std::to_string(row_threads) +
+        " threads");
+  }
+  bool narrow = dims <= 3 && src_batch < MAX_NARROW_ELEMENTS;
+  std::string types = in_type == out_type ? in_type : in_type + "_" + out_type;
+
+  Planned planned{};
+  Launch& l = planned.launch;
+  l.kernel = std::string("upsample_") + (copy ? "copy_" : "gather_") + types + "_" +
+      (narrow ? std::to_string(dims) + "d" : std::string("nd")) + "_v" +
+      std::to_string(vec);
+  l.reads = reads;
+  l.writes = writes;
+  upsample::KernelParams& kp = l.params;
+  kp.dims = dims;
+  kp.channels = static_cast<unsigned int>(channels);
+  kp.packets = static_cast<unsigned int>(channels / vec);
+  kp.by_packets = magic_divisor(std::max(kp.packets, 1u));
+  kp.src_batch = src_batch;
+  double taps_per_element = 1.0;
+  for (int a = 0; a < dims; ++a) {
+    upsample::AxisParams& ap = kp.axes[a];
+    unsigned long long stride = product(src_shape, a + 2, src_shape.size());
+    ap.size = static_cast<unsigned int>(dst_shape[a + 1]);
+    ap.by_size = magic_divisor(ap.size);
+    ap.stride = stride;
+    uint32_t before = l.table.size();
+    ap.rows = append_axis(l.table, maps[a], mode, backward, narrow ? stride : 1);
+    double taps = double(l.table.size() - before - ap.size);
+    taps_per_element *= taps / ap.size;
+  }
+  l.grid[0] = static_cast<unsigned int>(row_threads);
+  l.grid[1] = static_cast<unsigned int>(rows);
+  l.grid[2] = 1;
+
+  double dst_elements = double(product(dst_shape, 0, dst_shape.size()));
+  double instructions = dst_elements / vec * taps_per_element * tap_instructions(vec);
+  double bytes = double(product(src_shape, 0, src_shape.size())) * in_size +
+      dst_elements * out_size + double(l.table.bytes());
+  planned.cost = std::max(instructions / INSTRUCTIONS_PER_BYTE, bytes) + LAUNCH_BYTES;
+  return planned;
 }
 
 } // namespace
@@ -67,7 +153,8 @@ LaunchPlan plan_launch(
     const std::vector<int>& dst_shape,
     const std::string& dtype,
     int elem_size,
-    long long src_offset) {
+    long long src_offset,
+    Passes passes) {
   int dims = p.spatial_dims();
   if (dims > upsample::MAX_DIMS) {
     throw std::invalid_argument(
@@ -82,61 +169,68 @@ LaunchPlan plan_launch(
   const std::vector<int>& out_shape = backward ? src_shape : dst_shape;
   int mode = kernel_mode(p.method);
   bool copy = mode == upsample::MODE_NEAREST && !backward;
-  int channels = dst_shape.back();
-  int vec = packet_width(channels, src_offset, elem_size);
-  unsigned long long src_batch = product(src_shape, 1, src_shape.size());
-  unsigned long long rows = product(dst_shape, 0, dst_shape.size() - 2);
-  if (rows >= MAX_GRID_ROWS) {
-    throw std::invalid_argument(
-        "[upsample] too many rows (batch x leading spatial positions) for one "
-        "Metal grid: " + std::to_string(rows));
+  std::string type = copy ? "u" + std::to_string(8 * elem_size) : dtype;
+  if (!copy) {
+    check_float(dtype);
   }
-  bool narrow = dims <= 3 && src_batch < MAX_NARROW_ELEMENTS;
-
-  LaunchPlan plan{};
-  plan.kernel = std::string("upsample_") + (copy ? "copy_" : "gather_") +
-      type_name(copy, dtype, elem_size) + "_" +
-      (narrow ? std::to_string(dims) + "d" : std::string("nd")) + "_v" +
-      std::to_string(vec);
-  upsample::KernelParams& kp = plan.params;
-  kp.dims = dims;
-  kp.channels = static_cast<unsigned int>(channels);
-  kp.src_batch = src_batch;
+  std::vector<upsample::AxisMap> maps;
   for (int a = 0; a < dims; ++a) {
-    upsample::AxisParams& ap = kp.axes[a];
-    unsigned long long stride = product(src_shape, a + 2, src_shape.size());
-    ap.size = static_cast<unsigned int>(dst_shape[a + 1]);
-    ap.by_size = magic_divisor(ap.size);
-    ap.stride = stride;
-    ap.rows = append_axis(
-        plan.table,
-        axis_map(p, a, in_shape[a + 1], out_shape[a + 1]),
-        mode,
-        backward,
-        narrow ? stride : 1);
+    maps.push_back(axis_map(p, a, in_shape[a + 1], out_shape[a + 1]));
   }
-  plan.grid[0] = static_cast<unsigned int>(channels / vec);
-  plan.grid[1] = static_cast<unsigned int>(dst_shape[dims]);
-  plan.grid[2] = static_cast<unsigned int>(rows);
-  return plan;
+  Planned one = plan_gather(
+      maps, mode, backward, copy, src_shape, dst_shape, type, type, elem_size,
+      elem_size, src_offset, Buffer::Source, Buffer::Destination);
+  // The first of two launches sees a row of the last axis as its channels.
+  unsigned long long last_row = product(src_shape, dims, dims + 2);
+  unsigned long long first_row_threads = last_row * (dims > 1 ? dst_shape[dims - 1] : 1);
+  if (copy || dims < 2 || passes == Passes::One || first_row_threads >= MAX_GRID) {
+    return {{one.launch}, {}};
+  }
+
+  // Two launches through a float32 temporary (N, dst's leading axes, src's
+  // last axis, C): the leading axes first, treating the last axis and the
+  // channels as one row of channels, then the last axis of every row.
+  int last = dims;
+  int row_channels = static_cast<int>(last_row);
+  std::vector<int> src_a(src_shape.begin(), src_shape.begin() + last);
+  src_a.push_back(row_channels);
+  std::vector<int> tmp_a(dst_shape.begin(), dst_shape.begin() + last);
+  tmp_a.push_back(row_channels);
+  int rows = static_cast<int>(product(dst_shape, 0, last));
+  int channels = dst_shape.back();
+  std::vector<int> tmp_b = {rows, src_shape[last], channels};
+  std::vector<int> dst_b = {rows, dst_shape[last], channels};
+  Planned lead = plan_gather(
+      std::vector<upsample::AxisMap>(maps.begin(), maps.end() - 1), mode, backward,
+      false, src_a, tmp_a, type, "float32", elem_size, 4, src_offset, Buffer::Source,
+      Buffer::Temporary);
+  Planned rest = plan_gather(
+      {maps.back()}, mode, backward, false, tmp_b, dst_b, "float32", type, 4,
+      elem_size, 0, Buffer::Temporary, Buffer::Destination);
+  if (passes == Passes::Two || lead.cost + rest.cost < one.cost) {
+    return {{lead.launch, rest.launch}, tmp_b};
+  }
+  return {{one.launch}, {}};
 }
 
-void fit_threadgroup(LaunchPlan& plan, unsigned int max_threads_per_group) {
+size_t LaunchPlan::temporary_bytes() const {
+  return temporary_shape.empty() ? 0 : size_t(product(temporary_shape, 0, 3)) * 4;
+}
+
+void fit_threadgroup(Launch& launch, unsigned int max_threads_per_group) {
   if (max_threads_per_group == 0) {
     throw std::invalid_argument("[upsample] the Metal kernel allows no threads");
   }
-  // Neighbouring threads take a position's channel packets, then the next
-  // positions along the last axis, then the next rows: no idle lanes between
-  // positions whatever the channel count, and a SIMD group reads and writes
-  // neighbouring memory. At most a power of two of threads, so that a group
-  // holds whole SIMD groups when it spans whole rows.
+  // Along a row first (neighbouring packets, then positions: a SIMD group
+  // reads and writes neighbouring memory), then across rows. A power of two:
+  // whole SIMD groups of 32 whenever the limit allows 32 threads or more and
+  // the row is long enough.
   unsigned int threads = prev_pow2(std::min(THREADS_PER_GROUP, max_threads_per_group));
-  unsigned int gx = std::max(1u, std::min(plan.grid[0], threads));
-  unsigned int gy = std::max(1u, std::min(plan.grid[1], threads / gx));
-  unsigned int gz = std::max(1u, std::min(plan.grid[2], threads / (gx * gy)));
-  plan.group[0] = gx;
-  plan.group[1] = gy;
-  plan.group[2] = gz;
+  unsigned int gx = std::max(1u, std::min(launch.grid[0], threads));
+  unsigned int gy = std::max(1u, std::min(launch.grid[1], threads / gx));
+  launch.group[0] = gx;
+  launch.group[1] = gy;
+  launch.group[2] = 1;
 }
 
 } // namespace mlx_upsample::metal

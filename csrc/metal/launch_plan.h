@@ -1,6 +1,7 @@
-// How eval_gpu launches a Metal kernel: kernel name, parameter block, tap
-// tables, grid and threadgroup sizes. Plain C++ (no MLX, no Metal) so that
-// the tests run the very same plan through the emulator on Linux.
+// How eval_gpu launches the Metal kernels of one call: per launch the kernel
+// name, parameter block, tap tables, grid and threadgroup sizes. Plain C++
+// (no MLX, no Metal) so that the tests run the very same plan through the
+// emulator on Linux.
 #pragma once
 
 #include <string>
@@ -16,15 +17,34 @@ namespace mlx_upsample::metal {
 // it), larger ones in a buffer.
 constexpr size_t MAX_INLINE_TABLE_BYTES = 4096;
 
-struct LaunchPlan {
+// Where a launch reads and writes: the call's arrays or the temporary.
+enum class Buffer { Source, Destination, Temporary };
+
+struct Launch {
   std::string kernel;
   upsample::KernelParams params;
   TapTables table; // buffer 3
+  Buffer reads; // buffer 0
+  Buffer writes; // buffer 1
   // Threads per axis: exactly the data (dispatchThreads; the threadgroups at
   // the edges of the grid are partial).
   unsigned int grid[3];
   unsigned int group[3];
 };
+
+// One launch, or two through a float32 temporary: a separable pass is
+// split (leading axes, then the last axis) when that moves fewer bytes than
+// it saves in arithmetic (the plan's cost estimate, launch_plan.cpp).
+struct LaunchPlan {
+  std::vector<Launch> launches;
+  std::vector<int> temporary_shape; // float32 elements; empty without one
+
+  size_t temporary_bytes() const;
+};
+
+// How many launches a weighted pass may take: the plan's choice (eval_gpu),
+// or one or two whatever the cost (tests, cost model).
+enum class Passes { Cheapest, One, Two };
 
 // `src_shape` is the array the kernel reads (input forward, output cotangent
 // backward), `dst_shape` the one it writes; both (N, *spatial, C).
@@ -32,11 +52,13 @@ struct LaunchPlan {
 // row-contiguous view need not start on a packet boundary: vector loads are
 // planned only where every packet is aligned). `dtype` is "float32",
 // "float16" or "bfloat16" (any dtype for nearest forward, which copies
-// elements of `elem_size` bytes). `max_threads_per_group` is the pipeline's
-// limit (maxTotalThreadsPerThreadgroup, which can be below 1024 for a heavy
-// kernel), known only once the kernel named by the plan is loaded: call
-// plan_launch, load plan.kernel, then fit_threadgroup. Throws
-// std::invalid_argument for what no kernel covers.
+// elements of `elem_size` bytes). Each launch's threadgroup depends on its
+// pipeline's limit (maxTotalThreadsPerThreadgroup, which can be below 1024
+// for a heavy kernel), known only once the kernel named by the launch is
+// loaded: call plan_launch, load each launch's kernel, then fit_threadgroup.
+// Passes::Two for a pass that cannot be split (nearest forward, one
+// spatial axis) plans one launch. Throws std::invalid_argument for what no
+// kernel covers.
 LaunchPlan plan_launch(
     const UpsampleParams& p,
     bool backward,
@@ -44,9 +66,10 @@ LaunchPlan plan_launch(
     const std::vector<int>& dst_shape,
     const std::string& dtype,
     int elem_size,
-    long long src_offset);
+    long long src_offset,
+    Passes passes = Passes::Cheapest);
 
-// Picks the threadgroup (at most `max_threads_per_group` threads).
-void fit_threadgroup(LaunchPlan& plan, unsigned int max_threads_per_group);
+// Picks the launch's threadgroup (at most `max_threads_per_group` threads).
+void fit_threadgroup(Launch& launch, unsigned int max_threads_per_group);
 
 } // namespace mlx_upsample::metal

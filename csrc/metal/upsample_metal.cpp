@@ -68,26 +68,43 @@ void upsample(
 
   auto& device = mx::metal::device(s.device);
   auto* library = device.get_library(LIBRARY_NAME, library_dir());
-  auto* kernel = device.get_kernel(plan.kernel, library);
-  fit_threadgroup(
-      plan, static_cast<unsigned int>(kernel->maxTotalThreadsPerThreadgroup()));
   auto& encoder = mx::metal::get_command_encoder(s);
-  encoder.set_compute_pipeline_state(kernel);
-  encoder.set_input_array(src, 0);
-  encoder.set_output_array(dst, 1);
-  encoder.set_bytes(plan.params, 2);
-  const std::vector<uint32_t>& words = plan.table.words;
-  if (plan.table.bytes() <= MAX_INLINE_TABLE_BYTES) {
-    encoder.set_bytes(words.data(), static_cast<int>(words.size()), 3);
-  } else {
-    // A buffer of its own, kept alive until the command buffer completes.
-    mx::array table(words.begin(), mx::Shape{static_cast<int>(words.size())}, mx::uint32);
-    encoder.set_input_array(table, 3);
-    encoder.add_temporary(std::move(table));
+  // The float32 temporary between two launches, freed once the command
+  // buffer completes (MLX orders the second launch after the first: it
+  // reads what the first wrote).
+  mx::array temporary(
+      mx::Shape(plan.temporary_shape.begin(), plan.temporary_shape.end()),
+      mx::float32,
+      nullptr,
+      {});
+  if (!plan.temporary_shape.empty()) {
+    temporary.set_data(mx::allocator::malloc(temporary.nbytes()));
   }
-  encoder.dispatch_threads(
-      MTL::Size(plan.grid[0], plan.grid[1], plan.grid[2]),
-      MTL::Size(plan.group[0], plan.group[1], plan.group[2]));
+  for (Launch& launch : plan.launches) {
+    auto* kernel = device.get_kernel(launch.kernel, library);
+    fit_threadgroup(
+        launch, static_cast<unsigned int>(kernel->maxTotalThreadsPerThreadgroup()));
+    encoder.set_compute_pipeline_state(kernel);
+    encoder.set_input_array(launch.reads == Buffer::Source ? src : temporary, 0);
+    encoder.set_output_array(launch.writes == Buffer::Destination ? dst : temporary, 1);
+    encoder.set_bytes(launch.params, 2);
+    const std::vector<uint32_t>& words = launch.table.words;
+    if (launch.table.bytes() <= MAX_INLINE_TABLE_BYTES) {
+      encoder.set_bytes(words.data(), static_cast<int>(words.size()), 3);
+    } else {
+      // A buffer of its own, kept alive until the command buffer completes.
+      mx::array table(
+          words.begin(), mx::Shape{static_cast<int>(words.size())}, mx::uint32);
+      encoder.set_input_array(table, 3);
+      encoder.add_temporary(std::move(table));
+    }
+    encoder.dispatch_threads(
+        MTL::Size(launch.grid[0], launch.grid[1], launch.grid[2]),
+        MTL::Size(launch.group[0], launch.group[1], launch.group[2]));
+  }
+  if (!plan.temporary_shape.empty()) {
+    encoder.add_temporary(std::move(temporary));
+  }
 }
 
 } // namespace mlx_upsample::metal

@@ -63,6 +63,72 @@ struct DeviceBuffer {
   unsigned char* data;
 };
 
+// A buffer with CANARY bytes after its data, checked after every launch.
+struct GuardedBuffer {
+  explicit GuardedBuffer(size_t bytes) : bytes(bytes), buffer(bytes + CANARY) {
+    std::memset(buffer.data, CANARY_BYTE, bytes + CANARY);
+  }
+  void check(const std::string& kernel) const {
+    for (size_t b = bytes; b < bytes + CANARY; ++b) {
+      if (buffer.data[b] != CANARY_BYTE) {
+        throw std::runtime_error(kernel + " wrote past the end of its output");
+      }
+    }
+  }
+  size_t bytes;
+  DeviceBuffer buffer;
+};
+
+// Runs every thread of one launch's grid (or the cost model's sample).
+void dispatch(
+    const mlx_upsample::metal::Launch& launch,
+    unsigned int max_threads_per_group,
+    const unsigned char* in,
+    unsigned char* out) {
+  auto it = registry().find(launch.kernel);
+  if (it == registry().end()) {
+    throw std::runtime_error("no kernel named " + launch.kernel);
+  }
+  // dispatchThreads: any grid, the threadgroups at its edges are partial.
+  for (int d = 0; d < 3; ++d) {
+    if (launch.group[d] == 0) {
+      throw std::runtime_error("a threadgroup of no threads");
+    }
+  }
+  // Metal rejects a dispatch whose threadgroup exceeds the pipeline's
+  // maxTotalThreadsPerThreadgroup (at most 1024 on Apple GPUs).
+  unsigned int threads = launch.group[0] * launch.group[1] * launch.group[2];
+  if (threads > max_threads_per_group || threads > 1024) {
+    throw std::runtime_error(
+        "threadgroup of " + std::to_string(threads) + " threads, the pipeline allows " +
+        std::to_string(max_threads_per_group));
+  }
+  DeviceBuffer table(launch.table.bytes());
+  std::memcpy(table.data, launch.table.words.data(), launch.table.bytes());
+  if (launch.grid[2] != 1) {
+    throw std::runtime_error("the kernels take a 2-D grid");
+  }
+  unsigned long long gx = launch.grid[0];
+  unsigned long long grid_threads = gx * launch.grid[1];
+  if (sample_threads > 0 && sample_threads < grid_threads) {
+    unsigned long long state = 1;
+    for (unsigned long long s = 0; s < sample_threads; ++s) {
+      unsigned long long t = next_random(state) % grid_threads;
+      it->second(in, out, launch.params, table.data, t % gx, t / gx);
+    }
+  } else {
+    for (unsigned int y = 0; y < launch.grid[1]; ++y) {
+      for (unsigned int x = 0; x < launch.grid[0]; ++x) {
+        it->second(in, out, launch.params, table.data, x, y);
+      }
+    }
+  }
+  if (after_launch != nullptr) {
+    after_launch(launch.kernel.c_str());
+  }
+  executed().insert(launch.kernel);
+}
+
 void run(
     const mlx_upsample::metal::LaunchPlan& plan,
     unsigned int max_threads_per_group,
@@ -71,59 +137,19 @@ void run(
     size_t src_offset,
     void* dst,
     size_t dst_bytes) {
-  auto it = registry().find(plan.kernel);
-  if (it == registry().end()) {
-    throw std::runtime_error("no kernel named " + plan.kernel);
-  }
-  // dispatchThreads: any grid, the threadgroups at its edges are partial.
-  for (int d = 0; d < 3; ++d) {
-    if (plan.group[d] == 0) {
-      throw std::runtime_error("a threadgroup of no threads");
-    }
-  }
-  // Metal rejects a dispatch whose threadgroup exceeds the pipeline's
-  // maxTotalThreadsPerThreadgroup (at most 1024 on Apple GPUs).
-  unsigned int threads = plan.group[0] * plan.group[1] * plan.group[2];
-  if (threads > max_threads_per_group || threads > 1024) {
-    throw std::runtime_error(
-        "threadgroup of " + std::to_string(threads) + " threads, the pipeline allows " +
-        std::to_string(max_threads_per_group));
-  }
+  using mlx_upsample::metal::Buffer;
   DeviceBuffer in(src_offset + src_bytes);
   std::memcpy(in.data + src_offset, src, src_bytes);
-  DeviceBuffer out(dst_bytes + CANARY);
-  std::memset(out.data, CANARY_BYTE, dst_bytes + CANARY);
-  DeviceBuffer table(plan.table.bytes());
-  std::memcpy(table.data, plan.table.words.data(), plan.table.bytes());
-  unsigned long long gx = plan.grid[0], gy = plan.grid[1];
-  unsigned long long grid_threads = gx * gy * plan.grid[2];
-  if (sample_threads > 0 && sample_threads < grid_threads) {
-    unsigned long long state = 1;
-    for (unsigned long long s = 0; s < sample_threads; ++s) {
-      unsigned long long t = next_random(state) % grid_threads;
-      it->second(
-          in.data + src_offset, out.data, plan.params, table.data, t % gx, (t / gx) % gy,
-          t / (gx * gy));
-    }
-  } else {
-    for (unsigned int z = 0; z < plan.grid[2]; ++z) {
-      for (unsigned int y = 0; y < plan.grid[1]; ++y) {
-        for (unsigned int x = 0; x < plan.grid[0]; ++x) {
-          it->second(in.data + src_offset, out.data, plan.params, table.data, x, y, z);
-        }
-      }
-    }
+  GuardedBuffer out(dst_bytes);
+  GuardedBuffer temporary(plan.temporary_bytes());
+  for (const auto& launch : plan.launches) {
+    const unsigned char* from =
+        launch.reads == Buffer::Source ? in.data + src_offset : temporary.buffer.data;
+    GuardedBuffer& to = launch.writes == Buffer::Destination ? out : temporary;
+    dispatch(launch, max_threads_per_group, from, to.buffer.data);
+    to.check(launch.kernel);
   }
-  if (after_launch != nullptr) {
-    after_launch(plan.kernel.c_str());
-  }
-  for (size_t b = dst_bytes; b < dst_bytes + CANARY; ++b) {
-    if (out.data[b] != CANARY_BYTE) {
-      throw std::runtime_error(plan.kernel + " wrote past the end of its output");
-    }
-  }
-  std::memcpy(dst, out.data, dst_bytes);
-  executed().insert(plan.kernel);
+  std::memcpy(dst, out.buffer.data, dst_bytes);
 }
 
 mlx_upsample::UpsampleParams params(
@@ -187,10 +213,12 @@ const char* emu_executed_name(int i) {
   return it->c_str();
 }
 
-// Runs the kernel eval_gpu would launch, for a source array (`src`, packed)
-// that starts `src_offset` bytes into its Metal buffer and a pipeline that
-// allows `max_threads_per_group` threads. Returns 0, or 1 with a message in
-// `error`. `kernel` receives the launched kernel's name.
+// Runs the kernels eval_gpu would launch, for a source array (`src`,
+// packed) that starts `src_offset` bytes into its Metal buffer and
+// pipelines that allow `max_threads_per_group` threads. `passes`: 0 the
+// plan's choice, 1 or 2 forces one launch or two (Passes). Returns 0, or 1
+// with a message in `error`. `kernel` receives the launched kernels' names,
+// joined by '+'.
 int emu_run(
     const char* family,
     const char* method,
@@ -206,6 +234,7 @@ int emu_run(
     int elem_size,
     long long src_offset,
     unsigned int max_threads_per_group,
+    int passes,
     const void* src,
     void* dst,
     char* kernel,
@@ -221,10 +250,16 @@ int emu_run(
         std::vector<int>(sizes, sizes + dims));
     std::vector<int> src_dims(src_shape, src_shape + dims + 2);
     std::vector<int> dst_dims(dst_shape, dst_shape + dims + 2);
+    using mlx_upsample::metal::Passes;
+    Passes choice = passes == 1 ? Passes::One : passes == 2 ? Passes::Two : Passes::Cheapest;
     auto plan = mlx_upsample::metal::plan_launch(
-        p, backward != 0, src_dims, dst_dims, dtype, elem_size, src_offset);
-    mlx_upsample::metal::fit_threadgroup(plan, max_threads_per_group);
-    std::snprintf(kernel, text_capacity, "%s", plan.kernel.c_str());
+        p, backward != 0, src_dims, dst_dims, dtype, elem_size, src_offset, choice);
+    std::string names;
+    for (auto& launch : plan.launches) {
+      mlx_upsample::metal::fit_threadgroup(launch, max_threads_per_group);
+      names += (names.empty() ? "" : "+") + launch.kernel;
+    }
+    std::snprintf(kernel, text_capacity, "%s", names.c_str());
     size_t src_bytes = size_t(elem_size), dst_bytes = size_t(elem_size);
     for (int d = 0; d < dims + 2; ++d) {
       src_bytes *= size_t(src_dims[d]);
@@ -232,6 +267,60 @@ int emu_run(
     }
     emulator::run(
         plan, max_threads_per_group, src, src_bytes, size_t(src_offset), dst, dst_bytes);
+  });
+}
+
+// The launches eval_gpu would plan, without running them (shapes too large
+// to emulate): per launch "kernel grid_x grid_y grid_z group_x group_y
+// group_z", launches separated by ';', in `plan`. Returns 0, or 1 with a
+// message in `error`.
+int emu_plan(
+    const char* family,
+    const char* method,
+    const double* scales,
+    int dims,
+    int backward,
+    const int* src_shape,
+    const int* dst_shape,
+    const char* dtype,
+    int elem_size,
+    unsigned int max_threads_per_group,
+    char* plan_text,
+    char* error,
+    int text_capacity) {
+  return emulator::report_errors(error, text_capacity, [&] {
+    auto p = emulator::params(
+        family, method, 0, 0, std::vector<double>(scales, scales + dims),
+        std::vector<int>(dims, 0));
+    auto plan = mlx_upsample::metal::plan_launch(
+        p, backward != 0, std::vector<int>(src_shape, src_shape + dims + 2),
+        std::vector<int>(dst_shape, dst_shape + dims + 2), dtype, elem_size, 0);
+    std::string text;
+    for (auto& l : plan.launches) {
+      mlx_upsample::metal::fit_threadgroup(l, max_threads_per_group);
+      text += (text.empty() ? "" : ";") + l.kernel;
+      for (unsigned int v : {l.grid[0], l.grid[1], l.grid[2], l.group[0], l.group[1], l.group[2]}) {
+        text += " " + std::to_string(v);
+      }
+    }
+    std::snprintf(plan_text, text_capacity, "%s", text.c_str());
+  });
+}
+
+// q = n / d through the kernels' magic-number division, for `count`
+// numerators. Returns 0, or 1 with a message in `error`.
+int emu_divide(
+    const unsigned int* n,
+    int count,
+    unsigned int d,
+    unsigned int* q,
+    char* error,
+    int text_capacity) {
+  return emulator::report_errors(error, text_capacity, [&] {
+    upsample::Divisor by = mlx_upsample::metal::magic_divisor(d);
+    for (int i = 0; i < count; ++i) {
+      q[i] = upsample::divide(n[i], by);
+    }
   });
 }
 

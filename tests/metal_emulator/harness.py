@@ -129,12 +129,15 @@ class Emulator:
         backward: bool = False,
         src_offset: int = 0,
         max_threads_per_group: int = 1024,
+        passes: int = 0,
     ):
         """Returns (result as an mx.array of src's dtype, kernel name).
 
         The kernel reads `src` from a page-aligned buffer of its own, placed
         `src_offset` bytes in (as a view that starts inside its buffer) with
-        nothing after it; `max_threads_per_group` is the pipeline's limit."""
+        nothing after it; `max_threads_per_group` is the pipeline's limit;
+        `passes` 1 or 2 forces one launch or two through a temporary (0: the
+        plan's choice). The kernel name joins a plan's launches with '+'."""
         dims = src.ndim - 2
         scales = list(scales) if scales is not None else [0.0] * dims
         sizes = list(sizes) if sizes is not None else [0] * dims
@@ -149,7 +152,7 @@ class Emulator:
             (ctypes.c_double * dims)(*scales), ints(sizes), dims, int(backward),
             ints(list(src.shape)), ints(list(dst_shape)),
             str(src.dtype).split(".")[-1].encode(), elem,
-            ctypes.c_longlong(src_offset), ctypes.c_uint(max_threads_per_group),
+            ctypes.c_longlong(src_offset), ctypes.c_uint(max_threads_per_group), passes,
             src_np.ctypes.data_as(ctypes.c_void_p), dst_np.ctypes.data_as(ctypes.c_void_p),
             kernel, error, 256,
         )
@@ -172,3 +175,40 @@ class Emulator:
         if status != 0:
             raise EmulatorError(error.value.decode())
         return taps
+
+    def plan(
+        self, src_shape: Sequence[int], dst_shape: Sequence[int], *, family: str,
+        method: str, scales: Sequence[float], backward: bool = False,
+        dtype: str = "float32", elem_size: int = 4, max_threads_per_group: int = 1024,
+    ) -> list:
+        """The launches eval_gpu would plan, not run: a list of
+        (kernel, grid, group), grid and group as (x, y, z)."""
+        dims = len(src_shape) - 2
+        text = ctypes.create_string_buffer(1024)
+        error = ctypes.create_string_buffer(256)
+        ints = lambda v: (ctypes.c_int * len(v))(*v)  # noqa: E731
+        status = self._lib.emu_plan(
+            family.encode(), method.encode(), (ctypes.c_double * dims)(*scales), dims,
+            int(backward), ints(list(src_shape)), ints(list(dst_shape)), dtype.encode(),
+            elem_size, ctypes.c_uint(max_threads_per_group), text, error, 1024,
+        )
+        if status != 0:
+            raise EmulatorError(error.value.decode())
+        launches = []
+        for part in text.value.decode().split(";"):
+            name, *numbers = part.split()
+            launches.append((name, tuple(map(int, numbers[:3])), tuple(map(int, numbers[3:]))))
+        return launches
+
+    def divide(self, numerators: np.ndarray, divisor: int) -> np.ndarray:
+        """numerators // divisor through the kernels' magic-number division."""
+        n = np.ascontiguousarray(numerators, dtype=np.uint32)
+        q = np.zeros_like(n)
+        error = ctypes.create_string_buffer(256)
+        status = self._lib.emu_divide(
+            n.ctypes.data_as(ctypes.c_void_p), len(n), ctypes.c_uint(divisor),
+            q.ctypes.data_as(ctypes.c_void_p), error, 256,
+        )
+        if status != 0:
+            raise EmulatorError(error.value.decode())
+        return q

@@ -18,7 +18,6 @@ using Kernel = std::function<void(
     const upsample::KernelParams&,
     const void*,
     unsigned int,
-    unsigned int,
     unsigned int)>;
 
 std::map<std::string, Kernel>& registry();
