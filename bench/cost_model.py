@@ -13,9 +13,13 @@ the count against an M2-class GPU:
                                             included; the floor a perfect cache gives)
     ratio     = ALU ms / memory ms          (<= 1: the pass is bound by memory)
 
-x86 instructions stand in for GPU instructions to within about 2x (loads and address
-arithmetic differ); Apple scales instruction rate and bandwidth together (~17-25
-instructions per DRAM byte across M2/M3 base, Pro, Max), so the ratio carries over.
+A pass the plan splits into two launches through a temporary shows both ("a + b"), the
+temporary's bytes counted once written and once read. x86 instructions stand in for GPU
+instructions to within about 2x (loads and address arithmetic differ; the emulator's
+vectors are unrolled into straight-line scalar operations, as a GPU thread runs them);
+Apple scales instruction rate and bandwidth together (~17-25 instructions per DRAM byte
+across M2/M3 base, Pro, Max), so the ratio carries over. float16 and bfloat16
+conversions cost x86 more than a GPU, which converts as it loads.
 callgrind is deterministic: the same build gives the same counts on every run.
 
     python bench/cost_model.py                 # (8,64,64,64) x2 float32 and x0.25 windows
@@ -45,10 +49,10 @@ INSTRUCTIONS_PER_SECOND = 1.8e12
 BYTES_PER_SECOND = 100e9
 FLAGS = ["-std=c++17", "-O2", "-fno-tree-vectorize", "-msse4.2", "-mf16c", "-ffp-contract=off"]
 DRIVER = ROOT / "bench" / "cost_model_driver.cpp"
-# Every kernel takes its thread position last (a uint2): callgrind collects
-# inside functions whose name matches, i.e. the kernels and what they call.
-# Names the demangler cannot read (valgrind 3.19 and _Float16) stay mangled.
-KERNEL_PATTERNS = ["*(*uint2)", "_Z*5uint2"]
+# callgrind collects inside the kernel functions (and what they call). Names
+# the demangler cannot read (valgrind 3.19 and _Float16) stay mangled.
+KERNELS = ["gather", "gather_nd", "copy", "copy_nd"]
+KERNEL_PATTERNS = [f"void {k}<*" for k in KERNELS] + [f"_Z{len(k)}{k}I*" for k in KERNELS]
 HEADLINE_SHAPE = (8, 64, 64, 64)
 # Per method: (family, public mode, antialias) and the scale of the headline case.
 METHODS = {

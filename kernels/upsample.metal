@@ -15,7 +15,9 @@
 // atomics, bit-identical results from run to run. The sums run in the order
 // of the earlier kernels that computed the taps per thread (axis 0
 // outermost, taps ascending, weights multiplied from axis 0 on), so the
-// results are the same bits.
+// results are the same bits. Where the plan's cost estimate says so, a pass
+// runs as two launches of the same kernel through a float32 temporary: the
+// leading axes (a row of the last axis as the channels), then the last axis.
 //
 // Offsets: 32 bits relative to the batch entry (premultiplied into the
 // table) in the kernels of rank 1-3; the rank-generic kernel ("nd") keeps
@@ -28,8 +30,31 @@
 using namespace metal;
 using namespace upsample;
 
+// Eight float32 lanes: two 4-vectors. A thread of 8 channels pays its
+// table reads, weights and addresses once for twice the arithmetic.
+struct Lanes8 {
+  vec<float, 4> lo;
+  vec<float, 4> hi;
+  Lanes8() = default;
+  explicit Lanes8(float s) : lo(s), hi(s) {}
+};
+
+inline thread Lanes8& operator+=(thread Lanes8& a, Lanes8 b) {
+  a.lo += b.lo;
+  a.hi += b.hi;
+  return a;
+}
+
+inline Lanes8 operator*(float s, Lanes8 a) {
+  Lanes8 r;
+  r.lo = s * a.lo;
+  r.hi = s * a.hi;
+  return r;
+}
+
 // V neighbouring channels read as float32 and written back. A 3-vector is
-// 16-byte aligned in Metal memory, so V = 3 moves scalars.
+// 16-byte aligned in Metal memory, so V = 3 moves scalars; V = 8 moves two
+// 4-vectors.
 template <typename T, int V>
 struct Packet {
   typedef vec<float, V> acc_t;
@@ -67,6 +92,21 @@ struct Packet<T, 3> {
   }
 };
 
+template <typename T>
+struct Packet<T, 8> {
+  typedef Lanes8 acc_t;
+  static acc_t load(device const T* p) {
+    Lanes8 v;
+    v.lo = vec<float, 4>(*(device const vec<T, 4>*)p);
+    v.hi = vec<float, 4>(*(device const vec<T, 4>*)(p + 4));
+    return v;
+  }
+  static void store(device T* p, acc_t v) {
+    *(device vec<T, 4>*)p = vec<T, 4>(v.lo);
+    *(device vec<T, 4>*)(p + 4) = vec<T, 4>(v.hi);
+  }
+};
+
 // V neighbouring elements copied as raw bits.
 template <typename T, int V>
 struct Copy {
@@ -86,6 +126,13 @@ struct Copy<T, 3> {
     to[0] = from[0];
     to[1] = from[1];
     to[2] = from[2];
+  }
+};
+template <typename T>
+struct Copy<T, 8> {
+  static void run(device T* to, device const T* from) {
+    *(device vec<T, 4>*)to = *(device const vec<T, 4>*)from;
+    *(device vec<T, 4>*)(to + 4) = *(device const vec<T, 4>*)(from + 4);
   }
 };
 
@@ -220,8 +267,8 @@ template <typename In, typename Out, int V>
     float w = weight[lead];
     for (uint k = last.x; k < last.y; ++k) {
       uint2 t = table[k];
-      ulong at = offset[lead] + ulong(t.x) * p.axes[lead].stride;
-      acc += (w * as_type<float>(t.y)) * Packet<In, V>::load(base + at);
+      ulong from = offset[lead] + ulong(t.x) * p.axes[lead].stride;
+      acc += (w * as_type<float>(t.y)) * Packet<In, V>::load(base + from);
     }
     a = lead - 1;
     while (a >= 0 && ++e[a] == row[a].y) {
@@ -294,13 +341,15 @@ template <typename T, int V>
   instantiate_width(prefix, 1, func, nd_func, __VA_ARGS__)    \
   instantiate_width(prefix, 2, func, nd_func, __VA_ARGS__)    \
   instantiate_width(prefix, 3, func, nd_func, __VA_ARGS__)    \
-  instantiate_width(prefix, 4, func, nd_func, __VA_ARGS__)
+  instantiate_width(prefix, 4, func, nd_func, __VA_ARGS__)    \
+  instantiate_width(prefix, 8, func, nd_func, __VA_ARGS__)
 
 #define instantiate_rank1(prefix, func, ...)                  \
   instantiate_kernel(prefix "_1d_v1", func, __VA_ARGS__, 1, 1) \
   instantiate_kernel(prefix "_1d_v2", func, __VA_ARGS__, 1, 2) \
   instantiate_kernel(prefix "_1d_v3", func, __VA_ARGS__, 1, 3) \
-  instantiate_kernel(prefix "_1d_v4", func, __VA_ARGS__, 1, 4)
+  instantiate_kernel(prefix "_1d_v4", func, __VA_ARGS__, 1, 4) \
+  instantiate_kernel(prefix "_1d_v8", func, __VA_ARGS__, 1, 8)
 
 instantiate_widths("upsample_copy_u8", copy, copy_nd, uchar)
 instantiate_widths("upsample_copy_u16", copy, copy_nd, ushort)

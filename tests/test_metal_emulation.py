@@ -146,14 +146,16 @@ def check_backward(emu, case, x, passes=0):
 
 RANKS = [1, 2, 3, 4]
 # Channels per thread (the kernel's _vV): 5 -> 1, 3 -> 3 (one thread per RGB
-# pixel, scalar moves), 10 -> 2 (2-vectors), 8 -> 4 (4-vectors).
-CHANNELS = [5, 3, 10, 8]
+# pixel, scalar moves), 10 -> 2 (2-vectors), 12 -> 4 (4-vectors), 8 -> 8 (two
+# 4-vectors).
+CHANNELS = [5, 3, 10, 12, 8]
 
 
 def packet_width(channels, offset=0, elem_size=4):
     """The launch plan's channels per thread (csrc/metal/launch_plan.cpp)."""
-    for v in (4, 3, 2):
-        if channels % v == 0 and (v == 3 or offset % (v * elem_size) == 0):
+    for v in (8, 4, 3, 2):
+        vector = 4 if v == 8 else v
+        if channels % v == 0 and (v == 3 or offset % (vector * elem_size) == 0):
             return v
     return 1
 
@@ -333,8 +335,8 @@ def test_mlx_nearest_2_to_7_on_the_kernel(emulator):
 @pytest.mark.parametrize("backward", [False, True])
 def test_vector_loads_only_from_aligned_views(emulator, offset, backward):
     """A row-contiguous view can start inside its buffer (x.reshape(-1)[1:]):
-    4-wide packets are planned only where every packet is 16-byte aligned,
-    2-wide ones where it is 8-byte aligned."""
+    4-vectors (packets of 4 or 8) are planned only where every packet is
+    16-byte aligned, 2-vectors where it is 8-byte aligned."""
     case = Case("pytorch", "linear", scales=(2.0, 1.5))
     x = random_input((2, 5, 4, 8), mx.float32)
     expected = case.cpu(x)
@@ -348,7 +350,7 @@ def test_vector_loads_only_from_aligned_views(emulator, offset, backward):
         backward=backward, src_offset=offset,
     )
     assert kernel.endswith(f"_v{packet_width(8, offset)}"), kernel
-    assert packet_width(8, offset) == (4 if offset % 16 == 0 else 2 if offset % 8 == 0 else 1)
+    assert packet_width(8, offset) == (8 if offset % 16 == 0 else 2 if offset % 8 == 0 else 1)
     np.testing.assert_allclose(np.array(got), np.array(expected), rtol=2e-6, atol=2e-6)
 
 
@@ -372,7 +374,7 @@ def test_threadgroup_fits_the_pipeline_limit(emulator, limit):
 # the last axis (launch_plan.cpp picks it when it saves more arithmetic than
 # the temporary costs in memory). The first launch sees a row of the last
 # axis times the channels as its channels: with a last axis of 5 the channel
-# counts give it 1, 3, 2 and 4 channels per thread, and the second launch
+# counts give it 1, 3, 2, 4 and 8 channels per thread, and the second launch
 # (always rank 1) the widths of CHANNELS.
 TWO_PASS_SHAPES = {2: (4, 5), 3: (3, 2, 5), 4: (2, 3, 2, 5), 5: (2, 2, 2, 2, 5)}
 TWO_PASS_SCALES = {2: (0.5, 2.0), 3: (1.5, 2.0, 0.6), 4: (2.0, 1.5, 1.0, 0.8),
@@ -443,7 +445,7 @@ def test_magic_division_is_exact(emulator):
         np.testing.assert_array_equal(emulator.divide(n, d), n // d, err_msg=f"divisor {d}")
 
 
-@pytest.mark.parametrize("channels,packets_per_position", [(3, 1), (36, 9), (130, 65), (64, 16)])
+@pytest.mark.parametrize("channels,packets_per_position", [(3, 1), (36, 9), (130, 65), (64, 8)])
 def test_lanes_are_dense(emulator, channels, packets_per_position):
     """Channel counts that are not powers of two leave no idle lanes between
     positions: a row of the grid is positions x packets, tiled by whole SIMD

@@ -44,14 +44,15 @@ unsigned long long product(const std::vector<int>& shape, size_t begin, size_t e
   return n;
 }
 
-// Channels per thread: one vector of 4 or 2 where every packet is aligned to
-// its size (the channels and the view's start), else 3 scalars when they
-// divide the channels (an RGB pixel is one thread), else 1. Lanes stay dense
-// for any channel count: the threadgroup spans exactly the packets of a
-// position and then the next positions.
+// Channels per thread: two 4-vectors, one 4-vector or a 2-vector where every
+// packet is aligned to its vectors (the channels and the view's start), else
+// 3 scalars when they divide the channels (an RGB pixel is one thread), else
+// 1. A wider packet pays the table reads, weights and addresses of its taps
+// once for more channels.
 int packet_width(int channels, long long src_offset, int elem_size) {
-  for (int v : {4, 3, 2}) {
-    bool aligned = v == 3 || src_offset % (static_cast<long long>(v) * elem_size) == 0;
+  for (int v : {8, 4, 3, 2}) {
+    long long vector = v == 8 ? 4 : v;
+    bool aligned = v == 3 || src_offset % (vector * elem_size) == 0;
     if (channels % v == 0 && aligned) {
       return v;
     }
