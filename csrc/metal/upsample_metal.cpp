@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 
 #include "metal/launch_plan.h"
@@ -72,21 +73,22 @@ void upsample(
   // The float32 temporary between two launches, freed once the command
   // buffer completes (MLX orders the second launch after the first: it
   // reads what the first wrote).
-  mx::array temporary(
-      mx::Shape(plan.temporary_shape.begin(), plan.temporary_shape.end()),
-      mx::float32,
-      nullptr,
-      {});
+  std::optional<mx::array> temporary;
   if (!plan.temporary_shape.empty()) {
-    temporary.set_data(mx::allocator::malloc(temporary.nbytes()));
+    temporary.emplace(
+        mx::Shape(plan.temporary_shape.begin(), plan.temporary_shape.end()),
+        mx::float32,
+        nullptr,
+        std::vector<mx::array>{});
+    temporary->set_data(mx::allocator::malloc(temporary->nbytes()));
   }
   for (Launch& launch : plan.launches) {
     auto* kernel = device.get_kernel(launch.kernel, library);
     fit_threadgroup(
         launch, static_cast<unsigned int>(kernel->maxTotalThreadsPerThreadgroup()));
     encoder.set_compute_pipeline_state(kernel);
-    encoder.set_input_array(launch.reads == Buffer::Source ? src : temporary, 0);
-    encoder.set_output_array(launch.writes == Buffer::Destination ? dst : temporary, 1);
+    encoder.set_input_array(launch.reads == Buffer::Source ? src : *temporary, 0);
+    encoder.set_output_array(launch.writes == Buffer::Destination ? dst : *temporary, 1);
     encoder.set_bytes(launch.params, 2);
     const std::vector<uint32_t>& words = launch.table.words;
     if (launch.table.bytes() <= MAX_INLINE_TABLE_BYTES) {
@@ -102,8 +104,8 @@ void upsample(
         MTL::Size(launch.grid[0], launch.grid[1], launch.grid[2]),
         MTL::Size(launch.group[0], launch.group[1], launch.group[2]));
   }
-  if (!plan.temporary_shape.empty()) {
-    encoder.add_temporary(std::move(temporary));
+  if (temporary) {
+    encoder.add_temporary(std::move(*temporary));
   }
 }
 
