@@ -77,7 +77,7 @@ struct Planned {
 // The launch that resamples every spatial axis of `src_shape` into
 // `dst_shape` (both (batch, *spatial, channels) as the kernel sees them),
 // axis a along maps[a]. `in_type` / `out_type` name the element types read
-// and written ("u<bits>" for a copy).
+// and written ("u<bits>" for a copy), `in_bytes` / `out_bytes` their sizes.
 Planned plan_gather(
     const std::vector<upsample::AxisMap>& maps,
     int mode,
@@ -87,14 +87,14 @@ Planned plan_gather(
     const std::vector<int>& dst_shape,
     const std::string& in_type,
     const std::string& out_type,
-    int in_size,
-    int out_size,
+    int in_bytes,
+    int out_bytes,
     long long src_offset,
     Buffer reads,
     Buffer writes) {
   int dims = static_cast<int>(maps.size());
   int channels = dst_shape.back();
-  int vec = packet_width(channels, src_offset, in_size);
+  int vec = packet_width(channels, src_offset, in_bytes);
   unsigned long long src_batch = product(src_shape, 1, src_shape.size());
   unsigned long long rows = product(dst_shape, 0, dst_shape.size() - 2);
   unsigned long long row_threads =
@@ -139,8 +139,8 @@ Planned plan_gather(
 
   double dst_elements = double(product(dst_shape, 0, dst_shape.size()));
   double instructions = dst_elements / vec * taps_per_element * tap_instructions(vec);
-  double bytes = double(product(src_shape, 0, src_shape.size())) * in_size +
-      dst_elements * out_size + double(l.table.bytes());
+  double bytes = double(product(src_shape, 0, src_shape.size())) * in_bytes +
+      dst_elements * out_bytes + double(l.table.bytes());
   planned.cost = std::max(instructions / INSTRUCTIONS_PER_BYTE, bytes) + LAUNCH_BYTES;
   return planned;
 }
