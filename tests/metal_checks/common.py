@@ -1,0 +1,114 @@
+"""What the Metal checks share: the project's pins, the macOS deployment
+target the build declares, tools, and the wheels downloaded from PyPI."""
+
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+# Under build/ (ignored by git): downloaded wheels, extracted files, objects.
+WORK = ROOT / "build" / "metal_checks"
+
+
+class CheckFailed(Exception):
+    """The check found an error; the message says which."""
+
+
+class CannotDownload(Exception):
+    """A wheel the check needs could not be downloaded (no network)."""
+
+
+def pinned(package: str) -> str:
+    """The exact version pyproject.toml pins for `package`."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    for spec in project["build-system"]["requires"] + project["project"]["dependencies"]:
+        m = re.fullmatch(rf"{re.escape(package)}==([\w.]+)", spec.strip())
+        if m:
+            return m.group(1)
+    raise CheckFailed(f"pyproject.toml does not pin {package}==<version>")
+
+
+def deployment_target() -> str:
+    """The macOS deployment target of the Mac build: mlx_build_metallib's
+    DEPLOYMENT_TARGET in CMakeLists.txt (it decides the Metal language version:
+    bfloat needs Metal 3.1, macOS 14), which every workflow's
+    MACOSX_DEPLOYMENT_TARGET (the extension's and the wheel's) must repeat."""
+    cmake = (ROOT / "CMakeLists.txt").read_text()
+    m = re.search(r"mlx_build_metallib\([^)]*?DEPLOYMENT_TARGET\s+([\d.]+)", cmake, re.S)
+    if m is None:
+        raise CheckFailed(
+            "CMakeLists.txt: mlx_build_metallib pins no DEPLOYMENT_TARGET, so the Metal "
+            "language version follows whatever MACOSX_DEPLOYMENT_TARGET the build machine has"
+        )
+    target = m.group(1)
+    for workflow in sorted((ROOT / ".github" / "workflows").glob("*.yml")):
+        for other in re.findall(r"MACOSX_DEPLOYMENT_TARGET:\s*\"?([\d.]+)", workflow.read_text()):
+            if other != target:
+                raise CheckFailed(
+                    f"{workflow.relative_to(ROOT)} builds for macOS {other}, the metallib "
+                    f"for {target} (CMakeLists.txt)"
+                )
+    return target
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise CheckFailed(f"{name} is not installed (Debian: apt-get install clang-19 llvm-19)")
+    return path
+
+
+def run(cmd, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kwargs)
+
+
+def wheel(requirement: str, platform: str = None) -> Path:
+    """Downloads the wheel of `requirement` (e.g. "mlx-metal==0.32.4") once into
+    build/metal_checks/wheels; raises CannotDownload when pip cannot."""
+    name, version = requirement.split("==")
+    stem = f"{name.replace('-', '_')}-{version}-"
+    dest = WORK / "wheels"
+    found = sorted(dest.glob(stem + "*.whl")) if dest.exists() else []
+    if found:
+        return found[0]
+    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+           "--only-binary=:all:", "-d", dest, requirement]
+    if platform:
+        cmd += ["--platform", platform]
+    done = run(cmd)
+    found = sorted(dest.glob(stem + "*.whl")) if dest.exists() else []
+    if done.returncode != 0 or not found:
+        raise CannotDownload(f"pip download {requirement} failed:\n{done.stderr.strip()}")
+    return found[0]
+
+
+def extract(wheel_path: Path, prefix: str, into: Path) -> Path:
+    """Extracts the members of `wheel_path` under `prefix` into `into` once;
+    returns into / prefix."""
+    target = into / prefix
+    stamp = into / (wheel_path.name + "." + prefix.strip("/").replace("/", "_") + ".done")
+    if not stamp.exists():
+        with zipfile.ZipFile(wheel_path) as z:
+            members = [m for m in z.namelist() if m.startswith(prefix)]
+            if not members:
+                raise CheckFailed(f"{wheel_path.name} has nothing under {prefix}")
+            z.extractall(into, members)
+        stamp.touch()
+    return target
+
+
+def main(check) -> None:
+    """Runs `check()` (which returns its summary lines) and exits 1 on CheckFailed."""
+    try:
+        for line in check():
+            print(line)
+    except CannotDownload as e:
+        print(f"SKIPPED: {e}")
+    except CheckFailed as e:
+        print(f"FAILED: {e}")
+        sys.exit(1)
