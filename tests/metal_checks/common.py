@@ -102,6 +102,19 @@ def extract(wheel_path: Path, prefix: str, into: Path) -> Path:
     return target
 
 
+def macos_mlx() -> Path:
+    """The macOS MLX of the pinned version (mlx-metal's wheel holds the C++
+    headers, metal-cpp, libmlx.dylib and the CMake package; the mlx wheel only
+    the Python module), unpacked once without its 141 MB mlx.metallib;
+    returns the directory that holds mlx/."""
+    unpacked = WORK / "unpacked"
+    metal = wheel(f"mlx-metal=={pinned('mlx')}", platform="macosx_14_0_arm64")
+    for prefix in ("mlx/include/", "mlx/share/", "mlx/lib/cmake/", "mlx/lib/libmlx.dylib",
+                   "mlx/lib/libjaccl.dylib"):
+        extract(metal, prefix, unpacked)
+    return unpacked
+
+
 def main(check) -> None:
     """Runs `check()` (which returns its summary lines) and exits 1 on CheckFailed."""
     try:

@@ -45,9 +45,20 @@ _STORAGE = {1: mx.uint8, 2: mx.uint16, 4: mx.uint32, 8: mx.uint64}
 #  contract  clang with contraction on and FMA instructions, as the Metal
 #            compiler may fuse `a * b + c`: the index math must still round
 #            like the CPU path, which only the header's pragma guarantees.
+#  asan      clang with AddressSanitizer and UndefinedBehaviorSanitizer: a
+#            kernel that reads past its input (whose buffer ends where the
+#            data does) or loads a vector from an address that is not a
+#            multiple of its size (the shim's vec is aligned like Metal's)
+#            stops the run with a report. Python must start with the ASan
+#            runtime preloaded (asan_environment()).
 VARIANTS = {
     "default": (["g++", "c++"], ["-O1", "-ffp-contract=off"]),
     "contract": (["clang++-19", "clang++"], ["-O1", "-ffp-contract=on", "-mfma"]),
+    "asan": (
+        ["clang++-19", "clang++"],
+        ["-O0", "-g", "-ffp-contract=off", "-fsanitize=address,undefined",
+         "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-shared-libsan"],
+    ),
 }
 
 
@@ -69,6 +80,15 @@ def compiler(name: str) -> Optional[str]:
     return next((c for c in map(shutil.which, candidates) if c), None)
 
 
+def asan_environment(cxx: str) -> dict:
+    """The variables a Python process must start with to load the asan
+    emulator: the sanitizer runtime `cxx` links against, first."""
+    runtime = subprocess.run(
+        [cxx, "-print-file-name=libclang_rt.asan-x86_64.so"], capture_output=True, text=True
+    ).stdout.strip()
+    return {"LD_PRELOAD": runtime, "ASAN_OPTIONS": "detect_leaks=0"}
+
+
 def build(out_dir: Path, name: Optional[str] = None) -> Path:
     """Compiles the emulator variant once per source content; returns the library."""
     name = name or variant()
@@ -76,8 +96,15 @@ def build(out_dir: Path, name: Optional[str] = None) -> Path:
     if cxx is None:
         raise RuntimeError(
             f"the {name} Metal emulator needs one of {VARIANTS[name][0]} (Debian: "
-            "apt-get install clang-19 for the contract variant)"
+            "apt-get install clang-19 libclang-rt-19-dev)"
         )
+    if name == "asan":
+        wanted = asan_environment(cxx)
+        if wanted["LD_PRELOAD"] not in os.environ.get("LD_PRELOAD", ""):
+            raise RuntimeError(
+                "the asan Metal emulator loads only into a Python started with "
+                + " ".join(f"{k}={v}" for k, v in wanted.items())
+            )
     flags = VARIANTS[name][1]
     digest = hashlib.sha256(" ".join([cxx, *flags]).encode())
     for path in DEPENDENCIES:
