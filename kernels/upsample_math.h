@@ -277,7 +277,7 @@ UPSAMPLE_INLINE float aa_filter(int mode, float x) {
 // binary searches of output_range need. The window rules are told apart by
 // the AxisMap's rule (RULE_AREA also serves as the identity of an antialias
 // axis that keeps its size, see axis_map).
-UPSAMPLE_INLINE TapWindow window_span(AxisMap a, int mode, int i) {
+UPSAMPLE_INLINE TapWindow window_span(AxisMap a, int /* mode */, int i) {
   int n = a.in_size;
   TapWindow w;
   w.total = 0.0f;
