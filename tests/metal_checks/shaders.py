@@ -212,7 +212,9 @@ def recursion(functions: dict) -> list:
 
 
 def host_bindings() -> dict:
-    """{buffer index: "input_array" | "output_array" | "bytes"} bound by the host."""
+    """{buffer index: {"input_array" | "output_array" | "bytes", ...}} bound by
+    the host. One index may be bound by alternative calls (a small table as
+    bytes, a large one as an array), all of them reading or all writing."""
     text = HOST.read_text()
     calls = re.findall(r"\.set_(input_array|output_array|bytes)\(", text)
     bound = re.findall(r"\.set_(input_array|output_array|bytes)\([^;]*?,\s*(\d+)\s*\)\s*;", text)
@@ -221,9 +223,11 @@ def host_bindings() -> dict:
                           "from every set_input_array/set_output_array/set_bytes call")
     bindings = {}
     for role, index in bound:
-        if int(index) in bindings:
-            raise CheckFailed(f"{HOST.relative_to(ROOT)} binds buffer {index} twice")
-        bindings[int(index)] = role
+        bindings.setdefault(int(index), set()).add(role)
+    for index, roles in bindings.items():
+        if "output_array" in roles and len(roles) > 1:
+            raise CheckFailed(f"{HOST.relative_to(ROOT)} binds buffer {index} both for "
+                              f"reading and for writing ({', '.join(sorted(roles))})")
     return bindings
 
 
@@ -264,11 +268,12 @@ def check_buffers(ast, source: Path) -> tuple:
                 if space != "__global":
                     problems.append(f"{where(param)}: {label} is not device or constant memory")
                 buffers[index] = (access, label, param)
-        for index, role in sorted(host.items()):
+        for index, roles in sorted(host.items()):
+            role = " / set_".join(sorted(roles))
             if index not in buffers:
                 problems.append(f"{where(node)}: {name} has no buffer({index}), which "
                                 f"{HOST.name} binds with set_{role}")
-            elif buffers[index][0] != wanted[role]:
+            elif buffers[index][0] != wanted[min(roles)]:
                 access, label, param = buffers[index]
                 kind = "read-only" if access == "read" else "writable"
                 problems.append(f"{where(param)}: {label} is {kind}, but {HOST.name} "
@@ -339,7 +344,8 @@ def check_source(source: Path, metal_version: int) -> list:
     if rejected or (second.returncode != 0 and not accepted):
         raise CheckFailed(f"{rel} with constant memory as __constant (pass 2):\n"
                           + (summary(rejected) or second.stderr.strip()))
-    binding = ", ".join(f"set_{r} {i}" for i, r in sorted(host.items()))
+    binding = ", ".join(f"{' or '.join('set_' + r for r in sorted(roles))} {i}"
+                        for i, roles in sorted(host.items()))
     places = len({line for line, _ in accepted})
     return [
         f"metal shader check: {rel} as Metal {metal_version // 100}.{metal_version % 100 // 10}: "
