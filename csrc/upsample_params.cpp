@@ -1,7 +1,9 @@
 #include "upsample_params.h"
 
+#include <cfloat>
 #include <climits>
 #include <cmath>
+#include <numeric>
 #include <sstream>
 #include <stdexcept>
 
@@ -140,6 +142,77 @@ static upsample::AxisMap antialias_map(
   return a;
 }
 
+// A fraction p / q (q > 0) for the exact coordinates of long axes.
+struct Fraction {
+  long long num;
+  long long den;
+};
+
+// The simplest fraction equal to x up to double rounding, with numerator and
+// denominator below 2^30 (so that exact_step * i + exact_start fits 64 bits
+// for every i < 2^31): the continued fraction of x, cut where a convergent
+// matches x or the next would grow too large. 1 / 1.7 gives 10 / 17, 1 / 3
+// gives 1 / 3: the ratio the user meant, not its binary rounding.
+static Fraction fraction_of(double x) {
+  constexpr long long LIMIT = 1LL << 30;
+  long long p0 = 0, q0 = 1, p1 = 1, q1 = 0; // convergents k-2, k-1
+  double rest = x;
+  while (true) {
+    double whole = std::floor(rest);
+    if (whole > double(LIMIT)) {
+      break;
+    }
+    long long a = static_cast<long long>(whole);
+    long long p2 = a * p1 + p0, q2 = a * q1 + q0;
+    if (p2 >= LIMIT || q2 >= LIMIT) {
+      break;
+    }
+    p0 = p1, q0 = q1, p1 = p2, q1 = q2;
+    double error = std::fabs(double(p1) / double(q1) - x);
+    if (error <= 4 * DBL_EPSILON * x || rest == whole) {
+      break;
+    }
+    rest = 1.0 / (rest - whole);
+  }
+  if (q1 == 0) { // x above LIMIT: not a scale any axis can have
+    return {LIMIT - 1, 1};
+  }
+  return {p1, q1};
+}
+
+static Fraction reduced(long long num, long long den) {
+  long long g = std::gcd(num, den);
+  return g > 1 ? Fraction{num / g, den / g} : Fraction{num, den};
+}
+
+// The exact coordinate (step * i + start) / den of output i, used when the
+// axis is long (see upsample::AxisMap::exact).
+static void set_exact(
+    upsample::AxisMap& a,
+    long long step,
+    long long start,
+    long long den) {
+  a.exact = a.in_size > upsample::FLOAT_COORD_LIMIT ||
+      a.out_size > upsample::FLOAT_COORD_LIMIT;
+  a.exact_step = step;
+  a.exact_start = start;
+  a.exact_den = den;
+}
+
+// The scale PyTorch's kernels use (input units per output step), exactly:
+// 1 / scale_factor as the user meant it, or N / M.
+static Fraction pytorch_fraction(const UpsampleParams& p, int axis, int n, int m) {
+  if (p.scales[axis] > 0 && !p.recompute_scale) {
+    return fraction_of(1.0 / p.scales[axis]);
+  }
+  return reduced(n, m);
+}
+
+// s * (i + 0.5) - 0.5 = (2 P i + P - Q) / 2Q for s = P / Q.
+static void set_exact_half_pixel(upsample::AxisMap& a, Fraction s) {
+  set_exact(a, 2 * s.num, s.num - s.den, 2 * s.den);
+}
+
 static upsample::AxisMap nearest_map(
     const UpsampleParams& p,
     int axis,
@@ -151,16 +224,28 @@ static upsample::AxisMap nearest_map(
     if (all_integral_scales(p)) {
       a.rule = upsample::RULE_NEAREST_REPLICATE;
       a.factor = static_cast<int>(p.scales[axis]);
-    } else {
-      a.rule = m > n ? upsample::RULE_NEAREST_ROUND : upsample::RULE_NEAREST_FLOOR;
+    } else if (m > n) {
+      // round_half_even((i + 0.5) * N/M - 0.5) = round(((2i + 1) N - M) / 2M)
+      a.rule = upsample::RULE_NEAREST_ROUND;
       a.scale = static_cast<float>(static_cast<double>(n) / m);
+      Fraction s = reduced(n, m);
+      set_exact_half_pixel(a, s);
+    } else {
+      a.rule = upsample::RULE_NEAREST_FLOOR;
+      a.scale = static_cast<float>(static_cast<double>(n) / m);
+      Fraction s = reduced(n, m);
+      set_exact(a, s.num, 0, s.den);
     }
   } else {
+    Fraction s = pytorch_fraction(p, axis, n, m);
     if (p.method == Method::NearestExact) {
+      // floor((i + 0.5) * s) = floor((2 P i + P) / 2Q)
       a.rule = upsample::RULE_NEAREST_EXACT;
+      set_exact(a, 2 * s.num, s.num, 2 * s.den);
     } else {
       a.rule = p.spatial_dims() == 2 ? upsample::RULE_NEAREST_LEGACY
                                      : upsample::RULE_NEAREST_FLOOR;
+      set_exact(a, s.num, 0, s.den);
     }
     a.scale = pytorch_scale(p, axis, n, m);
   }
@@ -186,6 +271,8 @@ axis_map(const UpsampleParams& p, int axis, int in_size, int out_size) {
     if (p.align_corners) {
       a.rule = upsample::RULE_ALIGN_CORNERS;
       a.scale = static_cast<float>(double(n - 1) / (m > 1 ? m - 1 : 1));
+      Fraction s = reduced(n - 1, m > 1 ? m - 1 : 1);
+      set_exact(a, s.num, 0, s.den);
     } else {
       // MLX computes step and start in double and the grid in float32.
       double step = 1.0 / p.scales[axis];
@@ -193,15 +280,22 @@ axis_map(const UpsampleParams& p, int axis, int in_size, int out_size) {
       a.rule = upsample::RULE_CENTRED;
       a.scale = static_cast<float>(step);
       a.offset = static_cast<float>(start);
+      // i * P/Q - ((M - 1) P/Q - N + 1) / 2 = (2 P i + (N - 1) Q - (M - 1) P) / 2Q
+      Fraction s = fraction_of(step);
+      set_exact(
+          a, 2 * s.num, (n - 1LL) * s.den - (m - 1LL) * s.num, 2 * s.den);
     }
   } else if (p.align_corners) {
     a.rule = upsample::RULE_ALIGN_CORNERS;
     a.scale = m > 1 ? static_cast<float>(n - 1) / static_cast<float>(m - 1)
                     : 0.0f;
+    Fraction s = m > 1 ? reduced(n - 1, m - 1) : Fraction{0, 1};
+    set_exact(a, s.num, 0, s.den);
   } else {
     a.rule = upsample::RULE_HALF_PIXEL;
     a.scale = pytorch_scale(p, axis, n, m);
     a.identity = p.method == Method::Linear && n == m;
+    set_exact_half_pixel(a, pytorch_fraction(p, axis, n, m));
   }
   return a;
 }

@@ -77,6 +77,10 @@ UPSAMPLE_CONSTANT constexpr float CUBIC_A = -0.75f;
 // both MLX and PyTorch.
 UPSAMPLE_CONSTANT constexpr float AA_CUBIC_A = -0.5f;
 
+// Axes longer than this (inputs or outputs) take exact coordinates (see
+// AxisMap::exact); shorter ones the float32 arithmetic of the references.
+UPSAMPLE_CONSTANT constexpr int FLOAT_COORD_LIMIT = 1 << 23;
+
 struct AxisMap {
   int in_size;
   int out_size;
@@ -89,6 +93,21 @@ struct AxisMap {
   float support; // RULE_AA_PIXEL: half-width of the window, input units
   float width; //   the filter's stretch: max(1, input/output ratio)
   int reach; //     RULE_AA_CENTRED: taps floor(src) +- reach
+  // Exact coordinates, for axes longer than FLOAT_COORD_LIMIT. Float32
+  // cannot even number the outputs of such an axis (float(i + 0.5) rounds
+  // from 2^23 on), so the references' float32 arithmetic (PyTorch's opmath
+  // for float inputs, mlx.nn's float32 grid) reads the wrong source there;
+  // instead the coordinate of output i is the exact rational
+  //   (exact_step * i + exact_start) / exact_den
+  // (the scale as a fraction: N/M, (N-1)/(M-1), or 1/scale_factor), whose
+  // integer part is computed in 64-bit integers and only the fraction in
+  // [0, 1) rounded to float: what the formulas give in exact arithmetic,
+  // and what PyTorch computes (in double) for float64 input. Nearest rules
+  // floor (or round) the same fraction.
+  int exact;
+  long exact_step;
+  long exact_start;
+  long exact_den;
 };
 
 // Taps of one output index along one axis: indices ascending, inside
@@ -125,6 +144,30 @@ UPSAMPLE_INLINE int clamp_index(int i, int n) {
   return i < 0 ? 0 : (i > n - 1 ? n - 1 : i);
 }
 
+// An input coordinate as its integer part and its fraction in [0, 1).
+struct SplitCoord {
+  long whole;
+  float frac;
+};
+
+// floor(num / den) for den > 0 (integer division truncates towards zero).
+UPSAMPLE_INLINE long floor_div(long num, long den) {
+  long q = num / den;
+  return (num % den != 0 && num < 0) ? q - 1 : q;
+}
+
+// The exact coordinate (exact_step * i + exact_start) / exact_den of output
+// i, split. The fraction is a ratio of two integers below 2^32 rounded to
+// float, kept below 1.
+UPSAMPLE_INLINE SplitCoord exact_coord(AxisMap a, int i) {
+  long num = a.exact_step * long(i) + a.exact_start;
+  SplitCoord c;
+  c.whole = floor_div(num, a.exact_den);
+  float frac = float(num - c.whole * a.exact_den) / float(a.exact_den);
+  c.frac = frac < 0.99999994f ? frac : 0.99999994f;
+  return c;
+}
+
 // The continuous input coordinate read by output i (linear and cubic).
 UPSAMPLE_INLINE float source_index(AxisMap a, int i) {
   float fi = float(i);
@@ -136,25 +179,41 @@ UPSAMPLE_INLINE float source_index(AxisMap a, int i) {
   return fi * a.scale - a.offset;
 }
 
+// Nearest on a long axis: the exact coordinate floored, or rounded half to
+// even (RULE_NEAREST_ROUND, as mx.round).
+UPSAMPLE_INLINE int exact_nearest_index(AxisMap a, int i) {
+  long num = a.exact_step * long(i) + a.exact_start;
+  long q = floor_div(num, a.exact_den);
+  if (a.rule == RULE_NEAREST_ROUND) {
+    long twice_rem = 2 * (num - q * a.exact_den);
+    if (twice_rem > a.exact_den || (twice_rem == a.exact_den && (q & 1) != 0)) {
+      q += 1;
+    }
+  }
+  long n = long(a.in_size);
+  return int(q < 0 ? 0 : (q > n - 1 ? n - 1 : q));
+}
+
 UPSAMPLE_INLINE int nearest_index(AxisMap a, int i) {
   int n = a.in_size;
   if (a.rule == RULE_NEAREST_REPLICATE) {
     return i / a.factor;
+  } else if (a.rule == RULE_NEAREST_LEGACY && a.out_size == n) {
+    return i;
+  } else if (a.rule == RULE_NEAREST_LEGACY && long(a.out_size) == 2 * long(n)) {
+    return i >> 1;
+  } else if (a.exact) {
+    return exact_nearest_index(a, i);
   } else if (a.rule == RULE_NEAREST_ROUND) {
     return clamp_index(int(round_even_f((float(i) + 0.5f) * a.scale - 0.5f)), n);
   } else if (a.rule == RULE_NEAREST_EXACT) {
     // PyTorch multiplies in double but floors with floorf, i.e. after
     // rounding to float: exactly a float product.
     return clamp_index(int(floor_f((float(i) + 0.5f) * a.scale)), n);
-  } else if (a.rule == RULE_NEAREST_LEGACY) {
-    // PyTorch's 2-D kernels special-case equal and doubled sizes before any
-    // float math (its 1-D and 3-D kernels do not).
-    if (a.out_size == n) {
-      return i;
-    } else if (a.out_size == 2 * n) {
-      return i >> 1;
-    }
   }
+  // RULE_NEAREST_LEGACY: PyTorch's 2-D kernels special-case equal and
+  // doubled sizes before any float math (above; its 1-D and 3-D kernels do
+  // not) and otherwise floor like RULE_NEAREST_FLOOR.
   return clamp_index(int(floor_f(float(i) * a.scale)), n);
 }
 
@@ -170,10 +229,25 @@ UPSAMPLE_INLINE Taps nearest_taps(AxisMap a, int i) {
 // edge handling (MLX clips, PyTorch clamps the index and the lambda) agree.
 UPSAMPLE_INLINE Taps linear_taps(AxisMap a, int i) {
   int n = a.in_size;
-  float src = a.identity ? float(i) : source_index(a, i);
-  src = src < 0.0f ? 0.0f : (src > float(n - 1) ? float(n - 1) : src);
-  int i0 = int(floor_f(src));
-  float l1 = src - float(i0);
+  int i0;
+  float l1;
+  if (a.identity) {
+    i0 = i;
+    l1 = 0.0f;
+  } else if (a.exact) {
+    SplitCoord c = exact_coord(a, i);
+    bool inside = c.whole >= 0 && c.whole < long(n - 1);
+    i0 = c.whole < 0 ? 0 : (inside ? int(c.whole) : n - 1);
+    l1 = inside ? c.frac : 0.0f;
+  } else {
+    float src = source_index(a, i);
+    src = src < 0.0f ? 0.0f : (src > float(n - 1) ? float(n - 1) : src);
+    // float(n - 1) is exact below FLOAT_COORD_LIMIT; the index is clamped
+    // all the same (PyTorch's fix for its issue 88939, where it was not).
+    i0 = int(floor_f(src));
+    i0 = i0 < n - 1 ? i0 : n - 1;
+    l1 = src - float(i0);
+  }
   Taps t;
   t.index[0] = i0;
   t.index[1] = i0 < n - 1 ? i0 + 1 : i0;
@@ -196,11 +270,21 @@ UPSAMPLE_INLINE float cubic_outer(float x, float A) {
 // fractional part t, in PyTorch's order of operations.
 UPSAMPLE_INLINE Taps cubic_taps(AxisMap a, int i) {
   int n = a.in_size;
-  float src = source_index(a, i);
-  float fl = floor_f(src);
-  float t = src - fl;
+  long whole;
+  float t;
+  if (a.exact) {
+    SplitCoord c = exact_coord(a, i);
+    whole = c.whole;
+    t = c.frac;
+  } else {
+    float src = source_index(a, i);
+    float fl = floor_f(src);
+    whole = long(fl);
+    t = src - fl;
+  }
   float u = 1.0f - t;
-  int first = int(fl) - 1;
+  // The coordinate lies in about [-1, N]: the taps fit an int.
+  int first = int(whole) - 1;
   Taps taps;
   taps.weight[0] = cubic_outer(t + 1.0f, CUBIC_A);
   taps.weight[1] = cubic_inner(t, CUBIC_A);
