@@ -268,6 +268,8 @@ axis_map(const UpsampleParams& p, int axis, int in_size, int out_size) {
   }
   int n = in_size, m = out_size;
   if (p.family == Family::MLX) {
+    // mlx.nn's taps floor(src) and ceil(src) coincide at whole coordinates.
+    a.fold_zero_tap = 1;
     if (p.align_corners) {
       a.rule = upsample::RULE_ALIGN_CORNERS;
       a.scale = static_cast<float>(double(n - 1) / (m > 1 ? m - 1 : 1));
@@ -295,6 +297,8 @@ axis_map(const UpsampleParams& p, int axis, int in_size, int out_size) {
     a.rule = upsample::RULE_HALF_PIXEL;
     a.scale = pytorch_scale(p, axis, n, m);
     a.identity = p.method == Method::Linear && n == m;
+    // PyTorch copies an axis that keeps its size: no 0 * x[i + 1].
+    a.fold_zero_tap = a.identity;
     set_exact_half_pixel(a, pytorch_fraction(p, axis, n, m));
   }
   return a;

@@ -89,6 +89,10 @@ struct AxisMap {
   float scale; // input units per output step
   float offset; // RULE_CENTRED only
   int identity; // PyTorch linear maps i -> i when sizes match
+  // Linear: a tap of weight 0 reads the other tap's input (mlx.nn's
+  // floor/ceil taps coincide at whole coordinates), so that 0 * inf never
+  // reaches an output. PyTorch reads the next input whatever the weight.
+  int fold_zero_tap;
   // Antialias only.
   float support; // RULE_AA_PIXEL: half-width of the window, input units
   float width; //   the filter's stretch: max(1, input/output ratio)
@@ -250,7 +254,7 @@ UPSAMPLE_INLINE Taps linear_taps(AxisMap a, int i) {
   }
   Taps t;
   t.index[0] = i0;
-  t.index[1] = i0 < n - 1 ? i0 + 1 : i0;
+  t.index[1] = i0 < n - 1 && !(a.fold_zero_tap && l1 == 0.0f) ? i0 + 1 : i0;
   t.weight[0] = 1.0f - l1;
   t.weight[1] = l1;
   t.count = 2;
