@@ -99,49 +99,6 @@ static float pytorch_scale(const UpsampleParams& p, int axis, int n, int m) {
   return static_cast<float>(n) / static_cast<float>(m);
 }
 
-// The antialias windows (REFERENCE.md 2a and 2b). The filter radius is 1
-// (triangle) or 2 (cubic) and widens with the downscale factor.
-static upsample::AxisMap antialias_map(
-    const UpsampleParams& p,
-    int axis,
-    upsample::AxisMap a) {
-  int n = a.in_size, m = a.out_size;
-  double radius = p.method == Method::AntialiasLinear ? 1.0 : 2.0;
-  if (p.family == Family::MLX) {
-    // mlx.nn.Upsample: the centred coordinate of RULE_CENTRED; the filter
-    // widens by 1 / scale when downscaling; taps floor(src) + k for
-    // |k| <= ceil(support). Python floats: double.
-    double step = 1.0 / p.scales[axis];
-    double start = ((m - 1) * step - n + 1) / 2;
-    double inv_scale = p.scales[axis] < 1 ? 1.0 / p.scales[axis] : 1.0;
-    a.rule = upsample::RULE_AA_CENTRED;
-    a.scale = static_cast<float>(step);
-    a.offset = static_cast<float>(start);
-    a.width = static_cast<float>(inv_scale);
-    a.support = static_cast<float>(radius * inv_scale);
-    a.reach = static_cast<int>(std::ceil(radius * inv_scale));
-  } else if (n == m) {
-    // PyTorch's antialias skips an axis that keeps its size (a copy, even
-    // when the scale is not 1, e.g. floor(5 * 1.1) == 5). Its backward does
-    // not (measured, torch 2.13): we differentiate the forward. An area
-    // window with N == M is exactly the identity.
-    a.rule = upsample::RULE_AREA;
-  } else {
-    // PyTorch: the input/output ratio of its other modes (align_corners
-    // only changes that ratio), support r * scale when downscaling, float
-    // math (opmath of float inputs).
-    float scale = p.align_corners
-        ? (m > 1 ? static_cast<float>(n - 1) / static_cast<float>(m - 1) : 0.0f)
-        : pytorch_scale(p, axis, n, m);
-    float r = static_cast<float>(radius);
-    a.rule = upsample::RULE_AA_PIXEL;
-    a.scale = scale;
-    a.support = scale >= 1.0f ? r * scale : r;
-    a.width = scale >= 1.0f ? scale : 1.0f;
-  }
-  return a;
-}
-
 // A fraction p / q (q > 0) for the exact coordinates of long axes.
 struct Fraction {
   long long num;
@@ -149,8 +106,8 @@ struct Fraction {
 };
 
 // The simplest fraction equal to x up to double rounding, with numerator and
-// denominator below 2^30 (so that exact_step * i + exact_start fits 64 bits
-// for every i < 2^31): the continued fraction of x, cut where a convergent
+// denominator below 2^30 (so that every exact coordinate's numerator stays
+// below 2^63 for i < 2^31): the continued fraction of x, cut where a convergent
 // matches x or the next would grow too large. 1 / 1.7 gives 10 / 17, 1 / 3
 // gives 1 / 3: the ratio the user meant, not its binary rounding.
 static Fraction fraction_of(double x) {
@@ -180,9 +137,13 @@ static Fraction fraction_of(double x) {
   return {p1, q1};
 }
 
+// num / den in lowest terms; past 2^30 (axes of a billion pixels) the
+// closest fraction fraction_of finds, so that the coordinates fit 64 bits.
 static Fraction reduced(long long num, long long den) {
   long long g = std::gcd(num, den);
-  return g > 1 ? Fraction{num / g, den / g} : Fraction{num, den};
+  Fraction f = g > 1 ? Fraction{num / g, den / g} : Fraction{num, den};
+  constexpr long long LIMIT = 1LL << 30;
+  return f.num < LIMIT && f.den < LIMIT ? f : fraction_of(double(num) / double(den));
 }
 
 // The exact coordinate (step * i + start) / den of output i, used when the
@@ -211,6 +172,64 @@ static Fraction pytorch_fraction(const UpsampleParams& p, int axis, int n, int m
 // s * (i + 0.5) - 0.5 = (2 P i + P - Q) / 2Q for s = P / Q.
 static void set_exact_half_pixel(upsample::AxisMap& a, Fraction s) {
   set_exact(a, 2 * s.num, s.num - s.den, 2 * s.den);
+}
+
+// mlx.nn's centred coordinate with step s = P / Q:
+// i * P/Q - ((M - 1) P/Q - N + 1) / 2 = (2 P i + (N - 1) Q - (M - 1) P) / 2Q
+static void set_exact_centred(upsample::AxisMap& a, Fraction s) {
+  long long n = a.in_size, m = a.out_size;
+  set_exact(a, 2 * s.num, (n - 1) * s.den - (m - 1) * s.num, 2 * s.den);
+}
+
+// The antialias windows (REFERENCE.md 2a and 2b). The filter radius is 1
+// (triangle) or 2 (cubic) and widens with the downscale factor.
+static upsample::AxisMap antialias_map(
+    const UpsampleParams& p,
+    int axis,
+    upsample::AxisMap a) {
+  int n = a.in_size, m = a.out_size;
+  double radius = p.method == Method::AntialiasLinear ? 1.0 : 2.0;
+  if (p.family == Family::MLX) {
+    // mlx.nn.Upsample: the centred coordinate of RULE_CENTRED; the filter
+    // widens by 1 / scale when downscaling; taps floor(src) + k for
+    // |k| <= ceil(support). Python floats: double.
+    double step = 1.0 / p.scales[axis];
+    double start = ((m - 1) * step - n + 1) / 2;
+    double inv_scale = p.scales[axis] < 1 ? 1.0 / p.scales[axis] : 1.0;
+    a.rule = upsample::RULE_AA_CENTRED;
+    a.scale = static_cast<float>(step);
+    a.offset = static_cast<float>(start);
+    a.width = static_cast<float>(inv_scale);
+    a.support = static_cast<float>(radius * inv_scale);
+    a.reach = static_cast<int>(std::ceil(radius * inv_scale));
+    set_exact_centred(a, fraction_of(step));
+  } else if (n == m) {
+    // PyTorch's antialias skips an axis that keeps its size (a copy, even
+    // when the scale is not 1, e.g. floor(5 * 1.1) == 5). Its backward does
+    // not (measured, torch 2.13): we differentiate the forward. An area
+    // window with N == M is exactly the identity.
+    a.rule = upsample::RULE_AREA;
+  } else {
+    // PyTorch: the input/output ratio of its other modes (align_corners
+    // only changes that ratio), support r * scale when downscaling, float
+    // math (opmath of float inputs).
+    float scale = p.align_corners
+        ? (m > 1 ? static_cast<float>(n - 1) / static_cast<float>(m - 1) : 0.0f)
+        : pytorch_scale(p, axis, n, m);
+    float r = static_cast<float>(radius);
+    a.rule = upsample::RULE_AA_PIXEL;
+    a.scale = scale;
+    a.support = scale >= 1.0f ? r * scale : r;
+    a.width = scale >= 1.0f ? scale : 1.0f;
+    // centre = s * (i + 0.5) = (2 P i + P) / 2Q; support r * s or r.
+    Fraction s = p.align_corners
+        ? (m > 1 ? reduced(n - 1, m - 1) : Fraction{0, 1})
+        : pytorch_fraction(p, axis, n, m);
+    set_exact(a, 2 * s.num, s.num, 2 * s.den);
+    long long r_int = static_cast<long long>(radius);
+    a.exact_support = s.num >= s.den ? 2 * r_int * s.num : 2 * r_int * s.den;
+  }
+  return a;
 }
 
 static upsample::AxisMap nearest_map(
@@ -282,10 +301,7 @@ axis_map(const UpsampleParams& p, int axis, int in_size, int out_size) {
       a.rule = upsample::RULE_CENTRED;
       a.scale = static_cast<float>(step);
       a.offset = static_cast<float>(start);
-      // i * P/Q - ((M - 1) P/Q - N + 1) / 2 = (2 P i + (N - 1) Q - (M - 1) P) / 2Q
-      Fraction s = fraction_of(step);
-      set_exact(
-          a, 2 * s.num, (n - 1LL) * s.den - (m - 1LL) * s.num, 2 * s.den);
+      set_exact_centred(a, fraction_of(step));
     }
   } else if (p.align_corners) {
     a.rule = upsample::RULE_ALIGN_CORNERS;

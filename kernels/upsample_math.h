@@ -112,6 +112,7 @@ struct AxisMap {
   long exact_step;
   long exact_start;
   long exact_den;
+  long exact_support; // RULE_AA_PIXEL: support * exact_den
 };
 
 // Taps of one output index along one axis: indices ascending, inside
@@ -335,10 +336,14 @@ UPSAMPLE_INLINE bool is_window_mode(int mode) {
 }
 
 // The inputs first .. first + count - 1 (all inside [0, in_size)) read by one
-// output, the filter's centre and the sum of the raw weights.
+// output, the filter's centre and the sum of the raw weights. The centre is
+// base + center: on long axes base is its integer part, so that the
+// distance of a tap, float(j - base) - center, keeps its fraction; elsewhere
+// base is 0.
 struct TapWindow {
   int first;
   int count;
+  int base;
   float center;
   float total;
 };
@@ -369,6 +374,7 @@ UPSAMPLE_INLINE TapWindow window_span(AxisMap a, int /* mode */, int i) {
   int n = a.in_size;
   TapWindow w;
   w.total = 0.0f;
+  w.base = 0;
   if (a.rule == RULE_AREA) {
     // Adaptive average pooling, in integers like PyTorch (64-bit products).
     long m = long(a.out_size);
@@ -380,26 +386,47 @@ UPSAMPLE_INLINE TapWindow window_span(AxisMap a, int /* mode */, int i) {
   } else if (a.rule == RULE_AA_CENTRED) {
     // MLX: taps floor(src) + k for k in -reach .. reach; the ones outside
     // [0, N) have weight 0 and are left out.
-    float src = source_index(a, i);
-    int base = int(floor_f(src));
-    int lo = base - a.reach;
-    int hi = base + a.reach;
+    long base;
+    if (a.exact) {
+      SplitCoord c = exact_coord(a, i);
+      base = c.whole;
+      w.base = int(base);
+      w.center = c.frac;
+    } else {
+      float src = source_index(a, i);
+      base = long(floor_f(src));
+      w.center = src;
+    }
+    long lo = base - a.reach;
+    long hi = base + a.reach;
     lo = lo < 0 ? 0 : lo;
-    hi = hi > n - 1 ? n - 1 : hi;
-    w.first = lo;
-    w.count = hi - lo + 1;
-    w.center = src;
+    hi = hi > long(n - 1) ? long(n - 1) : hi;
+    w.first = int(lo);
+    w.count = int(hi - lo + 1);
   } else {
     // PyTorch: xmin = max(int(centre - support + 0.5), 0),
-    // xmax = min(int(centre + support + 0.5), N); int() truncates.
-    float center = a.scale * (float(i) + 0.5f);
-    int lo = int(center - a.support + 0.5f);
-    int hi = int(center + a.support + 0.5f);
+    // xmax = min(int(centre + support + 0.5), N); int() truncates, which
+    // the clamp at 0 makes a floor.
+    long lo, hi;
+    if (a.exact) {
+      // centre = (exact_step * i + exact_start) / exact_den; 0.5 is
+      // exact_den / 2.
+      long num = a.exact_step * long(i) + a.exact_start + a.exact_den / 2;
+      lo = floor_div(num - a.exact_support, a.exact_den);
+      hi = floor_div(num + a.exact_support, a.exact_den);
+      SplitCoord c = exact_coord(a, i);
+      w.base = int(c.whole);
+      w.center = c.frac;
+    } else {
+      float center = a.scale * (float(i) + 0.5f);
+      lo = long(int(center - a.support + 0.5f));
+      hi = long(int(center + a.support + 0.5f));
+      w.center = center;
+    }
     lo = lo < 0 ? 0 : lo;
-    hi = hi > n ? n : hi;
-    w.first = lo;
-    w.count = hi - lo;
-    w.center = center;
+    hi = hi > long(n) ? long(n) : hi;
+    w.first = int(lo);
+    w.count = int(hi - lo);
   }
   return w;
 }
@@ -410,10 +437,10 @@ UPSAMPLE_INLINE float raw_tap_weight(AxisMap a, int mode, TapWindow w, int j) {
     return 1.0f;
   } else if (a.rule == RULE_AA_CENTRED) {
     // MLX: kernel(|src - tap| / max(1, 1/scale)).
-    return aa_filter(mode, abs_f(w.center - float(j)) / a.width);
+    return aa_filter(mode, abs_f(w.center - float(j - w.base)) / a.width);
   }
   // PyTorch: filter((j - centre + 0.5) * invscale).
-  return aa_filter(mode, (float(j) - w.center + 0.5f) * (1.0f / a.width));
+  return aa_filter(mode, (float(j - w.base) - w.center + 0.5f) * (1.0f / a.width));
 }
 
 // The window of output i with the sum of its raw weights, summed in tap
