@@ -8,12 +8,11 @@ namespace mlx_upsample::cpu {
 using upsample::AxisMap;
 using upsample::Taps;
 
-bool GatherTable::is_identity() const {
-  int rows = static_cast<int>(offsets.size()) - 1;
+bool GatherTable::is_identity(int first_row) const {
   for (int i = 0; i < rows; ++i) {
-    for (int e = offsets[i]; e < offsets[i + 1]; ++e) {
-      bool own = index[e] == i;
-      if (weight[e] != (own ? 1.0f : 0.0f)) {
+    for (int64_t e = begin(i); e < begin(i) + count(i); ++e) {
+      float w = weight.empty() ? 1.0f : weight[e];
+      if (w != (index[e] == first_row + i ? 1.0f : 0.0f)) {
         return false;
       }
     }
@@ -21,104 +20,149 @@ bool GatherTable::is_identity() const {
   return true;
 }
 
-// `taps` of a table whose rows were built one by one: their common length
-// if they all have one (a backward nearest x2 lists two outputs per input),
-// which lets the kernels unroll the tap loop, else 0.
-static int uniform_taps(const std::vector<int>& offsets) {
-  int rows = static_cast<int>(offsets.size()) - 1;
-  int length = rows > 0 ? offsets[1] : 0;
-  for (int i = 0; i < rows; ++i) {
-    if (offsets[i + 1] - offsets[i] != length) {
-      return 0;
+namespace {
+
+// Sets `taps` for a table whose rows were built one by one: their common
+// length if they all have one (a backward nearest x2 lists two outputs per
+// input), which lets the kernels unroll the tap loop and drops the offsets.
+void compact(GatherTable& t) {
+  int length = t.rows > 0 ? static_cast<int>(t.offsets[1]) : 0;
+  for (int i = 0; i < t.rows; ++i) {
+    if (t.offsets[i + 1] - t.offsets[i] != length) {
+      t.taps = 0;
+      return;
     }
   }
-  return length;
+  t.taps = length;
+  if (length > 0) {
+    t.offsets.clear();
+  }
 }
 
-// Window modes (antialias, area): one row per output listing its window,
-// weights from the math header; rows may differ in length.
-static GatherTable forward_window_table(const AxisMap& a, int mode) {
-  GatherTable t;
-  t.offsets.resize(size_t(a.out_size) + 1);
+void forward_rows(const AxisMap& a, int mode, int r0, int r1, GatherTable& t) {
+  t.rows = r1 - r0;
+  t.offsets.clear();
+  t.index.clear();
+  t.weight.clear();
+  if (!upsample::is_window_mode(mode)) {
+    t.taps = upsample::taps_per_output(mode);
+    bool unit_weights = mode == upsample::MODE_NEAREST;
+    t.index.resize(size_t(t.rows) * t.taps);
+    t.weight.resize(unit_weights ? 0 : size_t(t.rows) * t.taps);
+    for (int i = r0; i < r1; ++i) {
+      Taps taps = upsample::axis_taps(a, mode, i);
+      size_t e = size_t(i - r0) * t.taps;
+      for (int k = 0; k < t.taps; ++k) {
+        t.index[e + k] = taps.index[k];
+        if (!unit_weights) {
+          t.weight[e + k] = taps.weight[k];
+        }
+      }
+    }
+    return;
+  }
+  // Window modes (antialias, area): one row per output listing its window,
+  // weights from the math header; rows may differ in length.
+  t.offsets.resize(size_t(t.rows) + 1);
   t.offsets[0] = 0;
-  for (int i = 0; i < a.out_size; ++i) {
+  for (int i = r0; i < r1; ++i) {
     upsample::TapWindow w = upsample::tap_window(a, mode, i);
     for (int k = 0; k < w.count; ++k) {
       t.index.push_back(w.first + k);
       t.weight.push_back(upsample::tap_weight(a, mode, w, w.first + k));
     }
-    t.offsets[i + 1] = static_cast<int>(t.index.size());
+    t.offsets[i - r0 + 1] = static_cast<int64_t>(t.index.size());
   }
-  t.taps = uniform_taps(t.offsets);
-  return t;
+  compact(t);
+}
+
+// Backward rows [j0, j1): the forward rows of the outputs that read them,
+// transposed. Input j's row lists the outputs whose taps (or window) hold j,
+// ascending, each with the total weight of its taps on j, summed in tap
+// order from 0 like weight_of_input (taps repeat at the edges) — the rows
+// output_range and weight_of_input give, bit for bit, in O(taps) per entry
+// instead of O(log M) forward evaluations (tap indices, and windows, are
+// contiguous, so every output in output_range(j) has a tap on j).
+void backward_rows(const AxisMap& a, int mode, int j0, int j1, GatherTable& t) {
+  t.rows = j1 - j0;
+  t.offsets.assign(size_t(t.rows) + 1, 0);
+  t.index.clear();
+  t.weight.clear();
+  if (t.rows == 0) {
+    t.taps = 0;
+    return;
+  }
+  // Every output that reads [j0, j1) lies between the first one that
+  // reads j0 or beyond and the last one that reads j1 - 1 or before.
+  int i0 = upsample::output_range(a, mode, j0).begin;
+  int i1 = std::max(i0, upsample::output_range(a, mode, j1 - 1).end);
+  GatherTable fwd;
+  forward_rows(a, mode, i0, i1, fwd);
+  const bool merge = !upsample::is_window_mode(mode);
+  // Each (output, input) pair once: repeated taps are adjacent.
+  auto for_each_pair = [&](auto f) {
+    for (int r = 0; r < fwd.rows; ++r) {
+      int64_t e = fwd.begin(r), end = e + fwd.count(r);
+      while (e < end) {
+        int j = fwd.index[e];
+        int64_t last = e + 1;
+        while (merge && last < end && fwd.index[last] == j) {
+          ++last;
+        }
+        if (j >= j0 && j < j1) {
+          f(i0 + r, j, e, last);
+        }
+        e = last;
+      }
+    }
+  };
+  for_each_pair([&](int, int j, int64_t, int64_t) { ++t.offsets[j - j0 + 1]; });
+  for (int r = 0; r < t.rows; ++r) {
+    t.offsets[r + 1] += t.offsets[r];
+  }
+  t.index.resize(t.offsets[t.rows]);
+  t.weight.resize(t.offsets[t.rows]);
+  std::vector<int64_t> fill(t.offsets.begin(), t.offsets.end() - 1);
+  for_each_pair([&](int i, int j, int64_t e, int64_t last) {
+    int64_t slot = fill[j - j0]++;
+    t.index[slot] = i;
+    float w = fwd.weight.empty() ? 1.0f : fwd.weight[e];
+    if (merge) {
+      w = 0.0f + w;
+      for (int64_t k = e + 1; k < last; ++k) {
+        w += fwd.weight.empty() ? 1.0f : fwd.weight[k];
+      }
+    }
+    t.weight[slot] = w;
+  });
+  compact(t);
+}
+
+} // namespace
+
+void build_rows(
+    const AxisMap& a,
+    int mode,
+    bool backward,
+    int r0,
+    int r1,
+    GatherTable& t) {
+  if (backward) {
+    backward_rows(a, mode, r0, r1, t);
+  } else {
+    forward_rows(a, mode, r0, r1, t);
+  }
 }
 
 GatherTable forward_table(const AxisMap& a, int mode) {
-  if (upsample::is_window_mode(mode)) {
-    return forward_window_table(a, mode);
-  }
   GatherTable t;
-  t.taps = upsample::taps_per_output(mode);
-  t.offsets.resize(size_t(a.out_size) + 1);
-  t.index.resize(size_t(a.out_size) * t.taps);
-  t.weight.resize(size_t(a.out_size) * t.taps);
-  for (int i = 0; i < a.out_size; ++i) {
-    Taps taps = upsample::axis_taps(a, mode, i);
-    t.offsets[i] = i * t.taps;
-    for (int k = 0; k < t.taps; ++k) {
-      t.index[size_t(i) * t.taps + k] = taps.index[k];
-      t.weight[size_t(i) * t.taps + k] = taps.weight[k];
-    }
-  }
-  t.offsets[a.out_size] = a.out_size * t.taps;
-  return t;
-}
-
-// Window modes: the transpose of the forward table. Input j's row lists the
-// outputs whose window holds j, ascending, with the very weights of the
-// forward rows: the same rows output_range + weight_of_input give (windows
-// are contiguous), in O(taps) instead of O(taps * window) — a downscale to
-// one output has a window as long as the whole axis.
-static GatherTable backward_window_table(const AxisMap& a, int mode) {
-  GatherTable fwd = forward_window_table(a, mode);
-  GatherTable t;
-  t.offsets.assign(size_t(a.in_size) + 1, 0);
-  for (int j : fwd.index) {
-    ++t.offsets[j + 1];
-  }
-  for (int j = 0; j < a.in_size; ++j) {
-    t.offsets[j + 1] += t.offsets[j];
-  }
-  t.index.resize(fwd.index.size());
-  t.weight.resize(fwd.weight.size());
-  std::vector<int> fill(t.offsets.begin(), t.offsets.end() - 1);
-  for (int i = 0; i < a.out_size; ++i) {
-    for (int e = fwd.offsets[i]; e < fwd.offsets[i + 1]; ++e) {
-      int slot = fill[fwd.index[e]]++;
-      t.index[slot] = i;
-      t.weight[slot] = fwd.weight[e];
-    }
-  }
-  t.taps = uniform_taps(t.offsets);
+  forward_rows(a, mode, 0, a.out_size, t);
   return t;
 }
 
 GatherTable backward_table(const AxisMap& a, int mode) {
-  if (upsample::is_window_mode(mode)) {
-    return backward_window_table(a, mode);
-  }
   GatherTable t;
-  t.offsets.resize(size_t(a.in_size) + 1);
-  t.offsets[0] = 0;
-  for (int j = 0; j < a.in_size; ++j) {
-    upsample::OutputRange r = upsample::output_range(a, mode, j);
-    for (int i = r.begin; i < r.end; ++i) {
-      t.index.push_back(i);
-      t.weight.push_back(upsample::weight_of_input(a, mode, i, j));
-    }
-    t.offsets[j + 1] = static_cast<int>(t.index.size());
-  }
-  t.taps = uniform_taps(t.offsets);
+  backward_rows(a, mode, 0, a.in_size, t);
   return t;
 }
 
@@ -144,21 +188,21 @@ int64_t table_entries_bound(const AxisMap& a, int mode) {
 }
 
 double table_bytes_bound(const AxisMap& a, int mode, bool backward) {
-  constexpr double OFFSET = sizeof(int);
+  constexpr double OFFSET = sizeof(int64_t);
+  constexpr double INDEX = sizeof(int);
   constexpr double ENTRY = sizeof(int) + sizeof(float);
   double entries = static_cast<double>(table_entries_bound(a, mode));
   double outputs = a.out_size, inputs = a.in_size;
   bool window = upsample::is_window_mode(mode);
+  // Forward rows: tap rows have no offsets (nearest no weights either);
+  // window rows grow by push_back, up to twice their entries, with offsets.
+  double forward = window ? (outputs + 1) * OFFSET + entries * ENTRY * 2
+                          : entries * (mode == upsample::MODE_NEAREST ? INDEX : ENTRY);
   if (!backward) {
-    // Window rows grow by push_back: up to twice their entries.
-    return (outputs + 1) * OFFSET + entries * ENTRY * (window ? 2 : 1);
+    return forward;
   }
-  if (!window) {
-    return (inputs + 1) * OFFSET + entries * ENTRY * 2;
-  }
-  // The forward table, then its transpose and the fill cursors.
-  return table_bytes_bound(a, mode, false) + (inputs + 1) * OFFSET +
-      entries * ENTRY + inputs * OFFSET;
+  // The forward rows, then their transpose and its fill cursors.
+  return forward + (inputs + 1) * OFFSET + entries * ENTRY + inputs * OFFSET;
 }
 
 } // namespace mlx_upsample::cpu

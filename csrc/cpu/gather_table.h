@@ -5,9 +5,12 @@
 // where row i of the axis's gather table lists the source rows read by i.
 // Forward tables come from the taps (or, for the antialias and area modes,
 // the window) of each output (math header); backward tables list, for each
-// input, the outputs that read it (output_range, or the transposed forward
-// table for windows), so the backward pass is a deterministic gather with no
-// atomics.
+// input, the outputs that read it (the forward rows transposed), so the
+// backward pass is a deterministic gather with no atomics.
+//
+// A table may hold only a range of rows (build_rows): a 1-D resampling of a
+// long signal builds its table piece by piece, so that the table never
+// costs more memory than a small part of the output.
 #pragma once
 
 #include <cstdint>
@@ -18,22 +21,46 @@
 namespace mlx_upsample::cpu {
 
 struct GatherTable {
-  int taps; // entries per row when uniform, else 0
-  std::vector<int> offsets; // dst_len + 1
+  int rows = 0;
+  // Entries per row when every row has as many (the kernels then unroll the
+  // tap loop and `offsets` is empty: row r starts at r * taps), else 0.
+  int taps = 0;
+  std::vector<int64_t> offsets; // rows + 1 when taps == 0
   std::vector<int> index;
+  // Empty when every weight is 1 (nearest forward), which the nearest kernel
+  // does not read.
   std::vector<float> weight;
 
-  // Every row reads exactly its own index with weight 1.
-  bool is_identity() const;
+  int64_t begin(int row) const {
+    return taps > 0 ? int64_t(row) * taps : offsets[row];
+  }
+  int count(int row) const {
+    return taps > 0 ? taps : static_cast<int>(offsets[row + 1] - offsets[row]);
+  }
+  // Every row reads exactly its own index (first_row + row, for a table of
+  // rows from first_row on) with weight 1.
+  bool is_identity(int first_row = 0) const;
 };
+
+// Rows [r0, r1) of the forward table (rows = outputs) or of the backward
+// table (rows = inputs) of axis `a`, into `t` (row k of t is row r0 + k),
+// re-using its storage. The nearest forward table has no weights.
+void build_rows(
+    const upsample::AxisMap& a,
+    int mode,
+    bool backward,
+    int r0,
+    int r1,
+    GatherTable& t);
 
 GatherTable forward_table(const upsample::AxisMap& a, int mode);
 GatherTable backward_table(const upsample::AxisMap& a, int mode);
 
 // Upper bounds, in O(1), that let a call be refused before its tables are
-// built: the entries of the forward table of `a` (the backward table holds
-// the same entries, transposed), and the bytes that building the forward or
-// backward table holds at its peak. Kept next to the builders they describe.
+// built and let a long 1-D call build its table in pieces: the entries of
+// the forward table of `a` (the backward table holds the same entries,
+// transposed), and the bytes that building the whole forward or backward
+// table holds at its peak. Kept next to the builders they describe.
 int64_t table_entries_bound(const upsample::AxisMap& a, int mode);
 double table_bytes_bound(const upsample::AxisMap& a, int mode, bool backward);
 

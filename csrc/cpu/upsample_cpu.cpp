@@ -30,12 +30,16 @@ namespace {
 // last spatial axis times the channels; rows that read the same input row as
 // a row written just before (1 row in 2 when upsampling an image by 2, 3 in
 // 4 for a volume) are copied from it (nearest_forward.inc).
+// With one spatial axis whose table would be large next to the output (a
+// long 1-D signal), `tables` is empty and the sources come from `axis`, a
+// piece at a time.
 struct NearestPlan {
   int64_t channels;
   int64_t elem_bytes;
   std::vector<int> in_sizes;
   std::vector<int> out_sizes;
-  std::vector<std::vector<int>> index; // per axis: source of each output
+  std::vector<GatherTable> tables; // per axis: source of each output
+  upsample::AxisMap axis;
 };
 
 namespace baseline {
@@ -112,19 +116,20 @@ void enqueue(const mx::array& src, mx::array& dst, mx::Stream s, Task task) {
   encoder.dispatch([task, in, out]() { task(in, out); });
 }
 
+// `tables` empty: one spatial axis, built in pieces from `axis`.
 void run_nearest_forward(
     const mx::array& src,
     mx::array& dst,
-    const std::vector<GatherTable>& tables,
+    std::vector<GatherTable> tables,
+    const upsample::AxisMap& axis,
     mx::Stream s) {
   auto plan = std::make_shared<NearestPlan>();
   plan->channels = dst.shape(-1);
   plan->elem_bytes = mx::size_of(src.dtype());
   plan->in_sizes = spatial_sizes(src);
   plan->out_sizes = spatial_sizes(dst);
-  for (const GatherTable& t : tables) {
-    plan->index.push_back(t.index);
-  }
+  plan->tables = std::move(tables);
+  plan->axis = axis;
   int64_t rows = dst.size() / (int64_t(plan->out_sizes.back()) * plan->channels);
   enqueue(src, dst, s, [plan, rows](const void* in, void* out) {
     nearest_forward(in, out, *plan, rows);
@@ -135,6 +140,9 @@ void run_separable_gather(
     const mx::array& src,
     mx::array& dst,
     std::vector<GatherTable> tables,
+    const upsample::AxisMap& axis,
+    int mode,
+    bool backward,
     mx::Stream s) {
   SeparableGatherKernel kernel = separable_gather_kernel(src.dtype());
   auto g = std::make_shared<SeparableGather>();
@@ -143,6 +151,9 @@ void run_separable_gather(
   g->src_sizes = spatial_sizes(src);
   g->dst_sizes = spatial_sizes(dst);
   g->tables = std::move(tables);
+  g->axis = axis;
+  g->mode = mode;
+  g->backward = backward;
   enqueue(src, dst, s, [kernel, g](const void* in, void* out) {
     kernel(in, out, *g);
   });
@@ -190,16 +201,19 @@ std::string bytes_text(double bytes) {
 // would exceed MLX's memory limit: Linux hands out address space freely and
 // would rather kill the process half-way through zero-filling the tables
 // than fail the allocation.
+// A table built in pieces (in_pieces) costs a piece per thread, next to
+// nothing, and has no whole-table entry count.
 void check_resources(
     const mx::array& input_side,
     const mx::array& output_side,
     const std::vector<upsample::AxisMap>& maps,
     int mode,
     bool backward,
+    bool in_pieces,
     const UpsampleParams& p) {
   // The array this call allocates: the output, or the input's cotangent.
   double bytes = static_cast<double>((backward ? input_side : output_side).nbytes());
-  for (size_t a = 0; a < maps.size(); ++a) {
+  for (size_t a = 0; a < (in_pieces ? 0 : maps.size()); ++a) {
     int64_t entries = table_entries_bound(maps[a], mode);
     if (entries > INT_MAX) {
       throw std::invalid_argument(
@@ -210,9 +224,6 @@ void check_resources(
           " entries, more than the 2**31 - 1 the CPU kernels index");
     }
     bytes += table_bytes_bound(maps[a], mode, backward);
-    if (!backward && mode == upsample::MODE_NEAREST) {
-      bytes += static_cast<double>(entries) * sizeof(int); // the plan's copy
-    }
   }
   if (backward || mode != upsample::MODE_NEAREST) {
     // Each thread blends into float32 buffers of the source's inner slabs
@@ -238,6 +249,31 @@ void check_resources(
   }
 }
 
+// Tables up to this size are built whole before the kernel runs. A larger
+// one (only a long 1-D signal has one: every other axis's table is small next
+// to an output that spans it many times) is built in pieces while gathering,
+// so that a call allocates its output and little else: whole, the table of a
+// 1-D cubic upsample takes 8 times the float32 output (index and weight of 4
+// taps per output), of a uint8 nearest one 4 times.
+constexpr int64_t WHOLE_TABLE_BYTES = 1 << 20;
+
+// Whether axis `a` maps every row onto itself with weight 1, piece by piece.
+bool is_identity_axis(const upsample::AxisMap& a, int mode, bool backward) {
+  if (a.in_size != a.out_size) {
+    return false;
+  }
+  constexpr int PIECE = 1 << 16;
+  GatherTable t;
+  for (int r0 = 0; r0 < a.out_size; r0 += PIECE) {
+    int r1 = std::min(a.out_size, r0 + PIECE);
+    build_rows(a, mode, backward, r0, r1, t);
+    if (!t.is_identity(r0)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 } // namespace
 
 void upsample(
@@ -259,7 +295,20 @@ void upsample(
     maps.push_back(axis_map(
         p, a, input_side.shape(a + 1), output_side.shape(a + 1)));
   }
-  check_resources(input_side, output_side, maps, mode, backward, p);
+  bool nearest_forward = !backward && mode == upsample::MODE_NEAREST;
+  bool in_pieces = maps.size() == 1 &&
+      table_bytes_bound(maps[0], mode, backward) > WHOLE_TABLE_BYTES;
+  check_resources(input_side, output_side, maps, mode, backward, in_pieces, p);
+  if (in_pieces) {
+    if (is_identity_axis(maps[0], mode, backward)) {
+      dst.copy_shared_buffer(src);
+    } else if (nearest_forward) {
+      run_nearest_forward(src, dst, {}, maps[0], s);
+    } else {
+      run_separable_gather(src, dst, {}, maps[0], mode, backward, s);
+    }
+    return;
+  }
   std::vector<GatherTable> tables;
   try {
     for (const upsample::AxisMap& m : maps) {
@@ -275,10 +324,10 @@ void upsample(
   }
   if (all_identity(src, dst, tables)) {
     dst.copy_shared_buffer(src);
-  } else if (!backward && mode == upsample::MODE_NEAREST) {
-    run_nearest_forward(src, dst, tables, s);
+  } else if (nearest_forward) {
+    run_nearest_forward(src, dst, std::move(tables), maps[0], s);
   } else {
-    run_separable_gather(src, dst, std::move(tables), s);
+    run_separable_gather(src, dst, std::move(tables), maps[0], mode, backward, s);
   }
 }
 
