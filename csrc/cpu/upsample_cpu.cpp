@@ -250,11 +250,12 @@ void check_resources(
 }
 
 // Tables up to this size are built whole before the kernel runs. A larger
-// one (only a long 1-D signal has one: every other axis's table is small next
-// to an output that spans it many times) is built in pieces while gathering,
-// so that a call allocates its output and little else: whole, the table of a
-// 1-D cubic upsample takes 8 times the float32 output (index and weight of 4
-// taps per output), of a uint8 nearest one 4 times.
+// one of a 1-D resampling is built in pieces while gathering, so that the
+// call allocates its output and little else: whole, the table of a 1-D cubic
+// upsample takes 8 times the float32 output (index and weight of 4 taps per
+// output), of a uint8 nearest one 4 times. With more spatial dims a table is
+// that large next to the output only when a long last axis has very few rows
+// (say (1, 1, L, C)); such calls still build whole tables.
 constexpr int64_t WHOLE_TABLE_BYTES = 1 << 20;
 
 // Whether axis `a` maps every row onto itself with weight 1, piece by piece.
