@@ -33,7 +33,11 @@ whose first call takes more than SLOW_SECONDS (in practice mlx.nn.Upsample cubic
 in 3-D) gets a single warm-up and at most SLOW_REPEATS timed calls; such cells are
 marked '*'.  Peak memory (MLX only) is mx.get_peak_memory() after mx.reset_peak_memory()
 minus the memory already in use, i.e. what one call allocates on top of its resident
-inputs.
+inputs.  MLX's allocator does not see the kernels' own heap memory (the CPU path's gather
+tables and buffers), so each MLX contender also runs once in a fresh process (RSS_PROBE,
+without the heap reuse below) that reports how much its peak resident set grows over the
+call: VmHWM after resetting it through /proc/self/clear_refs on Linux, the growth of
+ru_maxrss elsewhere (a lower bound).
 On Linux/glibc, large freed blocks are kept in the heap (mallopt) so repeated calls reuse
 memory: otherwise every call of every contender page-faults a fresh mmap() for its output,
 which costs more than the op itself and depends on allocator history (--system-malloc
@@ -53,6 +57,7 @@ import ctypes
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 
@@ -246,6 +251,75 @@ def mlx_eval_overhead_us(calls=200):
     return float(np.median(times) * 1e6)
 
 
+# One call of an MLX contender in a fresh process: how much its peak resident set grows
+# (inputs and cotangent are made first, and the same call on a small input warms up
+# code paths and thread pools). Prints {"growth": bytes}.
+RSS_PROBE = r'''
+import json, resource, sys
+import mlx.core as mx
+import mlx.nn as nn
+import mlx_upsample
+
+spec = json.loads(sys.argv[1])
+mx.set_default_device(mx.gpu if spec["device"] == "gpu" else mx.cpu)
+base, aa = spec["mode"], spec["antialias"]
+if spec["impl"] == "ours":
+    fn = lambda a: mlx_upsample.upsample(a, spec["scale"], mode=base, antialias=aa)
+else:
+    fn = nn.Upsample(scale_factor=spec["scale"], mode=base, antialias=aa)
+dtype = getattr(mx, spec["dtype"])
+
+def prepare(shape):
+    x = mx.random.normal(shape).astype(dtype)
+    cot = mx.random.normal(fn(x).shape).astype(dtype)
+    mx.eval(x, cot)
+    if spec["pass"] == "fwd":
+        return lambda: fn(x)
+    return lambda: mx.vjp(fn, [x], [cot])[1][0]
+
+def status(key):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key):
+                return int(line.split()[1]) * 1024
+
+def peak():
+    if sys.platform.startswith("linux"):
+        return status("VmHWM:")
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # bytes on macOS
+
+small = [spec["shape"][0]] + [8] * (len(spec["shape"]) - 2) + [spec["shape"][-1]]
+mx.eval(prepare(small)())
+run = prepare(spec["shape"])
+# Free memory goes back to the system first, so that what the call allocates shows.
+mx.clear_cache()
+if sys.platform.startswith("linux"):
+    import ctypes
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # VmHWM := VmRSS
+    before = status("VmRSS:")
+else:
+    before = peak()
+mx.eval(run())
+print(json.dumps({"growth": peak() - before}))
+'''
+
+
+def rss_growth_mb(impl, pass_name, shape, scale, dtype, mode, device):
+    """Peak resident-set growth of one call in a fresh process (RSS_PROBE), in MB."""
+    base, aa = split_mode(mode)
+    spec = {"impl": impl, "pass": pass_name, "shape": list(shape), "scale": scale,
+            "dtype": np.dtype(dtype).name, "mode": base, "antialias": aa, "device": device}
+    try:
+        out = subprocess.run([sys.executable, "-c", RSS_PROBE, json.dumps(spec)],
+                             check=True, capture_output=True, text=True, timeout=600)
+        return json.loads(out.stdout.strip().splitlines()[-1])["growth"] / MB
+    except (subprocess.SubprocessError, OSError, ValueError, KeyError, IndexError) as exc:
+        print(f"\nRSS probe {impl} {pass_name} failed: {exc}", file=sys.stderr)
+        return None
+
+
 def mlx_peak_mb(contender):
     if contender.run is None or contender.error:
         return None
@@ -287,6 +361,9 @@ def bench_case(shape, scale, dtype, mode, args, rng):
     del results
 
     peaks = {c: mlx_peak_mb(c) for c in (ours_fwd, mlx_fwd, ours_bwd, mlx_bwd)}
+    rss = {(c.impl, c.pass_name): rss_growth_mb(c.impl, c.pass_name, shape, scale, dtype, mode,
+                                                 args.device)
+           for c in (ours_fwd, mlx_fwd, ours_bwd, mlx_bwd) if c.run is not None and not c.error}
 
     attempts = time_rounds(contenders, args.repeats)
 
@@ -306,6 +383,7 @@ def bench_case(shape, scale, dtype, mode, args, rng):
             "torch_over_fill": ratio(stats["torch"], stats["fill"]) if pass_name == "fwd" else None,
             **bandwidth(stats, x_np.nbytes + cot_np.nbytes, cot_np.nbytes),
             "peak_mb": {"ours": peaks[ours], "mlx": peaks[ref]},
+            "rss_mb": {"ours": rss.get(("ours", pass_name)), "mlx": rss.get(("mlx", pass_name))},
             "max_abs_diff_vs_mlx": checks[pass_name],
             "attempts": attempts,
         })
@@ -406,7 +484,7 @@ def case_label(row):
 def table_rows(rows, cell):
     header = ["case", "mode", "dtype", "pass", *(f"{IMPL_LABELS[i]} ms" for i in IMPLS),
               "mlx/ours", "torch/ours", "ours/memcpy", "torch/fill", "ours GB/s", "of memcpy BW",
-              "ours MB", "mlx.nn MB"]
+              "ours MB", "mlx.nn MB", "ours RSS MB", "mlx.nn RSS MB"]
     body = [[case_label(r), r["mode"], r["dtype"], r["pass"],
              *(cell(r["stats"][i]) for i in IMPLS),
              fmt_ratio(r["speedup_vs_mlx"]), fmt_ratio(r["speedup_vs_torch"]),
@@ -414,7 +492,8 @@ def table_rows(rows, cell):
              fmt_ratio(r["torch_over_fill"]),
              "-" if r["ours_gbps"] is None else f"{r['ours_gbps']:.1f}",
              "-" if r["roofline"] is None else f"{100 * r['roofline']:.0f}%",
-             fmt_mb(r["peak_mb"]["ours"]), fmt_mb(r["peak_mb"]["mlx"])] for r in rows]
+             fmt_mb(r["peak_mb"]["ours"]), fmt_mb(r["peak_mb"]["mlx"]),
+             fmt_mb(r["rss_mb"]["ours"]), fmt_mb(r["rss_mb"]["mlx"])] for r in rows]
     return header, body
 
 
@@ -429,6 +508,8 @@ def render_terminal(rows):
 
 
 TARGET_CASE = ([8, 64, 64, 64], 2.0, "float32")
+# Resident growth allowed on top of a call's result: thread stacks, per-thread buffers.
+RSS_SLACK_MB = 4
 
 
 def result_mb(row):
@@ -469,6 +550,12 @@ def target_lines(rows):
             and r["peak_mb"]["ours"] > result_mb(r) * 1.01]
     lines.append(f"{verdict(not over)} ours allocates more than its result in {len(over)} "
                  f"of {len(rows)} cases")
+    measured = [r for r in rows if r["rss_mb"]["ours"] is not None]
+    grown = [r for r in measured if r["rss_mb"]["ours"] > result_mb(r) + RSS_SLACK_MB]
+    lines.append(f"{verdict(not grown)} ours grows resident memory by more than its result "
+                 f"(+{RSS_SLACK_MB} MB) in {len(grown)} of {len(measured)} cases"
+                 + "".join(f"\n       {case_label(r)} {r['mode']} {r['dtype']} {r['pass']}: "
+                           f"{r['rss_mb']['ours']:.1f} MB for {result_mb(r):.1f} MB" for r in grown))
     return lines
 
 
@@ -490,7 +577,9 @@ def render_markdown(rows, meta):
              "write the output at least once. GB/s counts the "
              "bytes our pass reads and writes; 'of memcpy BW' compares it with the copy's "
              "bandwidth. MB: MLX memory "
-             "one call allocates on top of its inputs. \\* = reduced repeats (slow contender).\n",
+             "one call allocates on top of its inputs; RSS MB: how much one call, alone in a "
+             "fresh process, grows the peak resident set (all memory, not only MLX's). "
+             "\\* = reduced repeats (slow contender).\n",
              "| " + " | ".join(header) + " |",
              "|" + "|".join("---" if i < 4 else "---:" for i in range(len(header))) + "|"]
     lines += ["| " + " | ".join(line) + " |" for line in body]
@@ -595,7 +684,8 @@ def main():
             "mlx_eval_us": mlx_eval_overhead_us()}
     print(meta_text(meta))
     print("cells: median ms ±IQR in % of the median (* = reduced repeats); "
-          "mlx/ours, torch/ours > 1: ours faster; MB: MLX memory allocated per call\n",
+          "mlx/ours, torch/ours > 1: ours faster; MB: MLX memory allocated per call; "
+          "RSS MB: peak resident growth of one call in a fresh process\n",
           flush=True)
 
     cases = QUICK_CASES + (FULL_EXTRA_CASES if args.full else [])
