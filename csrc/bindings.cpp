@@ -18,6 +18,14 @@ namespace mx = mlx::core;
 NB_MODULE(_ext, m) {
   m.doc() = "C++ core of mlx_upsample: MLX primitives UpsampleForward/Backward";
 
+  nb::register_exception_translator([](const std::exception_ptr& e, void*) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const mlx_upsample::NotImplemented& err) {
+      PyErr_SetString(PyExc_NotImplementedError, err.what());
+    }
+  });
+
   m.def(
       "upsample",
       [](const mx::array& x,

@@ -172,7 +172,14 @@ mx::array upsample(
   check_device(s);
   auto stream = mx::to_stream(s);
   mx::array in = x;
-  if (is_weighted(params.method)) {
+  if (x.dtype() == mx::uint8 && keeps_uint8(params)) {
+    if (stream.device.type == mx::Device::DeviceType::gpu) {
+      throw NotImplemented(
+          "[upsample] interpolate on uint8 in linear and cubic modes (PyTorch's "
+          "fixed-point uint8 kernels) runs on the CPU only; use stream=mx.cpu, "
+          "or convert the input to float32 to interpolate on the GPU");
+    }
+  } else if (is_weighted(params.method)) {
     if (!is_float(x.dtype())) {
       if (mx::issubdtype(x.dtype(), mx::inexact)) {
         throw std::invalid_argument(
@@ -213,10 +220,22 @@ void UpsampleForward::eval_gpu(
 #endif
 }
 
+// uint8 linear and cubic round and clamp every pass: piecewise constant, no
+// derivative worth the name, and no uint8 gradient either.
+void check_differentiable(const mx::array& x, const UpsampleParams& p) {
+  if (x.dtype() == mx::uint8 && keeps_uint8(p)) {
+    throw std::invalid_argument(
+        "[upsample] interpolate's uint8 output (rounded and clamped to [0, 255] "
+        "like PyTorch's) has no gradient; interpolate a float32 input to "
+        "differentiate");
+  }
+}
+
 std::vector<mx::array> UpsampleForward::jvp(
-    const std::vector<mx::array>&,
+    const std::vector<mx::array>& primals,
     const std::vector<mx::array>& tangents,
     const std::vector<int>&) {
+  check_differentiable(primals[0], params_);
   // The operator is linear: its derivative is itself.
   return {upsample(tangents[0], params_, stream())};
 }
@@ -226,6 +245,7 @@ std::vector<mx::array> UpsampleForward::vjp(
     const std::vector<mx::array>& cotangents,
     const std::vector<int>&,
     const std::vector<mx::array>&) {
+  check_differentiable(primals[0], params_);
   return {upsample_backward(cotangents[0], primals[0], params_, stream())};
 }
 

@@ -9,6 +9,8 @@
 // not invertible, and a shapeless-compiled graph must still know N.
 #pragma once
 
+#include <stdexcept>
+
 #include "mlx/ops.h"
 #include "mlx/primitives.h"
 #include "upsample_params.h"
@@ -16,6 +18,11 @@
 namespace mlx_upsample {
 
 namespace mx = mlx::core;
+
+// What this build cannot do (the bindings raise NotImplementedError).
+struct NotImplemented : std::logic_error {
+  using std::logic_error::logic_error;
+};
 
 // Builds y = upsample(x) (the op used by the bindings). Weighted methods
 // (all but nearest) turn integer and bool inputs into float32; contiguity

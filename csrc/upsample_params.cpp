@@ -17,6 +17,11 @@ static bool is_antialias(Method m) {
   return m == Method::AntialiasLinear || m == Method::AntialiasCubic;
 }
 
+bool keeps_uint8(const UpsampleParams& p) {
+  return p.family == Family::PyTorch && is_weighted(p.method) &&
+      p.method != Method::Area;
+}
+
 bool UpsampleParams::operator==(const UpsampleParams& o) const {
   return family == o.family && method == o.method &&
       align_corners == o.align_corners &&

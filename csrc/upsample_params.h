@@ -14,6 +14,8 @@ namespace mlx_upsample {
 // Which reference the coordinate rules follow (REFERENCE.md section 2).
 enum class Family { MLX, PyTorch };
 
+struct UpsampleParams;
+
 // Antialias* are the antialiased linear and cubic modes (a filter whose
 // support widens with the downscale factor); Area is PyTorch's "area"
 // (adaptive average pooling windows, PyTorch family only).
@@ -29,6 +31,12 @@ enum class Method {
 
 // Every method but the two nearest ones weighs its taps (float math).
 bool is_weighted(Method m);
+
+// interpolate keeps uint8 in its linear and cubic modes (with and without
+// antialias) and rounds like PyTorch's uint8 kernels; every other weighted
+// case turns integers into float32 (mlx.nn's rule; PyTorch has no integer
+// kernels there).
+bool keeps_uint8(const UpsampleParams& p);
 
 // Everything that defines the operator, independent of the input shape so
 // that a shapeless-compiled graph can re-use it for new shapes. Per spatial

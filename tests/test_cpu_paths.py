@@ -180,6 +180,13 @@ def isa_case_results():
                 key = f"{dtype}-{'x'.join(map(str, shape))}-{i}"
                 results[key + "-out"] = np.array(o.astype(mx.float32))
                 results[key + "-grad"] = np.array(g.astype(mx.float32))
+    # uint8 linear/cubic: integer passes, also compiled per instruction set.
+    for shape in ISA_SHAPES:
+        x = mx.array(np.random.default_rng(542).integers(0, 256, shape).astype(np.uint8))
+        for i, kw in enumerate(ISA_MODES[1:4]):
+            for size in (tuple(2 * n + 1 for n in shape[1:-1]), tuple(max(1, n // 2) for n in shape[1:-1])):
+                key = f"uint8-{'x'.join(map(str, shape))}-{i}-{'x'.join(map(str, size))}"
+                results[key] = np.array(interpolate(x, size=size, **kw))
     return results
 
 
@@ -207,7 +214,7 @@ def test_kernels_compile_without_the_x86_dispatch():
     assert compiler, "no C++ compiler found (set CXX)"
     root = Path(__file__).resolve().parents[1]
     mlx_include = Path(mx.__file__).parent / "include"
-    for source in ["cpu/separable_gather.cpp", "cpu/upsample_cpu.cpp"]:
+    for source in ["cpu/separable_gather.cpp", "cpu/upsample_cpu.cpp", "cpu/uint8_resample.cpp"]:
         result = subprocess.run(
             [compiler, "-std=c++20", "-fsyntax-only", "-DUPSAMPLE_PORTABLE_KERNELS",
              f"-I{root / 'csrc'}", f"-I{root / 'kernels'}", f"-I{mlx_include}",

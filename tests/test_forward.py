@@ -311,7 +311,8 @@ def test_interpolate_nearest_int_bool_keeps_dtype(dtype, mode):
     np.testing.assert_array_equal(to_f64(out), ref)
 
 
-@pytest.mark.parametrize("dtype", [mx.int32, mx.uint8, mx.bool_])
+# uint8 keeps its dtype in interpolate, like PyTorch (test_uint8.py).
+@pytest.mark.parametrize("dtype", [mx.int32, mx.int16, mx.bool_])
 @pytest.mark.parametrize("mode,ac", [("bilinear", False), ("bilinear", True), ("bicubic", False)])
 def test_interpolate_int_linear_cubic_gives_float32(dtype, mode, ac):
     x = rand_int((2, 5, 6, 3), dtype, seed=35)
@@ -631,7 +632,8 @@ def test_upsample_identity_scale(dtype, mode):
 def test_interpolate_identity_size(dtype, mode, ac):
     x = rand((2, 5, 6, 3), dtype=dtype, seed=311) if dtype == mx.float16 else rand_int((2, 5, 6, 3), dtype, seed=311)
     out = interpolate(x, size=(5, 6), mode=mode, align_corners=ac)
-    expected_dtype = dtype if (mode.startswith("nearest") or dtype == mx.float16) else mx.float32
+    keeps = mode.startswith("nearest") or dtype in (mx.float16, mx.uint8)
+    expected_dtype = dtype if keeps else mx.float32
     assert out.dtype == expected_dtype
     np.testing.assert_array_equal(to_f64(out), torch_forward(x, mode=mode, size=(5, 6), align_corners=ac))
 

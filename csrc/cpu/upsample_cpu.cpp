@@ -16,6 +16,7 @@
 #include "cpu/isa.h"
 #include "cpu/separable_gather.h"
 #include "cpu/thread_pool.h"
+#include "cpu/uint8_resample.h"
 #include "mlx/allocator.h"
 #include "mlx/backend/cpu/encoder.h"
 #include "mlx/memory.h"
@@ -249,6 +250,55 @@ void check_resources(
   }
 }
 
+// interpolate on uint8 (uint8_resample.h): PyTorch's fixed-point passes.
+void run_uint8_resample(
+    const mx::array& src,
+    mx::array& dst,
+    const UpsampleParams& p,
+    mx::Stream s) {
+  std::vector<int> src_sizes = spatial_sizes(src);
+  std::vector<int> dst_sizes = spatial_sizes(dst);
+  if (src_sizes == dst_sizes) {
+    dst.copy_shared_buffer(src);
+    return;
+  }
+  // The output, the intermediate arrays of all passes but the last (PyTorch's
+  // passes round to uint8 in between) and the weight tables: per output a
+  // first and a count, a row of int16 weights and, while they are built, of
+  // doubles; a row holds up to 2 ceil(r * max(1, N/M)) + 1 taps.
+  double bytes = static_cast<double>(dst.nbytes());
+  double elements = static_cast<double>(src.size());
+  double radius = p.method == Method::Linear || p.method == Method::AntialiasLinear ? 1 : 2;
+  for (int a = p.spatial_dims() - 1; a >= 0; --a) {
+    elements = elements / src_sizes[a] * dst_sizes[a];
+    bytes += a > 0 ? elements : 0.0;
+    double taps = 2 * std::ceil(radius * std::max(1.0, double(src_sizes[a]) / dst_sizes[a])) + 1;
+    bytes += double(dst_sizes[a]) * (2 * sizeof(int) + taps * (sizeof(int16_t) + sizeof(double)));
+  }
+  double limit = static_cast<double>(mx::get_memory_limit());
+  if (bytes > limit) {
+    throw OutOfMemory(
+        "[upsample] resampling " + shape_text(src) + " to " + shape_text(dst) +
+        " (" + p.describe() + ", uint8) on the CPU needs up to " +
+        bytes_text(bytes) + " for its output, intermediate passes and weights, "
+        "more than MLX's memory limit of " + bytes_text(limit) +
+        " (mx.get_memory_limit(); mx.set_memory_limit raises it)");
+  }
+  auto axes = std::make_shared<std::vector<FixedPointAxis>>();
+  for (int a = 0; a < p.spatial_dims(); ++a) {
+    axes->push_back(
+        src_sizes[a] == dst_sizes[a]
+            ? FixedPointAxis{}
+            : fixed_point_axis(p, a, src_sizes[a], dst_sizes[a]));
+  }
+  int64_t batch = src.shape(0), channels = src.shape(-1);
+  enqueue(src, dst, s, [=](const void* in, void* out) {
+    uint8_resample(
+        static_cast<const uint8_t*>(in), static_cast<uint8_t*>(out), batch,
+        channels, src_sizes, dst_sizes, *axes);
+  });
+}
+
 // Tables up to this size are built whole before the kernel runs. A larger
 // one of a 1-D resampling is built in pieces while gathering, so that the
 // call allocates its output and little else: whole, the table of a 1-D cubic
@@ -286,6 +336,10 @@ void upsample(
   if (dst.size() == 0) {
     // Empty batch or no channels: nothing to compute.
     dst.set_data(mx::allocator::malloc(0));
+    return;
+  }
+  if (!backward && src.dtype() == mx::uint8 && keeps_uint8(p)) {
+    run_uint8_resample(src, dst, p, s);
     return;
   }
   int mode = kernel_mode(p.method);

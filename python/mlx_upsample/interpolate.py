@@ -65,7 +65,12 @@ def interpolate(
     support widens with the downscale factor, renormalised at the edges; unlike
     PyTorch (2-D only) for any number of spatial dims; like PyTorch's forward,
     it copies an axis whose size does not change. Float16/bfloat16 stay in
-    their dtype (float32 inside). Every mode has a deterministic gather
+    their dtype (float32 inside). uint8 stays uint8 in the linear and cubic
+    modes, with PyTorch's uint8 arithmetic (fixed-point weights, rounded and
+    clamped after each axis: the same bytes as its CPU kernels); it runs on
+    the CPU only (``NotImplementedError`` on a GPU stream) and has no
+    gradient (``ValueError``). Other integer and bool inputs of weighted modes
+    interpolate in float32. Every float mode has a deterministic gather
     backward, on the CPU and in Metal.
 
     Args:
