@@ -292,8 +292,7 @@ axis_map(const UpsampleParams& p, int axis, int in_size, int out_size) {
   }
   int n = in_size, m = out_size;
   if (p.family == Family::MLX) {
-    // mlx.nn's taps floor(src) and ceil(src) coincide at whole coordinates.
-    a.fold_zero_tap = 1;
+    a.mlx_taps = 1;
     if (p.align_corners) {
       a.rule = upsample::RULE_ALIGN_CORNERS;
       a.scale = static_cast<float>(double(n - 1) / (m > 1 ? m - 1 : 1));
@@ -317,10 +316,12 @@ axis_map(const UpsampleParams& p, int axis, int in_size, int out_size) {
   } else {
     a.rule = upsample::RULE_HALF_PIXEL;
     a.scale = pytorch_scale(p, axis, n, m);
-    a.identity = p.method == Method::Linear && n == m;
-    // PyTorch copies an axis that keeps its size: no 0 * x[i + 1].
-    a.fold_zero_tap = a.identity;
     set_exact_half_pixel(a, pytorch_fraction(p, axis, n, m));
+  }
+  if (p.family == Family::PyTorch) {
+    // PyTorch's linear kernels copy an axis that keeps its size, whatever the
+    // scale and align_corners.
+    a.identity = p.method == Method::Linear && n == m;
   }
   return a;
 }

@@ -89,10 +89,12 @@ struct AxisMap {
   float scale; // input units per output step
   float offset; // RULE_CENTRED only
   int identity; // PyTorch linear maps i -> i when sizes match
-  // Linear: a tap of weight 0 reads the other tap's input (mlx.nn's
-  // floor/ceil taps coincide at whole coordinates), so that 0 * inf never
-  // reaches an output. PyTorch reads the next input whatever the weight.
-  int fold_zero_tap;
+  // Linear edges, which only non-finite inputs tell apart. mlx.nn clips the
+  // coordinate to [0, N-1] and reads floor(src) and ceil(src), which
+  // coincide at whole coordinates (so 0 * inf never reaches an output).
+  // PyTorch clamps it below at 0 but past N-1 keeps the fraction (on the last
+  // input twice), and reads the next input whatever the weight.
+  int mlx_taps;
   // Antialias only.
   float support; // RULE_AA_PIXEL: half-width of the window, input units
   float width; //   the filter's stretch: max(1, input/output ratio)
@@ -230,8 +232,8 @@ UPSAMPLE_INLINE Taps nearest_taps(AxisMap a, int i) {
   return t;
 }
 
-// Two taps; the coordinate is clamped into [0, N-1] so that both families'
-// edge handling (MLX clips, PyTorch clamps the index and the lambda) agree.
+// Two taps, with each family's edges (AxisMap::mlx_taps). An axis PyTorch
+// copies (identity) reads its own input twice.
 UPSAMPLE_INLINE Taps linear_taps(AxisMap a, int i) {
   int n = a.in_size;
   int i0;
@@ -241,21 +243,30 @@ UPSAMPLE_INLINE Taps linear_taps(AxisMap a, int i) {
     l1 = 0.0f;
   } else if (a.exact) {
     SplitCoord c = exact_coord(a, i);
-    bool inside = c.whole >= 0 && c.whole < long(n - 1);
-    i0 = c.whole < 0 ? 0 : (inside ? int(c.whole) : n - 1);
-    l1 = inside ? c.frac : 0.0f;
+    if (c.whole < 0) {
+      i0 = 0;
+      l1 = 0.0f;
+    } else {
+      bool inside = c.whole < long(n - 1);
+      i0 = inside ? int(c.whole) : n - 1;
+      bool keeps = inside || (!a.mlx_taps && c.whole == long(n - 1));
+      l1 = keeps ? c.frac : 0.0f;
+    }
   } else {
     float src = source_index(a, i);
-    src = src < 0.0f ? 0.0f : (src > float(n - 1) ? float(n - 1) : src);
+    src = src < 0.0f ? 0.0f : src;
+    src = a.mlx_taps && src > float(n - 1) ? float(n - 1) : src;
     // float(n - 1) is exact below FLOAT_COORD_LIMIT; the index is clamped
     // all the same (PyTorch's fix for its issue 88939, where it was not).
     i0 = int(floor_f(src));
     i0 = i0 < n - 1 ? i0 : n - 1;
     l1 = src - float(i0);
+    l1 = l1 < 1.0f ? l1 : 1.0f;
   }
+  bool second = i0 < n - 1 && !a.identity && !(a.mlx_taps && l1 == 0.0f);
   Taps t;
   t.index[0] = i0;
-  t.index[1] = i0 < n - 1 && !(a.fold_zero_tap && l1 == 0.0f) ? i0 + 1 : i0;
+  t.index[1] = second ? i0 + 1 : i0;
   t.weight[0] = 1.0f - l1;
   t.weight[1] = l1;
   t.count = 2;
