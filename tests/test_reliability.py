@@ -423,21 +423,27 @@ def test_huge_scale_size_is_exact():
 
 def test_largest_axis_that_passes_the_size_check_fails_clearly():
     """interpolate(uint8 (1, 1, 1), size=2**31 - 1) used to fail at eval with
-    'ValueError: vector::_M_default_append' (an int overflow sizing a table). Now: nearest
-    raises MemoryError naming MLX's memory limit (its tables and output exceed it, set to 8
-    GB here so the rule is the same on every machine) and linear a ValueError (its table
-    would have more entries than int32 indices address), before anything is allocated. In a
+    'ValueError: vector::_M_default_append' (an int overflow sizing a table). Now a 1-D call
+    builds its table in pieces, so only its output counts: with MLX's memory limit set to
+    1 GiB (the same rule on every machine) nearest and linear raise MemoryError naming it;
+    in 2-D, where tables are built whole, linear and cubic raise a ValueError (a table would
+    have more entries than int32 indices address). All before anything is allocated. In a
     child process: if the rule broke, the child, not the test run, would run out of memory."""
     out = assert_ran(
         run_python(
             """
             import mlx.core as mx, mlx.nn as nn, numpy as np
             from mlx_upsample import interpolate
-            mx.set_memory_limit(8 * 2**30)
+            mx.set_memory_limit(2**30)
             before = mx.get_peak_memory()
-            for mode, dtype in (("nearest", mx.uint8), ("bilinear", mx.float32), ("bicubic", mx.float32)):
+            for mode, dtype, shape, size in (
+                ("nearest", mx.uint8, (1, 1, 1), 2**31 - 1),
+                ("bilinear", mx.float32, (1, 1, 1), 2**31 - 1),
+                ("bilinear", mx.float32, (1, 1, 1, 1), (1, 2**31 - 1)),
+                ("bicubic", mx.float32, (1, 1, 1, 1), (1, 2**31 - 1)),
+            ):
                 try:
-                    mx.eval(interpolate(mx.zeros((1, 1, 1), dtype), size=2**31 - 1, mode=mode))
+                    mx.eval(interpolate(mx.zeros(shape, dtype), size=size, mode=mode))
                     print("NO ERROR", mode)
                 except (MemoryError, ValueError) as e:
                     print(type(e).__name__, e)
@@ -451,11 +457,12 @@ def test_largest_axis_that_passes_the_size_check_fails_clearly():
     )
     lines = out.strip().splitlines()
     assert lines[-1] == "USABLE"
-    nearest, linear, cubic = lines[-4:-1]
-    assert nearest.startswith("MemoryError [upsample] resampling (1, 1, 1) to (1, 2147483647, 1)"), nearest
-    assert "memory limit of 8.6 GB" in nearest and "mx.set_memory_limit" in nearest, nearest
-    for line in (linear, cubic):
-        assert line.startswith("ValueError [upsample] resampling spatial axis 0 from 1 to 2147483647"), line
+    nearest, linear, linear_2d, cubic_2d = lines[-5:-1]
+    for line in (nearest, linear):
+        assert line.startswith("MemoryError [upsample] resampling (1, 1, 1) to (1, 2147483647, 1)"), line
+        assert "memory limit of 1.1 GB" in line and "mx.set_memory_limit" in line, line
+    for line in (linear_2d, cubic_2d):
+        assert line.startswith("ValueError [upsample] resampling spatial axis 1 from 1 to 2147483647"), line
         assert "2**31 - 1" in line, line
 
 
