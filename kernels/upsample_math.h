@@ -107,9 +107,10 @@ struct AxisMap {
   //   (exact_step * i + exact_start) / exact_den
   // (the scale as a fraction: N/M, (N-1)/(M-1), or 1/scale_factor), whose
   // integer part is computed in 64-bit integers and only the fraction in
-  // [0, 1) rounded to float: what the formulas give in exact arithmetic,
-  // and what PyTorch computes (in double) for float64 input. Nearest rules
-  // floor (or round) the same fraction.
+  // [0, 1) rounded to float: what the formulas give in exact arithmetic.
+  // (No reference computes that: PyTorch's coordinates are float32 even for
+  // float64 tensors, its nearest indices for every dtype.) Nearest rules
+  // floor (or round) the same coordinate.
   int exact;
   long exact_step;
   long exact_start;
