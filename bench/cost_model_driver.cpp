@@ -17,32 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "emulator_api.h"
 #include "metal/launch_plan.h"
-
-extern "C" {
-void emu_sample_threads(unsigned long long count, void (*callback)(const char*));
-int emu_run(
-    const char* family,
-    const char* method,
-    int align_corners,
-    int recompute_scale,
-    const double* scales,
-    const int* sizes,
-    int dims,
-    int backward,
-    const int* src_shape,
-    const int* dst_shape,
-    const char* dtype,
-    int elem_size,
-    long long src_offset,
-    unsigned int max_threads_per_group,
-    int passes,
-    const void* src,
-    void* dst,
-    char* kernel,
-    char* error,
-    int text_capacity);
-}
 
 namespace {
 

@@ -1,9 +1,27 @@
 #include "metal/launch_plan.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <stdexcept>
 
 namespace mlx_upsample::metal {
+
+// The parameter block is set_bytes'd as it lies in host memory and read by
+// the kernels with Metal's layout rules (uint: 4 bytes, ulong: 8 bytes and
+// 8-aligned, structs padded to their largest member). Both give these
+// offsets; a field reordered, or a host whose `unsigned long` is not 64-bit,
+// would make the GPU read other fields than the host wrote.
+static_assert(sizeof(unsigned long) == 8, "kernel_params.h's ulong fields are 64-bit in Metal");
+static_assert(sizeof(upsample::Divisor) == 8, "Metal layout of Divisor");
+static_assert(offsetof(upsample::AxisParams, by_size) == 8, "Metal layout of AxisParams");
+static_assert(offsetof(upsample::AxisParams, stride) == 16, "Metal layout of AxisParams");
+static_assert(sizeof(upsample::AxisParams) == 24, "Metal layout of AxisParams");
+static_assert(offsetof(upsample::KernelParams, by_packets) == 12, "Metal layout of KernelParams");
+static_assert(offsetof(upsample::KernelParams, src_batch) == 24, "Metal layout of KernelParams");
+static_assert(offsetof(upsample::KernelParams, axes) == 32, "Metal layout of KernelParams");
+static_assert(
+    sizeof(upsample::KernelParams) == 32 + 24 * upsample::MAX_DIMS,
+    "Metal layout of KernelParams");
 
 namespace {
 

@@ -13,8 +13,8 @@
 
 namespace mlx_upsample::metal {
 
-// Tables up to this size go to the kernel with setBytes (Metal's limit for
-// it), larger ones in a buffer.
+// Tables smaller than this go to the kernel with setBytes (Metal documents
+// it for data under 4 KB), the others in a buffer.
 constexpr size_t MAX_INLINE_TABLE_BYTES = 4096;
 
 // Where a launch reads and writes: the call's arrays or the temporary.

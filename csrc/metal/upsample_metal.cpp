@@ -81,6 +81,9 @@ void upsample(
         nullptr,
         std::vector<mx::array>{});
     temporary->set_data(mx::allocator::malloc(temporary->nbytes()));
+    // Handed to the command buffer at once (a shared handle): should a later
+    // launch fail to encode, the one already encoded still writes into it.
+    encoder.add_temporary(*temporary);
   }
   for (Launch& launch : plan.launches) {
     auto* kernel = device.get_kernel(launch.kernel, library);
@@ -91,21 +94,18 @@ void upsample(
     encoder.set_output_array(launch.writes == Buffer::Destination ? dst : *temporary, 1);
     encoder.set_bytes(launch.params, 2);
     const std::vector<uint32_t>& words = launch.table.words;
-    if (launch.table.bytes() <= MAX_INLINE_TABLE_BYTES) {
+    if (launch.table.bytes() < MAX_INLINE_TABLE_BYTES) {
       encoder.set_bytes(words.data(), static_cast<int>(words.size()), 3);
     } else {
       // A buffer of its own, kept alive until the command buffer completes.
       mx::array table(
           words.begin(), mx::Shape{static_cast<int>(words.size())}, mx::uint32);
+      encoder.add_temporary(table);
       encoder.set_input_array(table, 3);
-      encoder.add_temporary(std::move(table));
     }
     encoder.dispatch_threads(
         MTL::Size(launch.grid[0], launch.grid[1], launch.grid[2]),
         MTL::Size(launch.group[0], launch.group[1], launch.group[2]));
-  }
-  if (temporary) {
-    encoder.add_temporary(std::move(*temporary));
   }
 }
 

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "emulator_api.h"
 #include "metal/launch_plan.h"
 #include "registry.h"
 
@@ -195,9 +196,6 @@ const char* emu_kernel_name(int i) {
   return it->first.c_str();
 }
 
-// Threads run per launch from now on (0: every thread of the grid), and the
-// function called after each launch (nullptr: none). For the cost model only:
-// a sampled launch leaves most of its output unwritten.
 void emu_sample_threads(unsigned long long count, void (*callback)(const char*)) {
   emulator::sample_threads = count;
   emulator::after_launch = callback;
@@ -213,12 +211,6 @@ const char* emu_executed_name(int i) {
   return it->c_str();
 }
 
-// Runs the kernels eval_gpu would launch, for a source array (`src`,
-// packed) that starts `src_offset` bytes into its Metal buffer and
-// pipelines that allow `max_threads_per_group` threads. `passes`: 0 the
-// plan's choice, 1 or 2 forces one launch or two (Passes). Returns 0, or 1
-// with a message in `error`. `kernel` receives the launched kernels' names,
-// joined by '+'.
 int emu_run(
     const char* family,
     const char* method,

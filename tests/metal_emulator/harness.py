@@ -28,6 +28,7 @@ SOURCES = [
 ]
 DEPENDENCIES = SOURCES + [
     HERE / "registry.h",
+    HERE / "emulator_api.h",
     HERE / "shim" / "metal_stdlib",
     ROOT / "csrc" / "metal" / "launch_plan.h",
     ROOT / "csrc" / "metal" / "tap_tables.h",
