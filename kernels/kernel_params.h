@@ -47,7 +47,7 @@ UPSAMPLE_INLINE unsigned int divide(unsigned int n, Divisor d) {
 struct AxisParams {
   unsigned int size; // positions along the axis of the array written
   unsigned int rows; // table word of row 0's (first, end) pair
-  Divisor by_size; // splits grid z (leading axes)
+  Divisor by_size; // splits a grid row (gid.y) into the leading axes (split_row)
   unsigned long stride; // source elements per index step (rank-generic kernel)
 };
 
