@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 import mlx_upsample
-from metal_emulator.harness import Emulator, build, variant
+from metal_emulator.harness import Emulator, EmulatorError, build, variant
 
 FLOATS = {"float32": mx.float32, "float16": mx.float16, "bfloat16": mx.bfloat16}
 TOLERANCE = {mx.float32: 2e-5, mx.float16: 1e-2, mx.bfloat16: 6e-2}
@@ -472,6 +472,44 @@ def test_grid_limits_are_errors(emulator):
     with pytest.raises(Exception, match="too large for one Metal grid"):
         emulator.plan((2**16, 2**15, 1, 1), (2**16, 2**16, 1, 1), family="pytorch",
                       method="nearest", scales=(2.0, 1.0))
+
+
+@pytest.mark.parametrize("backward", [False, True])
+def test_tap_table_limit_is_an_error(emulator, backward):
+    """eval_gpu hands a table's words to an mx::array, whose shape is an int:
+    a 1-D cubic between 2**20 and 2**28 positions needs more than 2**31 - 1
+    words (a row pair per position written and a word pair per tap), and is
+    refused before any is built."""
+    small, large = (1, 2**20, 1), (1, 2**28, 1)
+    src, dst = (large, small) if backward else (small, large)
+    words = 2 * (2**20 + 4 * 2**28) if backward else 2 * (2**28 + 4 * 2**28)
+    with pytest.raises(EmulatorError) as error:
+        emulator.plan(src, dst, family="pytorch", method="cubic", scales=(256.0,),
+                      backward=backward)
+    message = str(error.value)
+    assert "spatial axes 1048576 -> 268435456" in message, message
+    assert f"up to {words} 32-bit words" in message and "2**31 - 1" in message, message
+
+
+def test_memory_limit_is_an_error(emulator):
+    """Tap tables, temporary and output beyond MLX's memory limit are refused
+    before any is built (a MemoryError in the extension); under the limit the
+    call runs and matches PyTorch."""
+    previous = emulator.set_memory_limit(1e6)
+    try:
+        with pytest.raises(EmulatorError, match=r"\(1, 1000, 4\) to \(1, 100000, 4\) .*"
+                           r"on the GPU needs up to [\d.]+ MB for its tap tables.*memory limit of 1\.0 MB"):
+            emulator.plan((1, 1000, 4), (1, 100000, 4), family="pytorch", method="linear",
+                          scales=(100.0,))
+        x = random_input((1, 100, 4), mx.float32)
+        got, _ = emulator.run(x, (1, 1000, 4), family="pytorch", method="linear",
+                              scales=(10.0,))
+    finally:
+        emulator.set_memory_limit(previous)
+    t = torch.from_numpy(np.array(x, dtype=np.float64)).permute(0, 2, 1)
+    expected = F.interpolate(t, scale_factor=10.0, mode="linear").permute(0, 2, 1).numpy()
+    tol = TOLERANCE[mx.float32]
+    np.testing.assert_allclose(np.array(got), expected, rtol=tol, atol=4 * tol)
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "cpu/gather_table.h"
+#include "gather_table.h"
 #include "mlx/dtype.h"
 
 namespace mlx_upsample::cpu {

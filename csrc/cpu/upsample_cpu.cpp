@@ -3,24 +3,22 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <new>
-#include <sstream>
 #include <stdexcept>
 #include <vector>
 
 #include <sys/mman.h>
 
-#include "cpu/gather_table.h"
 #include "cpu/isa.h"
 #include "cpu/separable_gather.h"
 #include "cpu/thread_pool.h"
 #include "cpu/uint8_resample.h"
+#include "gather_table.h"
+#include "memory_check.h"
 #include "mlx/allocator.h"
 #include "mlx/backend/cpu/encoder.h"
-#include "mlx/memory.h"
 
 namespace mlx_upsample::cpu {
 
@@ -161,40 +159,8 @@ void run_separable_gather(
   });
 }
 
-// A std::bad_alloc that says what did not fit: nanobind turns it into a
-// MemoryError with this message. The text lives in a std::runtime_error,
-// whose copies cannot throw, as an exception's must not.
-class OutOfMemory : public std::bad_alloc {
- public:
-  explicit OutOfMemory(const std::string& what) : what_(what) {}
-  const char* what() const noexcept override {
-    return what_.what();
-  }
-
- private:
-  std::runtime_error what_;
-};
-
 std::string shape_text(const mx::array& a) {
-  std::ostringstream s;
-  s << "(";
-  for (int k = 0; k < a.ndim(); ++k) {
-    s << (k ? ", " : "") << a.shape(k);
-  }
-  s << ")";
-  return s.str();
-}
-
-std::string bytes_text(double bytes) {
-  char text[32];
-  if (bytes >= 1e9) {
-    std::snprintf(text, sizeof(text), "%.1f GB", bytes / 1e9);
-  } else if (bytes >= 1e6) {
-    std::snprintf(text, sizeof(text), "%.1f MB", bytes / 1e6);
-  } else {
-    std::snprintf(text, sizeof(text), "%.1f KB", bytes / 1e3);
-  }
-  return text;
+  return mlx_upsample::shape_text(std::vector<int>(a.shape().begin(), a.shape().end()));
 }
 
 // A call is refused before any table is built or its output allocated
@@ -239,16 +205,12 @@ void check_resources(
     }
     bytes += buffers * sizeof(float) * num_threads();
   }
-  double limit = static_cast<double>(mx::get_memory_limit());
-  if (bytes > limit) {
-    throw OutOfMemory(
-        "[upsample] resampling " + shape_text(input_side) + " to " +
-        shape_text(output_side) + " (" + p.describe() + (backward ? ", backward" : "") +
-        ") on the CPU needs up to " + bytes_text(bytes) +
-        " for its gather tables, output and buffers, more than MLX's memory "
-        "limit of " + bytes_text(limit) +
-        " (mx.get_memory_limit(); mx.set_memory_limit raises it)");
-  }
+  check_memory(
+      bytes,
+      "[upsample] resampling " + shape_text(input_side) + " to " +
+          shape_text(output_side) + " (" + p.describe() +
+          (backward ? ", backward" : "") + ") on the CPU",
+      "its gather tables, output and buffers");
 }
 
 // interpolate on uint8 (uint8_resample.h): PyTorch's fixed-point passes.
@@ -276,15 +238,11 @@ void run_uint8_resample(
     double taps = 2 * std::ceil(radius * std::max(1.0, double(src_sizes[a]) / dst_sizes[a])) + 1;
     bytes += double(dst_sizes[a]) * (2 * sizeof(int) + taps * (sizeof(int16_t) + sizeof(double)));
   }
-  double limit = static_cast<double>(mx::get_memory_limit());
-  if (bytes > limit) {
-    throw OutOfMemory(
-        "[upsample] resampling " + shape_text(src) + " to " + shape_text(dst) +
-        " (" + p.describe() + ", uint8) on the CPU needs up to " +
-        bytes_text(bytes) + " for its output, intermediate passes and weights, "
-        "more than MLX's memory limit of " + bytes_text(limit) +
-        " (mx.get_memory_limit(); mx.set_memory_limit raises it)");
-  }
+  check_memory(
+      bytes,
+      "[upsample] resampling " + shape_text(src) + " to " + shape_text(dst) + " (" +
+          p.describe() + ", uint8) on the CPU",
+      "its output, intermediate passes and weights");
   auto axes = std::make_shared<std::vector<FixedPointAxis>>();
   for (int a = 0; a < p.spatial_dims(); ++a) {
     axes->push_back(

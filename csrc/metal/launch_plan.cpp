@@ -4,6 +4,8 @@
 #include <cstddef>
 #include <stdexcept>
 
+#include "memory_check.h"
+
 namespace mlx_upsample::metal {
 
 // The parameter block is set_bytes'd as it lies in host memory and read by
@@ -163,6 +165,45 @@ Planned plan_gather(
   return planned;
 }
 
+// Refuses, before any table is built, a call whose one-launch table (every
+// axis: the largest of any launch) would hold more than MAX_TABLE_WORDS, or
+// whose tables, temporary and output would exceed MLX's memory limit. The
+// tables count twice: the plan holds a one-launch and a two-launch version
+// while it compares them, and eval_gpu copies the chosen one into a buffer
+// (while the builder holds its largest piece).
+void check_resources(
+    const UpsampleParams& p,
+    bool backward,
+    const std::vector<upsample::AxisMap>& maps,
+    int mode,
+    const std::vector<int>& src_shape,
+    const std::vector<int>& dst_shape,
+    int elem_size,
+    double temporary_bytes) {
+  uint64_t words = 0;
+  double piece_bytes = 0;
+  std::string axes;
+  for (const upsample::AxisMap& m : maps) {
+    words += axis_words_bound(m, mode, backward);
+    piece_bytes = std::max(piece_bytes, append_axis_piece_bytes(m, mode, backward));
+    axes += (axes.empty() ? "" : ", ") + std::to_string(m.in_size) + " -> " +
+        std::to_string(m.out_size);
+  }
+  std::string call = "[upsample] resampling " + shape_text(src_shape) + " to " +
+      shape_text(dst_shape) + " (" + p.describe() + (backward ? ", backward" : "") +
+      ") on the GPU";
+  if (words > MAX_TABLE_WORDS) {
+    throw std::invalid_argument(
+        call + ": spatial axes " + axes + " need a Metal tap table of up to " +
+        std::to_string(words) + " 32-bit words, more than the 2**31 - 1 a table holds");
+  }
+  double output_bytes = double(product(dst_shape, 0, dst_shape.size())) * elem_size;
+  check_memory(
+      2.0 * words * sizeof(uint32_t) + piece_bytes + temporary_bytes + output_bytes,
+      call,
+      "its tap tables, temporary and output");
+}
+
 } // namespace
 
 LaunchPlan plan_launch(
@@ -196,20 +237,29 @@ LaunchPlan plan_launch(
   for (int a = 0; a < dims; ++a) {
     maps.push_back(axis_map(p, a, in_shape[a + 1], out_shape[a + 1]));
   }
-  Planned one = plan_gather(
-      maps, mode, backward, copy, src_shape, dst_shape, type, type, elem_size,
-      elem_size, src_offset, Buffer::Source, Buffer::Destination);
   // The first of two launches sees a row of the last axis as its channels.
   unsigned long long last_row = product(src_shape, dims, dims + 2);
   unsigned long long first_row_threads = last_row * (dims > 1 ? dst_shape[dims - 1] : 1);
-  if (copy || dims < 2 || passes == Passes::One || first_row_threads >= MAX_GRID) {
+  bool one_only =
+      copy || dims < 2 || passes == Passes::One || first_row_threads >= MAX_GRID;
+  // Two launches go through a float32 temporary (N, dst's leading axes,
+  // src's last axis, C).
+  int last = dims;
+  double temporary_bytes = one_only
+      ? 0.0
+      : double(product(dst_shape, 0, last)) * src_shape[last] * dst_shape.back() *
+          sizeof(float);
+  check_resources(
+      p, backward, maps, mode, src_shape, dst_shape, elem_size, temporary_bytes);
+  Planned one = plan_gather(
+      maps, mode, backward, copy, src_shape, dst_shape, type, type, elem_size,
+      elem_size, src_offset, Buffer::Source, Buffer::Destination);
+  if (one_only) {
     return {{one.launch}, {}};
   }
 
-  // Two launches through a float32 temporary (N, dst's leading axes, src's
-  // last axis, C): the leading axes first, treating the last axis and the
-  // channels as one row of channels, then the last axis of every row.
-  int last = dims;
+  // The leading axes first, treating the last axis and the channels as one
+  // row of channels, then the last axis of every row.
   int row_channels = static_cast<int>(last_row);
   std::vector<int> src_a(src_shape.begin(), src_shape.begin() + last);
   src_a.push_back(row_channels);

@@ -1,60 +1,18 @@
 #include "metal/tap_tables.h"
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 #include <string>
+
+#include "gather_table.h"
 
 namespace mlx_upsample::metal {
 
 namespace {
 
-struct Tap {
-  int index;
-  float weight;
-};
-
-// Forward rows: each output's taps (tap modes, indices repeated at the
-// edges) or its window (antialias, area), in tap order.
-std::vector<std::vector<Tap>> forward_rows(const upsample::AxisMap& a, int mode) {
-  std::vector<std::vector<Tap>> rows(a.out_size);
-  for (int i = 0; i < a.out_size; ++i) {
-    if (upsample::is_window_mode(mode)) {
-      upsample::TapWindow w = upsample::tap_window(a, mode, i);
-      for (int k = 0; k < w.count; ++k) {
-        rows[i].push_back({w.first + k, upsample::tap_weight(a, mode, w, w.first + k)});
-      }
-    } else {
-      upsample::Taps t = upsample::axis_taps(a, mode, i);
-      for (int k = 0; k < t.count; ++k) {
-        rows[i].push_back({t.index[k], t.weight[k]});
-      }
-    }
-  }
-  return rows;
-}
-
-// Backward rows: the outputs that read each input, ascending. For windows
-// the transposed forward rows (the rows output_range + weight_of_input give,
-// as windows are contiguous, in O(taps) rather than O(taps * window)).
-std::vector<std::vector<Tap>> backward_rows(const upsample::AxisMap& a, int mode) {
-  std::vector<std::vector<Tap>> rows(a.in_size);
-  if (upsample::is_window_mode(mode)) {
-    std::vector<std::vector<Tap>> fwd = forward_rows(a, mode);
-    for (int i = 0; i < a.out_size; ++i) {
-      for (const Tap& t : fwd[i]) {
-        rows[t.index].push_back({i, t.weight});
-      }
-    }
-    return rows;
-  }
-  for (int j = 0; j < a.in_size; ++j) {
-    upsample::OutputRange r = upsample::output_range(a, mode, j);
-    for (int i = r.begin; i < r.end; ++i) {
-      rows[j].push_back({i, upsample::weight_of_input(a, mode, i, j)});
-    }
-  }
-  return rows;
-}
+// Rows built at a time: the builder's tables stay a few MB whatever the axis.
+constexpr int PIECE_ROWS = 1 << 16;
 
 uint32_t weight_bits(float w) {
   uint32_t bits;
@@ -64,42 +22,55 @@ uint32_t weight_bits(float w) {
 
 } // namespace
 
+uint64_t axis_words_bound(const upsample::AxisMap& a, int mode, bool backward) {
+  uint64_t rows = static_cast<uint64_t>(backward ? a.in_size : a.out_size);
+  return 2 * (rows + static_cast<uint64_t>(table_entries_bound(a, mode)));
+}
+
+double append_axis_piece_bytes(const upsample::AxisMap& a, int mode, bool backward) {
+  // A piece's share of the whole table's peak, twice over for the outputs a
+  // backward piece shares with its neighbours at its edges.
+  double rows = backward ? a.in_size : a.out_size;
+  return table_bytes_bound(a, mode, backward) * std::min(1.0, 2.0 * PIECE_ROWS / rows);
+}
+
 uint32_t append_axis(
     TapTables& t,
     const upsample::AxisMap& a,
     int mode,
     bool backward,
     uint64_t stride) {
-  std::vector<std::vector<Tap>> rows =
-      backward ? backward_rows(a, mode) : forward_rows(a, mode);
-  uint64_t taps = 0;
-  for (const auto& row : rows) {
-    taps += row.size();
-  }
-  uint64_t first_row = t.size();
-  if (first_row + rows.size() + taps > 0xFFFFFFFFull) {
-    throw std::invalid_argument("[upsample] the Metal tap tables exceed 2^32 entries");
-  }
+  int rows = backward ? a.in_size : a.out_size;
+  uint64_t bound = axis_words_bound(a, mode, backward);
   uint64_t largest = backward ? uint64_t(a.out_size - 1) : uint64_t(a.in_size - 1);
   if (largest * stride > 0xFFFFFFFFull) {
     throw std::invalid_argument(
         "[upsample] a Metal tap offset exceeds 32 bits (stride " +
         std::to_string(stride) + ")");
   }
-  uint32_t tap = static_cast<uint32_t>(first_row + rows.size());
-  t.words.reserve(t.words.size() + 2 * (rows.size() + taps));
-  for (const auto& row : rows) {
-    t.words.push_back(tap);
-    tap += static_cast<uint32_t>(row.size());
-    t.words.push_back(tap);
-  }
-  for (const auto& row : rows) {
-    for (const Tap& e : row) {
-      t.words.push_back(static_cast<uint32_t>(uint64_t(e.index) * stride));
-      t.words.push_back(weight_bits(e.weight));
+  // The row pairs first, filled in as the taps after them are appended.
+  uint32_t first_row = t.size();
+  size_t pairs = t.words.size();
+  t.words.reserve(t.words.size() + bound);
+  t.words.resize(pairs + 2 * size_t(rows));
+  uint32_t tap = first_row + static_cast<uint32_t>(rows);
+  GatherTable piece;
+  for (int r0 = 0; r0 < rows; r0 += PIECE_ROWS) {
+    build_rows(a, mode, backward, r0, std::min(rows, r0 + PIECE_ROWS), piece);
+    for (int r = 0; r < piece.rows; ++r) {
+      size_t pair = pairs + 2 * size_t(r0 + r);
+      t.words[pair] = tap;
+      for (int64_t e = piece.begin(r); e < piece.begin(r) + piece.count(r); ++e) {
+        // The nearest forward rows have no weights: every one is 1.
+        float w = piece.weight.empty() ? 1.0f : piece.weight[e];
+        t.words.push_back(static_cast<uint32_t>(uint64_t(piece.index[e]) * stride));
+        t.words.push_back(weight_bits(w));
+      }
+      tap += static_cast<uint32_t>(piece.count(r));
+      t.words[pair + 1] = tap;
     }
   }
-  return static_cast<uint32_t>(first_row);
+  return first_row;
 }
 
 upsample::Divisor magic_divisor(uint32_t d) {

@@ -3,10 +3,10 @@
 // ranges: the kernels read each position's taps and weights instead of
 // recomputing them in every thread.
 //
-// The rows are those of the CPU path's gather tables (cpu/gather_table.h),
-// from the same functions in the same order: forward, each output's taps or
-// window; backward, each input's outputs (output_range + weight_of_input, or
-// the transposed forward window rows).
+// The rows are the CPU path's gather table rows, built by the same builder
+// (build_rows, gather_table.h) a piece at a time and packed as they come:
+// forward, each output's taps or window; backward, each input's outputs
+// (the forward rows transposed).
 #pragma once
 
 #include <cstddef>
@@ -29,10 +29,24 @@ struct TapTables {
   }
 };
 
+// The most uint32 words a table may hold: eval_gpu hands the words to an
+// mx::array, whose shape is an int (plan_launch refuses larger tables).
+constexpr uint64_t MAX_TABLE_WORDS = 0x7FFFFFFF;
+
+// An upper bound, in O(1), on the uint32 words append_axis adds for axis `a`
+// (from table_entries_bound, gather_table.h), so that a call is refused
+// before its tables are built.
+uint64_t axis_words_bound(const upsample::AxisMap& a, int mode, bool backward);
+
+// The bytes append_axis holds while it builds an axis, besides the words: a
+// piece of rows of the row builder.
+double append_axis_piece_bytes(const upsample::AxisMap& a, int mode, bool backward);
+
 // Appends the rows of one axis (one per position of the array written,
 // forward the outputs, backward the inputs) with source offsets index *
 // `stride`; returns the word of its first row pair (AxisParams::rows).
-// Throws std::invalid_argument if an offset does not fit in 32 bits.
+// Throws std::invalid_argument if an offset does not fit in 32 bits; the
+// caller keeps the table within MAX_TABLE_WORDS (axis_words_bound).
 uint32_t append_axis(
     TapTables& t,
     const upsample::AxisMap& a,

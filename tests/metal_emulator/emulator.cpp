@@ -4,6 +4,7 @@
 //
 // A C interface for ctypes: tests/test_metal_emulation.py builds this file
 // and kernels.cpp with g++ and drives them.
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "emulator_api.h"
+#include "memory_check.h"
 #include "metal/launch_plan.h"
 #include "registry.h"
 
@@ -181,8 +183,20 @@ int report_errors(char* error, int text_capacity, Body body) {
   }
 }
 
+// The memory limit plan_launch checks against (MLX's in the extension):
+// none until a test sets one (emu_set_memory_limit).
+double memory_limit_bytes = HUGE_VAL;
+
 } // namespace
 } // namespace emulator
+
+namespace mlx_upsample {
+
+double memory_limit() {
+  return emulator::memory_limit_bytes;
+}
+
+} // namespace mlx_upsample
 
 extern "C" {
 
@@ -199,6 +213,12 @@ const char* emu_kernel_name(int i) {
 void emu_sample_threads(unsigned long long count, void (*callback)(const char*)) {
   emulator::sample_threads = count;
   emulator::after_launch = callback;
+}
+
+// The memory limit, in bytes, that plan_launch refuses calls beyond from now
+// on (mx.set_memory_limit in the extension).
+void emu_set_memory_limit(double bytes) {
+  emulator::memory_limit_bytes = bytes;
 }
 
 int emu_executed_count() {

@@ -24,6 +24,8 @@ SOURCES = [
     HERE / "kernels.cpp",
     ROOT / "csrc" / "metal" / "launch_plan.cpp",
     ROOT / "csrc" / "metal" / "tap_tables.cpp",
+    ROOT / "csrc" / "gather_table.cpp",
+    ROOT / "csrc" / "memory_check.cpp",
     ROOT / "csrc" / "upsample_params.cpp",
 ]
 DEPENDENCIES = SOURCES + [
@@ -32,6 +34,8 @@ DEPENDENCIES = SOURCES + [
     HERE / "shim" / "metal_stdlib",
     ROOT / "csrc" / "metal" / "launch_plan.h",
     ROOT / "csrc" / "metal" / "tap_tables.h",
+    ROOT / "csrc" / "gather_table.h",
+    ROOT / "csrc" / "memory_check.h",
     ROOT / "csrc" / "upsample_params.h",
     *sorted((ROOT / "kernels").iterdir()),
 ]
@@ -135,10 +139,19 @@ class Emulator:
         lib.emu_kernel_name.restype = ctypes.c_char_p
         lib.emu_executed_name.restype = ctypes.c_char_p
         self._lib = lib
+        self._memory_limit = float("inf")
 
     def kernels(self) -> list:
         """Every kernel instantiated in kernels/*.metal."""
         return [self._lib.emu_kernel_name(i).decode() for i in range(self._lib.emu_kernel_count())]
+
+    def set_memory_limit(self, limit: float) -> float:
+        """Sets the memory limit, in bytes, that the launch plan refuses calls
+        beyond (MLX's, mx.set_memory_limit, in the extension; none at first);
+        returns the previous one."""
+        previous, self._memory_limit = self._memory_limit, limit
+        self._lib.emu_set_memory_limit(ctypes.c_double(limit))
+        return previous
 
     def executed(self) -> list:
         return [self._lib.emu_executed_name(i).decode() for i in range(self._lib.emu_executed_count())]
@@ -212,8 +225,9 @@ class Emulator:
         """The launches eval_gpu would plan, not run: a list of
         (kernel, grid, group), grid and group as (x, y, z)."""
         dims = len(src_shape) - 2
+        # Both hold the capacity emu_plan is told (1024).
         text = ctypes.create_string_buffer(1024)
-        error = ctypes.create_string_buffer(256)
+        error = ctypes.create_string_buffer(1024)
         ints = lambda v: (ctypes.c_int * len(v))(*v)  # noqa: E731
         status = self._lib.emu_plan(
             family.encode(), method.encode(), (ctypes.c_double * dims)(*scales), dims,

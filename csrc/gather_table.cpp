@@ -1,9 +1,9 @@
-#include "cpu/gather_table.h"
+#include "gather_table.h"
 
 #include <algorithm>
 #include <cmath>
 
-namespace mlx_upsample::cpu {
+namespace mlx_upsample {
 
 using upsample::AxisMap;
 using upsample::Taps;
@@ -205,4 +205,4 @@ double table_bytes_bound(const AxisMap& a, int mode, bool backward) {
   return forward + (inputs + 1) * OFFSET + entries * ENTRY + inputs * OFFSET;
 }
 
-} // namespace mlx_upsample::cpu
+} // namespace mlx_upsample

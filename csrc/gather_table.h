@@ -1,4 +1,6 @@
-// The one-axis gather tables of a separable resampling.
+// The one-axis gather tables of a separable resampling: the rows of both
+// backends, built here once (the CPU kernels read GatherTable, the Metal
+// kernels the same rows packed into their tap tables, metal/tap_tables.h).
 //
 // Forward and backward are the same machine: along one axis,
 //   dst[..., i, ...] = sum_{e in row i} weight[e] * src[..., index[e], ...]
@@ -18,7 +20,7 @@
 
 #include "upsample_params.h"
 
-namespace mlx_upsample::cpu {
+namespace mlx_upsample {
 
 struct GatherTable {
   int rows = 0;
@@ -64,4 +66,4 @@ GatherTable backward_table(const upsample::AxisMap& a, int mode);
 int64_t table_entries_bound(const upsample::AxisMap& a, int mode);
 double table_bytes_bound(const upsample::AxisMap& a, int mode, bool backward);
 
-} // namespace mlx_upsample::cpu
+} // namespace mlx_upsample
