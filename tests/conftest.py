@@ -49,6 +49,18 @@ def from_torch_nchw(t):
     return np.moveaxis(t.detach().to(torch.float64).numpy(), 1, -1)
 
 
+def raises_with(exc, fn, *words):
+    """Calls fn, which must raise `exc` itself (a returned array is never
+    evaluated: an unchecked absurd size would try to allocate terabytes), with
+    every one of `words` in its message (case-insensitive); returns the message."""
+    with pytest.raises(exc) as info:
+        fn()
+    msg = str(info.value)
+    for w in words:
+        assert w.lower() in msg.lower(), f"{w!r} not in message {msg!r}"
+    return msg
+
+
 def contiguous_copy(x):
     """A fresh row-contiguous copy of ``x`` (through numpy, no MLX view tricks)."""
     if x.dtype == mx.bfloat16:

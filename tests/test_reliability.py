@@ -19,7 +19,7 @@ import pytest
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from conftest import assert_close, rand, torch_forward  # noqa: E402
+from conftest import assert_close, raises_with, rand, torch_forward  # noqa: E402
 
 import mlx_upsample  # noqa: E402
 from mlx_upsample import Upsample, interpolate, upsample  # noqa: E402
@@ -56,15 +56,6 @@ def assert_ran(proc):
         f"stderr:\n{proc.stderr[-3000:]}"
     )
     return proc.stdout
-
-
-def _check(exc, fn, *words):
-    with pytest.raises(exc) as info:
-        fn()
-    msg = str(info.value)
-    for w in words:
-        assert w.lower() in msg.lower(), f"{w!r} not in message {msg!r}"
-    return msg
 
 
 # ======================================================================================
@@ -268,7 +259,7 @@ def restore_threads():
 @pytest.mark.parametrize("n", [True, False, 1.5, 2.0, "2", None, mx.array(2), [2]], ids=repr)
 def test_set_num_threads_needs_an_int(n, restore_threads):
     old = mlx_upsample.get_num_threads()
-    msg = _check(TypeError, lambda: mlx_upsample.set_num_threads(n), "n must be an int")
+    msg = raises_with(TypeError, lambda: mlx_upsample.set_num_threads(n), "n must be an int")
     assert "incompatible function arguments" not in msg
     assert mlx_upsample.get_num_threads() == old
 
@@ -276,7 +267,7 @@ def test_set_num_threads_needs_an_int(n, restore_threads):
 @pytest.mark.parametrize("n", [0, -1, 1025, 10**6, 2**31, 10**400], ids=lambda n: str(n)[:12])
 def test_set_num_threads_range(n, restore_threads):
     old = mlx_upsample.get_num_threads()
-    _check(ValueError, lambda: mlx_upsample.set_num_threads(n), "n must be between 1 and 1024")
+    raises_with(ValueError, lambda: mlx_upsample.set_num_threads(n), "n must be between 1 and 1024")
     assert mlx_upsample.get_num_threads() == old
 
 
@@ -410,15 +401,15 @@ def test_huge_scales_are_value_errors(scale, mode):
         lambda: Upsample(scale, mode=mode)(X2),
         lambda: interpolate(X2, scale_factor=scale, mode="bilinear" if mode == "linear" else mode),
     ):
-        msg = _check(ValueError, fn, "scale_factor", "2147483647")
+        msg = raises_with(ValueError, fn, "scale_factor", "2147483647")
         assert len(msg) < 400, msg
 
 
 def test_huge_scale_size_is_exact():
     """Just past the axis limit with a scale whose product with n is far from any rounding."""
     x = mx.zeros((1, 2, 1))
-    _check(ValueError, lambda: interpolate(x, scale_factor=2**30 + 0.5), "scale_factor", "2147483649")
-    _check(ValueError, lambda: interpolate(x, size=10**400), "size")
+    raises_with(ValueError, lambda: interpolate(x, scale_factor=2**30 + 0.5), "scale_factor", "2147483649")
+    raises_with(ValueError, lambda: interpolate(x, size=10**400), "size")
 
 
 def test_largest_axis_that_passes_the_size_check_fails_clearly():
@@ -474,9 +465,9 @@ def test_memory_limit_rule(restore_threads):
     old = mx.set_memory_limit(2**16)  # the input's cotangent alone fills it
     try:
         y = upsample(x, 2, "linear", stream=mx.cpu)
-        _check(MemoryError, lambda: mx.eval(y), "memory limit of 65.5 KB", "(1, 64, 64, 4) to (1, 128, 128, 4)")
+        raises_with(MemoryError, lambda: mx.eval(y), "memory limit of 65.5 KB", "(1, 64, 64, 4) to (1, 128, 128, 4)")
         g = mx.grad(lambda a: upsample(a, 4, "cubic", stream=mx.cpu).sum())
-        _check(MemoryError, lambda: mx.eval(g(x)), "backward")
+        raises_with(MemoryError, lambda: mx.eval(g(x)), "backward")
     finally:
         mx.set_memory_limit(old)
     assert_close(upsample(x, 2, "linear"), nn.Upsample(2, "linear")(x))
@@ -497,7 +488,7 @@ def test_memory_limit_rule(restore_threads):
 )
 def test_weighted_modes_name_the_unsupported_dtype(dtype, call):
     name = str(dtype).split(".")[-1]
-    _check(ValueError, lambda: call(X2.astype(dtype)), "x has dtype", name, "float32")
+    raises_with(ValueError, lambda: call(X2.astype(dtype)), "x has dtype", name, "float32")
 
 
 def test_nearest_copies_float64_like_the_references():
@@ -515,7 +506,7 @@ def test_bad_stream_is_a_type_error(stream):
         lambda: upsample(X2, 2, stream=stream),
         lambda: interpolate(X2, scale_factor=2, stream=stream),
     ):
-        msg = _check(TypeError, fn, "stream must be None, an mlx.core.Stream or an mlx.core.Device")
+        msg = raises_with(TypeError, fn, "stream must be None, an mlx.core.Stream or an mlx.core.Device")
         assert "_ext" not in msg and "incompatible function arguments" not in msg
 
 
@@ -559,9 +550,9 @@ def test_non_bool_flags_are_rejected(flag):
         lambda: upsample(X2, 2, "linear", align_corners=flag),
         lambda: Upsample(2, "linear", align_corners=flag),
     ):
-        _check(TypeError, fn, "align_corners must be a bool")
+        raises_with(TypeError, fn, "align_corners must be a bool")
     if flag is not None:  # None is interpolate's default
-        _check(TypeError, lambda: interpolate(X2, scale_factor=2, mode="bilinear", align_corners=flag), "align_corners")
+        raises_with(TypeError, lambda: interpolate(X2, scale_factor=2, mode="bilinear", align_corners=flag), "align_corners")
 
 
 def test_numpy_bool_align_corners_with_nearest_follows_each_reference():
@@ -572,7 +563,7 @@ def test_numpy_bool_align_corners_with_nearest_follows_each_reference():
     np.testing.assert_array_equal(np.array(out), np.array(nn.Upsample(1.5, "nearest", align_corners=True)(x)))
     with pytest.raises(ValueError, match="align_corners"):
         torch.nn.functional.interpolate(torch.zeros(1, 2, 5, 6), scale_factor=1.5, mode="nearest", align_corners=True)
-    _check(ValueError, lambda: interpolate(x, scale_factor=1.5, align_corners=np.bool_(True)), "align_corners")
+    raises_with(ValueError, lambda: interpolate(x, scale_factor=1.5, align_corners=np.bool_(True)), "align_corners")
 
 
 # ======================================================================================
@@ -588,5 +579,5 @@ def test_gpu_stream_without_metal_is_refused_at_build(stream):
         lambda: interpolate(X2, scale_factor=2, mode="bicubic", stream=stream),
     ):
         # Raised by the call itself: nothing is returned to evaluate.
-        _check(ValueError, fn, "stream=Device(gpu, 0)", "Metal", "pass stream=mx.cpu")
+        raises_with(ValueError, fn, "stream=Device(gpu, 0)", "Metal", "pass stream=mx.cpu")
 
