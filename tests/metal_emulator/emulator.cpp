@@ -183,6 +183,26 @@ int report_errors(char* error, int text_capacity, Body body) {
   }
 }
 
+// What eval_gpu would encode: the plan, each launch fitted to a pipeline
+// that allows `max_threads_per_group` threads.
+mlx_upsample::metal::LaunchPlan fitted_plan(
+    const mlx_upsample::UpsampleParams& p,
+    bool backward,
+    const std::vector<int>& src_dims,
+    const std::vector<int>& dst_dims,
+    const char* dtype,
+    int elem_size,
+    long long src_offset,
+    mlx_upsample::metal::Passes passes,
+    unsigned int max_threads_per_group) {
+  auto plan = mlx_upsample::metal::plan_launch(
+      p, backward, src_dims, dst_dims, dtype, elem_size, src_offset, passes);
+  for (auto& launch : plan.launches) {
+    mlx_upsample::metal::fit_threadgroup(launch, max_threads_per_group);
+  }
+  return plan;
+}
+
 // The memory limit plan_launch checks against (MLX's in the extension):
 // none until a test sets one (emu_set_memory_limit).
 double memory_limit_bytes = HUGE_VAL;
@@ -264,11 +284,11 @@ int emu_run(
     std::vector<int> dst_dims(dst_shape, dst_shape + dims + 2);
     using mlx_upsample::metal::Passes;
     Passes choice = passes == 1 ? Passes::One : passes == 2 ? Passes::Two : Passes::Cheapest;
-    auto plan = mlx_upsample::metal::plan_launch(
-        p, backward != 0, src_dims, dst_dims, dtype, elem_size, src_offset, choice);
+    auto plan = emulator::fitted_plan(
+        p, backward != 0, src_dims, dst_dims, dtype, elem_size, src_offset, choice,
+        max_threads_per_group);
     std::string names;
-    for (auto& launch : plan.launches) {
-      mlx_upsample::metal::fit_threadgroup(launch, max_threads_per_group);
+    for (const auto& launch : plan.launches) {
       names += (names.empty() ? "" : "+") + launch.kernel;
     }
     std::snprintf(kernel, text_capacity, "%s", names.c_str());
@@ -304,12 +324,12 @@ int emu_plan(
     auto p = emulator::params(
         family, method, 0, 0, std::vector<double>(scales, scales + dims),
         std::vector<int>(dims, 0));
-    auto plan = mlx_upsample::metal::plan_launch(
+    auto plan = emulator::fitted_plan(
         p, backward != 0, std::vector<int>(src_shape, src_shape + dims + 2),
-        std::vector<int>(dst_shape, dst_shape + dims + 2), dtype, elem_size, 0);
+        std::vector<int>(dst_shape, dst_shape + dims + 2), dtype, elem_size, 0,
+        mlx_upsample::metal::Passes::Cheapest, max_threads_per_group);
     std::string text;
-    for (auto& l : plan.launches) {
-      mlx_upsample::metal::fit_threadgroup(l, max_threads_per_group);
+    for (const auto& l : plan.launches) {
       text += (text.empty() ? "" : ";") + l.kernel;
       for (unsigned int v : {l.grid[0], l.grid[1], l.grid[2], l.group[0], l.group[1], l.group[2]}) {
         text += " " + std::to_string(v);
