@@ -7,6 +7,8 @@
 #include <nanobind/stl/variant.h>
 #include <nanobind/stl/vector.h>
 
+#include <string>
+
 #include "cpu/thread_pool.h"
 #include "primitives.h"
 
@@ -14,6 +16,31 @@ namespace nb = nanobind;
 using namespace nb::literals;
 
 namespace mx = mlx::core;
+
+namespace {
+
+// The keys of every nanobind registry in this interpreter
+// ("__nb_internals_<ABI tag>_<domain>__"). Modules share types only within
+// one registry: mlx.core's arrays reach this module only when both joined
+// the same "mlx" one (CMakeLists.txt, Note [nanobind ABI]).
+nb::list nanobind_registries() {
+  nb::list keys;
+  PyObject* dict = PyInterpreterState_GetDict(PyInterpreterState_Get());
+  PyObject* key = nullptr;
+  PyObject* value = nullptr;
+  Py_ssize_t pos = 0;
+  while (dict != nullptr && PyDict_Next(dict, &pos, &key, &value)) {
+    if (PyUnicode_Check(key)) {
+      nb::str name = nb::borrow<nb::str>(key);
+      if (std::string(name.c_str()).rfind("__nb_internals_", 0) == 0) {
+        keys.append(name);
+      }
+    }
+  }
+  return keys;
+}
+
+} // namespace
 
 NB_MODULE(_ext, m) {
   m.doc() = "C++ core of mlx_upsample: MLX primitives UpsampleForward/Backward";
@@ -68,4 +95,7 @@ NB_MODULE(_ext, m) {
   m.def("num_threads_env_problem", &mlx_upsample::cpu::num_threads_env_problem,
         "Why MLX_UPSAMPLE_NUM_THREADS was ignored, or '' if unset or used.");
   m.attr("MAX_THREADS") = mlx_upsample::cpu::MAX_THREADS;
+
+  m.def("nanobind_registries", &nanobind_registries,
+        "Keys of the nanobind registries in this interpreter (self-check).");
 }

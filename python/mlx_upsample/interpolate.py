@@ -1,6 +1,6 @@
 """``interpolate``: PyTorch's ``F.interpolate`` on channels-last input."""
 
-from typing import Literal, Optional, Tuple, Union
+from typing import Literal, Optional, Tuple, Union, get_args
 
 import mlx.core as mx
 
@@ -20,10 +20,10 @@ from ._checks import (
 )
 
 InterpolateMode = Literal[
-    "nearest", "nearest-exact", "linear", "bilinear", "trilinear", "bicubic", "area"
+    "nearest", "nearest-exact", "linear", "bilinear", "trilinear", "cubic", "bicubic", "area"
 ]
 
-_MODES = ("nearest", "nearest-exact", "area") + LINEAR_MODES + CUBIC_MODES
+_MODES = get_args(InterpolateMode)
 
 
 def _method(mode: str) -> str:

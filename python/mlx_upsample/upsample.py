@@ -1,6 +1,6 @@
 """``Upsample`` and ``upsample``: a drop-in for ``mlx.nn.Upsample``."""
 
-from typing import Literal, Optional, Tuple, Union
+from typing import Literal, Optional, Tuple, Union, get_args
 
 import mlx.core as mx
 from mlx.nn import Module
@@ -31,8 +31,7 @@ def _method(mode: str) -> str:
     if mode in CUBIC_MODES:
         return "cubic"
     raise ValueError(
-        f"mode must be one of 'nearest', 'linear', 'bilinear', 'trilinear', "
-        f"'cubic', 'bicubic'; got {mode!r}"
+        f"mode must be one of {', '.join(map(repr, get_args(UpsampleMode)))}; got {mode!r}"
     )
 
 
