@@ -186,7 +186,7 @@ static void set_exact_centred(upsample::AxisMap& a, Fraction s) {
   set_exact(a, 2 * s.num, (n - 1) * s.den - (m - 1) * s.num, 2 * s.den);
 }
 
-// The antialias windows (REFERENCE.md 2a and 2b). The filter radius is 1
+// The antialias windows (docs/semantics.md, "antialias"). The filter radius is 1
 // (triangle) or 2 (cubic) and widens with the downscale factor.
 static upsample::AxisMap antialias_map(
     const UpsampleParams& p,

@@ -11,7 +11,7 @@
 
 namespace mlx_upsample {
 
-// Which reference the coordinate rules follow (REFERENCE.md section 2).
+// Which reference the coordinate rules follow (docs/semantics.md).
 enum class Family { MLX, PyTorch };
 
 struct UpsampleParams;
