@@ -151,7 +151,8 @@ def main(out=sys.stdout) -> int:
             try:
                 errors, problems = check_case(case, device)
             except Exception as e:  # a failing op is a finding, not a crash
-                errors, problems = [], [f"{type(e).__name__}: {e}"]
+                first_line = (str(e).splitlines() or [""])[0]
+                errors, problems = [], [f"{type(e).__name__}: {first_line}"]
             if problems:
                 failures += 1
                 status = "FAIL " + "; ".join(problems)
