@@ -59,6 +59,17 @@ void validate(const UpsampleParams& p) {
           " needs exactly one positive finite scale or positive size");
     }
   }
+  if (p.family == Family::MLX) {
+    // upsample(size=...) sizes every axis; replicates() relies on it.
+    bool sized = p.sizes[0] > 0;
+    for (int size : p.sizes) {
+      if ((size > 0) != sized) {
+        throw std::invalid_argument(
+            "[upsample] the MLX rules take a scale for every axis or a size "
+            "for every axis");
+      }
+    }
+  }
   if (p.family == Family::MLX &&
       (p.method == Method::NearestExact || p.method == Method::Area ||
        p.recompute_scale)) {
@@ -86,7 +97,23 @@ long long output_size(const UpsampleParams& p, int axis, int in_size) {
   return m < 0x1p62 ? static_cast<long long>(m) : LLONG_MAX;
 }
 
-static bool all_integral_scales(const UpsampleParams& p) {
+// The MLX family's scale of `axis` for an input of `n`: the user's, or
+// size / n for upsample(size=...) (Python floats: double).
+static double mlx_scale(const UpsampleParams& p, int axis, int n) {
+  return p.sizes[axis] > 0 ? double(p.sizes[axis]) / n : p.scales[axis];
+}
+
+// Whether mlx.nn.Upsample's nearest replicates (every scale an integer).
+// With upsample(size=...) each axis is judged alone, since its input size is
+// all that is known here: an axis whose size is a multiple of its input
+// replicates. The other rule picks the same sources on such an axis (its
+// float32 error stays below the distance to a rounding tie for outputs up to
+// 2^22), so this only ever differs from judging all axes together where
+// replicating is the exact answer.
+static bool replicates(const UpsampleParams& p, int axis, int n, int m) {
+  if (p.sizes[axis] > 0) {
+    return m % n == 0;
+  }
   for (double s : p.scales) {
     if (s != std::floor(s)) {
       return false;
@@ -198,9 +225,10 @@ static upsample::AxisMap antialias_map(
     // mlx.nn.Upsample: the centred coordinate of RULE_CENTRED; the filter
     // widens by 1 / scale when downscaling; taps floor(src) + k for
     // |k| <= ceil(support). Python floats: double.
-    double step = 1.0 / p.scales[axis];
+    double scale = mlx_scale(p, axis, n);
+    double step = 1.0 / scale;
     double start = ((m - 1) * step - n + 1) / 2;
-    double inv_scale = p.scales[axis] < 1 ? 1.0 / p.scales[axis] : 1.0;
+    double inv_scale = scale < 1 ? 1.0 / scale : 1.0;
     a.rule = upsample::RULE_AA_CENTRED;
     a.scale = static_cast<float>(step);
     a.offset = static_cast<float>(start);
@@ -245,9 +273,9 @@ static upsample::AxisMap nearest_map(
   if (p.family == Family::MLX) {
     // mlx.nn.Upsample broadcasts when every scale is an integer and gathers
     // with float32 index math otherwise.
-    if (all_integral_scales(p)) {
+    if (replicates(p, axis, n, m)) {
       a.rule = upsample::RULE_NEAREST_REPLICATE;
-      a.factor = static_cast<int>(p.scales[axis]);
+      a.factor = m / n;
     } else if (m > n) {
       // round_half_even((i + 0.5) * N/M - 0.5) = round(((2i + 1) N - M) / 2M)
       a.rule = upsample::RULE_NEAREST_ROUND;
@@ -300,7 +328,7 @@ axis_map(const UpsampleParams& p, int axis, int in_size, int out_size) {
       set_exact(a, s.num, 0, s.den);
     } else {
       // MLX computes step and start in double and the grid in float32.
-      double step = 1.0 / p.scales[axis];
+      double step = 1.0 / mlx_scale(p, axis, n);
       double start = ((m - 1) * step - n + 1) / 2;
       a.rule = upsample::RULE_CENTRED;
       a.scale = static_cast<float>(step);

@@ -69,10 +69,16 @@ def test_upsample_bad_scale_values(scale, mode):
         raises_with(ValueError, fn, "scale_factor")
 
 
-@pytest.mark.parametrize("scale", ["2", "2.0", b"2", None], ids=["str", "strf", "bytes", "None"])
+@pytest.mark.parametrize("scale", ["2", "2.0", b"2"], ids=["str", "strf", "bytes"])
 def test_upsample_scale_wrong_type(scale):
     for fn in _both_upsample_entry_points(X2, scale):
         raises_with(TypeError, fn, "scale_factor")
+
+
+def test_upsample_scale_none_without_size():
+    """None means "not given", as in interpolate: one of scale_factor and size is needed."""
+    for fn in _both_upsample_entry_points(X2, None):
+        raises_with(ValueError, fn, "exactly one of size and scale_factor", "scale_factor=None")
 
 
 @pytest.mark.parametrize("scale", [0.1, (0.1, 2.0), (2.0, 0.2)], ids=str)

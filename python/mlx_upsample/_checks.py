@@ -166,3 +166,23 @@ def scaled_sizes(x: mx.array, scales: Sequence[float]) -> Tuple[int, ...]:
         sizes.append(math.floor(product if math.isfinite(product) else Fraction(n) * Fraction(s)))
     return tuple(sizes)
 
+
+def check_one_of(scale_factor, size) -> None:
+    if (size is None) == (scale_factor is None):
+        raise ValueError(
+            "exactly one of size and scale_factor must be given, got "
+            f"size={short_repr(size)} and scale_factor={short_repr(scale_factor)}"
+        )
+
+
+def check_scale_or_size(x: mx.array, dims: int, scale_factor, size):
+    """Exactly one of the two, checked against the output limits. Returns
+    the per-axis (scales, sizes), 0 where the other one is given."""
+    check_one_of(scale_factor, size)
+    if size is not None:
+        sizes = check_sizes(size, dims)
+        check_output_shape(x, sizes, "size", size)
+        return (0.0,) * dims, sizes
+    scales = check_scales(scale_factor, dims)
+    check_output_shape(x, scaled_sizes(x, scales), "scale_factor", scale_factor)
+    return scales, (0,) * dims

@@ -11,12 +11,9 @@ from ._checks import (
     check_bool,
     check_input,
     check_mode,
-    check_output_shape,
-    check_scales,
-    check_sizes,
+    check_scale_or_size,
     check_stream,
     check_weighted_dtype,
-    scaled_sizes,
 )
 
 InterpolateMode = Literal[
@@ -122,27 +119,15 @@ def interpolate(
             )
         # PyTorch accepts align_corners here: it only changes the scale.
         method = "antialias-" + method
-    if (size is None) == (scale_factor is None):
-        raise ValueError(
-            "exactly one of size and scale_factor must be given, got "
-            f"size={size!r} and scale_factor={scale_factor!r}"
-        )
     recompute = False
     if recompute_scale_factor is not None:
         recompute = check_bool(recompute_scale_factor, "recompute_scale_factor")
-    if size is not None:
-        if recompute:
-            raise ValueError(
-                "recompute_scale_factor=True is not meaningful with an explicit size "
-                f"(size={size!r})"
-            )
-        sizes = check_sizes(size, dims)
-        check_output_shape(x, sizes, "size", size)
-        scales = (0.0,) * dims
-    else:
-        scales = check_scales(scale_factor, dims)
-        check_output_shape(x, scaled_sizes(x, scales), "scale_factor", scale_factor)
-        sizes = (0,) * dims
+    if recompute and size is not None and scale_factor is None:
+        raise ValueError(
+            "recompute_scale_factor=True is not meaningful with an explicit size "
+            f"(size={size!r})"
+        )
+    scales, sizes = check_scale_or_size(x, dims, scale_factor, size)
     if method not in ("nearest", "nearest-exact"):
         check_weighted_dtype(x, mode)
     stream = check_stream(stream)

@@ -12,14 +12,16 @@ from ._checks import (
     check_bool,
     check_input,
     check_mode,
-    check_output_shape,
+    check_one_of,
+    check_scale_or_size,
     check_scales,
+    check_sizes,
     check_stream,
     check_weighted_dtype,
-    scaled_sizes,
 )
 
 ScaleFactor = Union[float, Tuple[float, ...]]
+Size = Union[int, Tuple[int, ...]]
 UpsampleMode = Literal["nearest", "linear", "bilinear", "trilinear", "cubic", "bicubic"]
 
 
@@ -57,17 +59,22 @@ def _check_options(mode, align_corners, antialias) -> Tuple[str, bool]:
 
 def upsample(
     x: mx.array,
-    scale_factor: ScaleFactor,
+    scale_factor: Optional[ScaleFactor] = None,
     mode: UpsampleMode = "nearest",
     align_corners: bool = False,
     antialias: bool = False,
     *,
+    size: Optional[Size] = None,
     stream: Optional[Union[mx.Stream, mx.Device]] = None,
 ) -> mx.array:
     """Upsample channels-last ``x`` of shape ``(N, *spatial, C)`` exactly as
     ``mlx.nn.Upsample`` does, with hand-written kernels.
 
-    Each spatial size ``n`` becomes ``int(scale * n)``. ``nearest`` keeps the
+    Each spatial size ``n`` becomes ``int(scale * n)``, or exactly ``size``
+    with ``size=`` (our extension of ``mlx.nn.Upsample``'s API: MLX's
+    coordinate rules with the scale ``size / n`` of each axis, where
+    ``scale_factor=size / n`` can land one short, ``int(767.99...)``).
+    ``nearest`` keeps the
     input dtype (any dtype); ``linear`` and ``cubic`` keep float16/bfloat16
     (accumulating in float32; ``mlx.nn.Upsample`` returns float32 there) and
     turn integer inputs into float32.
@@ -82,7 +89,9 @@ def upsample(
     Args:
         x: input array ``(N, *spatial, C)`` with at least one spatial dim.
         scale_factor: one positive scale, or one per spatial dim (may be
-            fractional and below 1).
+            fractional and below 1). Exactly one of ``scale_factor`` and
+            ``size``.
+        size: the output's spatial size, an int or one per spatial dim.
         mode: ``"nearest"``, ``"linear"`` (also ``"bilinear"``,
             ``"trilinear"``) or ``"cubic"`` (also ``"bicubic"``).
         align_corners: for linear and cubic, map the corner pixels of input
@@ -111,14 +120,21 @@ def upsample(
     """
     method, align_corners = _check_options(mode, align_corners, antialias)
     dims = check_input(x)
-    scales = check_scales(scale_factor, dims)
-    check_output_shape(x, scaled_sizes(x, scales), "scale_factor", scale_factor)
+    scales, sizes = check_scale_or_size(x, dims, scale_factor, size)
     if method != "nearest":
         check_weighted_dtype(x, mode)
     stream = check_stream(stream)
     return _ext.upsample(
-        x, "mlx", method, align_corners, False, list(scales), [0] * dims, stream=stream
+        x, "mlx", method, align_corners, False, list(scales), list(sizes), stream=stream
     )
+
+
+def _per_axis_or_one(value, check):
+    """A tuple checked entry by entry, or one value checked alone; checked
+    again against the input's dims on each call."""
+    if isinstance(value, (list, tuple)):
+        return tuple(check(value, len(value)))
+    return check(value, 1)[0]
 
 
 class Upsample(Module):
@@ -137,31 +153,34 @@ class Upsample(Module):
 
     def __init__(
         self,
-        scale_factor: ScaleFactor,
+        scale_factor: Optional[ScaleFactor] = None,
         mode: UpsampleMode = "nearest",
         align_corners: bool = False,
         antialias: bool = False,
+        *,
+        size: Optional[Size] = None,
     ):
         super().__init__()
         _check_options(mode, align_corners, antialias)
-        if isinstance(scale_factor, (list, tuple)):
-            check_scales(scale_factor, len(scale_factor))
-            scale_factor = tuple(map(float, scale_factor))
+        check_one_of(scale_factor, size)
+        if size is not None:
+            size = _per_axis_or_one(size, check_sizes)
         else:
-            scale_factor = check_scales(scale_factor, 1)[0]
+            scale_factor = _per_axis_or_one(scale_factor, check_scales)
         self.scale_factor = scale_factor
+        self.size = size
         self.mode = mode
         self.align_corners = bool(align_corners)
         self.antialias = bool(antialias)
 
     def _extra_repr(self) -> str:
-        text = (
-            f"scale_factor={self.scale_factor}, mode={self.mode!r}, "
-            f"align_corners={self.align_corners}"
+        sizing = (
+            f"scale_factor={self.scale_factor}" if self.size is None else f"size={self.size}"
         )
+        text = f"{sizing}, mode={self.mode!r}, align_corners={self.align_corners}"
         return text + (", antialias=True" if self.antialias else "")
 
     def __call__(self, x: mx.array) -> mx.array:
         return upsample(
-            x, self.scale_factor, self.mode, self.align_corners, self.antialias
+            x, self.scale_factor, self.mode, self.align_corners, self.antialias, size=self.size
         )
