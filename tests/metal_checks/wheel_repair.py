@@ -479,6 +479,12 @@ def check_repaired(result: dict, built: Path, ext_bytes: bytes, rpaths: list) ->
 def check():
     for name in (LD, OTOOL, INSTALL_NAME_TOOL, LIPO, NM, host_symbols.CXX):
         tool(name)
+    for package in ("cibuildwheel", "delocate"):
+        try:
+            importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            raise CheckFailed(f"{package} is not installed here (pip install cibuildwheel "
+                              "delocate, at release.yml's cibuildwheel version)") from None
     lines = check_cibuildwheel() + check_test_requirements()
 
     target = deployment_target()
