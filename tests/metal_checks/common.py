@@ -33,11 +33,34 @@ def pinned(package: str) -> str:
     raise CheckFailed(f"pyproject.toml does not pin {package}==<version>")
 
 
+def cibuildwheel_deployment_targets() -> dict:
+    """MACOSX_DEPLOYMENT_TARGET in each environment of pyproject.toml's
+    [tool.cibuildwheel] (the table, .macos, each override), by where it is set;
+    an environment is a table or a string of NAME=value assignments."""
+    cibw = tomllib.loads((ROOT / "pyproject.toml").read_text()).get("tool", {}).get(
+        "cibuildwheel", {})
+    places = [("[tool.cibuildwheel]", cibw), ("[tool.cibuildwheel.macos]", cibw.get("macos", {}))]
+    places += [(f"[[tool.cibuildwheel.overrides]] {o.get('select')!r}", o)
+               for o in cibw.get("overrides", [])]
+    found = {}
+    for where, table in places:
+        env = table.get("environment")
+        if isinstance(env, dict) and "MACOSX_DEPLOYMENT_TARGET" in env:
+            found[where] = str(env["MACOSX_DEPLOYMENT_TARGET"])
+        elif isinstance(env, str):
+            m = re.search(r"(?:^|\s)MACOSX_DEPLOYMENT_TARGET=[\"']?([\d.]+)", env)
+            if m:
+                found[where] = m.group(1)
+    return found
+
+
 def deployment_target() -> str:
     """The macOS deployment target of the Mac build: mlx_build_metallib's
     DEPLOYMENT_TARGET in CMakeLists.txt (it decides the Metal language version:
     bfloat needs Metal 3.1, macOS 14), which every workflow's
-    MACOSX_DEPLOYMENT_TARGET (the extension's and the wheel's) must repeat."""
+    MACOSX_DEPLOYMENT_TARGET (the extension's and the wheel's) must repeat, and
+    so must pyproject.toml's [tool.cibuildwheel.macos] environment, which sets
+    it for the release wheels (without it cibuildwheel builds for macOS 11.0)."""
     cmake = (ROOT / "CMakeLists.txt").read_text()
     m = re.search(r"mlx_build_metallib\([^)]*?DEPLOYMENT_TARGET\s+([\d.]+)", cmake, re.S)
     if m is None:
@@ -53,6 +76,19 @@ def deployment_target() -> str:
                     f"{workflow.relative_to(ROOT)} builds for macOS {other}, the metallib "
                     f"for {target} (CMakeLists.txt)"
                 )
+    cibw = cibuildwheel_deployment_targets()
+    if "[tool.cibuildwheel.macos]" not in cibw and "[tool.cibuildwheel]" not in cibw:
+        raise CheckFailed(
+            "pyproject.toml: [tool.cibuildwheel.macos] environment sets no "
+            f"MACOSX_DEPLOYMENT_TARGET, so the release wheels build for cibuildwheel's "
+            f"default macOS, not {target} (CMakeLists.txt)"
+        )
+    for where, other in cibw.items():
+        if other != target:
+            raise CheckFailed(
+                f"pyproject.toml {where} environment builds for macOS {other}, the metallib "
+                f"for {target} (CMakeLists.txt)"
+            )
     return target
 
 

@@ -20,7 +20,9 @@ Skips (exit 0, says so) only when a wheel cannot be downloaded.
 
 import os
 import re
+import sys
 import sysconfig
+import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -92,9 +94,21 @@ def compile_flags(target: str, mlx_include: Path, nanobind: Path, sdk: Path) -> 
         # An API newer than the deployment target would fail to load there.
         "-Werror=unguarded-availability", "-Werror=unguarded-availability-new",
     ]
-    if sysconfig.get_config_var("VERSION") >= "3.12":
+    if stable_abi() and sys.version_info >= (3, 12):
         flags.append("-DPy_LIMITED_API=0x030C0000")  # nanobind's STABLE_ABI
     return flags
+
+
+def stable_abi() -> bool:
+    """Whether the build makes a limited-API module: nanobind_add_module's
+    STABLE_ABI takes effect only with Python::SABIModule, which CMakeLists.txt
+    finds only when scikit-build-core's wheel.py-api asks for abi3 (it sets
+    SKBUILD_SABI_COMPONENT); either one alone builds a version-specific module."""
+    cmake = (ROOT / "CMakeLists.txt").read_text()
+    call = re.search(r"nanobind_add_module\(([^)]*)\)", cmake)
+    settings = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    py_api = settings.get("tool", {}).get("scikit-build", {}).get("wheel", {}).get("py-api", "")
+    return bool(call and "STABLE_ABI" in call.group(1).split() and py_api.startswith("cp3"))
 
 
 def symbols(path: Path, *options) -> list:
