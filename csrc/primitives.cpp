@@ -78,6 +78,11 @@ std::string dtype_name(mx::Dtype t) {
   return s.str();
 }
 
+// Our GPU kernels are Metal kernels. On an MLX whose GPU is another backend
+// (CUDA on Linux, where the GPU is then the default device) the op would
+// only fail at mx.eval, with a message about Metal; refuse it while it is
+// built, and say what works. A Metal build has nothing to refuse.
+#ifndef _METAL_
 // The device an op asked for `s` runs on, found without making a stream:
 // MLX refuses to make a GPU stream where it has no GPU backend, with a
 // message that does not say what to do instead.
@@ -91,12 +96,7 @@ mx::Device requested_device(const mx::StreamOrDevice& s) {
   return mx::default_device();
 }
 
-// Our GPU kernels are Metal kernels. On an MLX whose GPU is another backend
-// (CUDA on Linux, where the GPU is then the default device) the op would
-// only fail at mx.eval, with a message about Metal; refuse it while it is
-// built, and say what works.
 void check_device(const mx::StreamOrDevice& s) {
-#ifndef _METAL_
   mx::Device device = requested_device(s);
   if (device.type == mx::Device::gpu) {
     std::ostringstream msg;
@@ -107,10 +107,10 @@ void check_device(const mx::StreamOrDevice& s) {
            "kernels are not written yet)";
     throw std::invalid_argument(msg.str());
   }
-#else
-  (void)s;
-#endif
 }
+#else
+void check_device(const mx::StreamOrDevice&) {}
+#endif
 
 // The cotangent of x given the cotangent of y; `x` only lends its shape.
 mx::array upsample_backward(

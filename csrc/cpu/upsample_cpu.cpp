@@ -78,6 +78,8 @@ void prefer_huge_pages(void* data, size_t bytes) {
   if (end > begin) {
     madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
   }
+#else
+  (void)data, (void)bytes; // no such hint here (macOS)
 #endif
 }
 
