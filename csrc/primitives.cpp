@@ -20,33 +20,45 @@ namespace {
 // The largest output mlx-upsample agrees to build, in elements.
 constexpr long long MAX_OUTPUT_ELEMENTS = 1LL << 40;
 
-mx::Shape forward_shape(const UpsampleParams& p, const mx::Shape& in) {
-  if (static_cast<int>(in.size()) != p.spatial_dims() + 2) {
+// Arrays are (*batch, *spatial, C): one or more leading axes that the
+// kernels treat as a single batch axis of their product (the arrays are
+// row-contiguous).
+int batch_axes(const UpsampleParams& p, const mx::Shape& shape, const char* what) {
+  int lead = static_cast<int>(shape.size()) - p.spatial_dims() - 1;
+  if (lead < 1) {
     throw std::invalid_argument(
-        "[upsample] expected an input of " +
+        std::string("[upsample] expected ") + what + " of at least " +
         std::to_string(p.spatial_dims() + 2) + " dims (N, *spatial, C) but got " +
-        std::to_string(in.size()));
+        std::to_string(shape.size()));
   }
+  return lead;
+}
+
+mx::Shape forward_shape(const UpsampleParams& p, const mx::Shape& in) {
+  int lead = batch_axes(p, in, "an input");
   mx::Shape out = in;
   // In double: a product of integers is exact up to 2**53, and anything
   // larger is far beyond the limit, so the comparison is exact and cannot
   // overflow.
-  double total = static_cast<double>(in.front()) * in.back();
+  double total = in.back();
+  for (int a = 0; a < lead; ++a) {
+    total *= in[a];
+  }
   for (int a = 0; a < p.spatial_dims(); ++a) {
-    if (in[a + 1] < 1) {
+    if (in[lead + a] < 1) {
       // An output position would have no input to read.
       throw std::invalid_argument(
           "[upsample] spatial axis " + std::to_string(a) +
           " of the input is empty: input and output sizes must be at least 1");
     }
-    long long m = output_size(p, a, in[a + 1]);
+    long long m = output_size(p, a, in[lead + a]);
     if (m < 1 || m > INT_MAX) {
       throw std::invalid_argument(
           "[upsample] spatial axis " + std::to_string(a) + " of length " +
-          std::to_string(in[a + 1]) + " gives an output length of " +
+          std::to_string(in[lead + a]) + " gives an output length of " +
           std::to_string(m) + ", outside [1, 2**31 - 1]");
     }
-    out[a + 1] = static_cast<int>(m);
+    out[lead + a] = static_cast<int>(m);
     total *= m;
   }
   if (total > MAX_OUTPUT_ELEMENTS) {

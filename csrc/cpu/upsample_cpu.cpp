@@ -83,8 +83,23 @@ void prefer_huge_pages(void* data, size_t bytes) {
 #endif
 }
 
-std::vector<int> spatial_sizes(const mx::array& a) {
-  return std::vector<int>(a.shape().begin() + 1, a.shape().end() - 1);
+// Arrays are (*batch, *spatial, C), row-contiguous: the kernels see the
+// leading axes as one batch axis of their product, which may exceed 2**31
+// (vmap adds its axis in front) and is kept in 64 bits.
+int batch_axes(const mx::array& a, int dims) {
+  return a.ndim() - dims - 1;
+}
+
+int64_t batch_size(const mx::array& a, int dims) {
+  int64_t n = 1;
+  for (int d = 0; d < batch_axes(a, dims); ++d) {
+    n *= a.shape(d);
+  }
+  return n;
+}
+
+std::vector<int> spatial_sizes(const mx::array& a, int dims) {
+  return std::vector<int>(a.shape().end() - 1 - dims, a.shape().end() - 1);
 }
 
 void allocate(mx::array& a) {
@@ -96,8 +111,10 @@ bool all_identity(
     const mx::array& src,
     const mx::array& dst,
     const std::vector<GatherTable>& tables) {
-  for (size_t a = 0; a < tables.size(); ++a) {
-    if (src.shape(a + 1) != dst.shape(a + 1) || !tables[a].is_identity()) {
+  int dims = static_cast<int>(tables.size());
+  std::vector<int> from = spatial_sizes(src, dims), to = spatial_sizes(dst, dims);
+  for (int a = 0; a < dims; ++a) {
+    if (from[a] != to[a] || !tables[a].is_identity()) {
       return false;
     }
   }
@@ -128,8 +145,9 @@ void run_nearest_forward(
   auto plan = std::make_shared<NearestPlan>();
   plan->channels = dst.shape(-1);
   plan->elem_bytes = mx::size_of(src.dtype());
-  plan->in_sizes = spatial_sizes(src);
-  plan->out_sizes = spatial_sizes(dst);
+  int dims = static_cast<int>(tables.empty() ? 1 : tables.size());
+  plan->in_sizes = spatial_sizes(src, dims);
+  plan->out_sizes = spatial_sizes(dst, dims);
   plan->tables = std::move(tables);
   plan->axis = axis;
   int64_t rows = dst.size() / (int64_t(plan->out_sizes.back()) * plan->channels);
@@ -147,11 +165,12 @@ void run_separable_gather(
     bool backward,
     mx::Stream s) {
   SeparableGatherKernel kernel = separable_gather_kernel(src.dtype());
+  int dims = static_cast<int>(tables.empty() ? 1 : tables.size());
   auto g = std::make_shared<SeparableGather>();
-  g->batch = src.shape(0);
+  g->batch = batch_size(src, dims);
   g->channels = src.shape(-1);
-  g->src_sizes = spatial_sizes(src);
-  g->dst_sizes = spatial_sizes(dst);
+  g->src_sizes = spatial_sizes(src, dims);
+  g->dst_sizes = spatial_sizes(dst, dims);
   g->tables = std::move(tables);
   g->axis = axis;
   g->mode = mode;
@@ -198,11 +217,13 @@ void check_resources(
   if (backward || mode != upsample::MODE_NEAREST) {
     // Each thread blends into float32 buffers of the source's inner slabs
     // (separable_gather.inc).
+    // One per spatial axis but the first.
     const mx::array& src = backward ? output_side : input_side;
+    std::vector<int> sizes = spatial_sizes(src, static_cast<int>(maps.size()));
     double slab = static_cast<double>(src.shape(-1));
     double buffers = 0;
-    for (int a = src.ndim() - 2; a >= 2; --a) {
-      slab *= src.shape(a);
+    for (int a = static_cast<int>(sizes.size()) - 1; a >= 1; --a) {
+      slab *= sizes[a];
       buffers += slab;
     }
     bytes += buffers * sizeof(float) * num_threads();
@@ -221,8 +242,8 @@ void run_uint8_resample(
     mx::array& dst,
     const UpsampleParams& p,
     mx::Stream s) {
-  std::vector<int> src_sizes = spatial_sizes(src);
-  std::vector<int> dst_sizes = spatial_sizes(dst);
+  std::vector<int> src_sizes = spatial_sizes(src, p.spatial_dims());
+  std::vector<int> dst_sizes = spatial_sizes(dst, p.spatial_dims());
   if (src_sizes == dst_sizes) {
     dst.copy_shared_buffer(src);
     return;
@@ -252,7 +273,7 @@ void run_uint8_resample(
             ? FixedPointAxis{}
             : fixed_point_axis(p, a, src_sizes[a], dst_sizes[a]));
   }
-  int64_t batch = src.shape(0), channels = src.shape(-1);
+  int64_t batch = batch_size(src, p.spatial_dims()), channels = src.shape(-1);
   enqueue(src, dst, s, [=](const void* in, void* out) {
     uint8_resample(
         static_cast<const uint8_t*>(in), static_cast<uint8_t*>(out), batch,
@@ -306,10 +327,11 @@ void upsample(
   int mode = kernel_mode(p.method);
   const mx::array& input_side = backward ? dst : src;
   const mx::array& output_side = backward ? src : dst;
+  std::vector<int> in_sizes = spatial_sizes(input_side, p.spatial_dims());
+  std::vector<int> out_sizes = spatial_sizes(output_side, p.spatial_dims());
   std::vector<upsample::AxisMap> maps;
   for (int a = 0; a < p.spatial_dims(); ++a) {
-    maps.push_back(axis_map(
-        p, a, input_side.shape(a + 1), output_side.shape(a + 1)));
+    maps.push_back(axis_map(p, a, in_sizes[a], out_sizes[a]));
   }
   bool nearest_forward = !backward && mode == upsample::MODE_NEAREST;
   bool in_pieces = maps.size() == 1 &&
