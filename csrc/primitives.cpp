@@ -1,11 +1,13 @@
 #include "primitives.h"
 
 #include <climits>
+#include <numeric>
 #include <sstream>
 #include <stdexcept>
 #include <variant>
 
 #include "cpu/upsample_cpu.h"
+#include "memory_check.h"
 #include "mlx/ops.h"
 #include "mlx/utils.h"
 
@@ -22,7 +24,7 @@ constexpr long long MAX_OUTPUT_ELEMENTS = 1LL << 40;
 
 // Arrays are (*batch, *spatial, C): one or more leading axes that the
 // kernels treat as a single batch axis of their product (the arrays are
-// row-contiguous).
+// row-contiguous), which lets vmap add its axis in front without a reshape.
 int batch_axes(const UpsampleParams& p, const mx::Shape& shape, const char* what) {
   int lead = static_cast<int>(shape.size()) - p.spatial_dims() - 1;
   if (lead < 1) {
@@ -67,6 +69,38 @@ mx::Shape forward_shape(const UpsampleParams& p, const mx::Shape& in) {
     msg << "[upsample] the output would have " << total
         << " elements, more than 2**40";
     throw std::invalid_argument(msg.str());
+  }
+  return out;
+}
+
+// The cotangent of x: the cotangent's batch axes and channels, the spatial
+// sizes of `x`, whose other batch axes are not read (vmap may hand over an x
+// without its axis, or with one that the cotangent lacks; the last batch
+// axis, the op's own N, is both's). A cotangent that does not fit x gets an
+// error, not a result of the wrong shape.
+mx::Shape backward_shape(
+    const UpsampleParams& p,
+    const mx::Shape& cotangent,
+    const mx::Shape& x) {
+  int lead = batch_axes(p, cotangent, "a cotangent");
+  int x_lead = batch_axes(p, x, "an input");
+  mx::Shape out = cotangent;
+  bool fits = cotangent.back() == x.back() && cotangent[lead - 1] == x[x_lead - 1];
+  for (int a = 0; a < p.spatial_dims(); ++a) {
+    out[lead + a] = x[x_lead + a];
+    fits = fits && cotangent[lead + a] == output_size(p, a, x[x_lead + a]);
+  }
+  if (!fits) {
+    auto text = [](const mx::Shape& s) {
+      return shape_text(std::vector<int>(s.begin(), s.end()));
+    };
+    throw std::invalid_argument(
+        "[upsample] the cotangent has shape " + text(cotangent) +
+        ", which does not fit x of shape " + text(x) + " (" + p.describe() +
+        "): it needs x's batch and channels and the upsampled spatial sizes. "
+        "Under mx.compile(shapeless=True) an op before the upsample kept a "
+        "shape it was traced with (as the gradient of a sum under mx.vmap "
+        "does in MLX 0.32)");
   }
   return out;
 }
@@ -124,7 +158,8 @@ void check_device(const mx::StreamOrDevice& s) {
 void check_device(const mx::StreamOrDevice&) {}
 #endif
 
-// The cotangent of x given the cotangent of y; `x` only lends its shape.
+// The cotangent of x given the cotangent of y; `x` only lends its spatial
+// sizes (backward_shape).
 mx::array upsample_backward(
     const mx::array& cotangent,
     const mx::array& x,
@@ -136,41 +171,17 @@ mx::array upsample_backward(
         "got " + dtype_name(cotangent.dtype()));
   }
   return mx::array(
-      x.shape(),
+      backward_shape(p, cotangent.shape(), x.shape()),
       cotangent.dtype(),
       std::make_shared<UpsampleBackward>(s, p),
       {mx::contiguous(cotangent, false, s), x});
 }
 
-// Moves the vmapped axis to the front and folds it into the batch axis:
-// upsampling treats batch entries independently. An unmapped input is
-// broadcast along the new axis.
-mx::array fold_vmap_axis(const mx::array& a, int axis, int size, mx::Stream s) {
-  mx::array front = axis < 0
-      ? mx::broadcast_to(mx::expand_dims(a, 0, s), [&] {
-          mx::Shape sh = a.shape();
-          sh.insert(sh.begin(), size);
-          return sh;
-        }(), s)
-      : mx::moveaxis(a, axis, 0, s);
-  mx::Shape folded(front.shape().begin() + 1, front.shape().end());
-  folded[0] *= size;
-  return mx::reshape(front, folded, s);
-}
-
-// The batch length of one vmapped entry of `a`.
-int unmapped_batch(const mx::array& a, int axis) {
-  return a.shape(axis == 0 ? 1 : 0);
-}
-
-// Splits the folded batch axis of a result back into (size, batch). Both are
-// given: the folded length alone does not give `batch` back when `size` is 0
-// (a vmap over an empty axis).
-mx::array unfold_vmap_axis(const mx::array& a, int size, int batch, mx::Stream s) {
-  mx::Shape sh = a.shape();
-  sh[0] = batch;
-  sh.insert(sh.begin(), size);
-  return mx::reshape(a, sh, s);
+// vmap puts its axis in front: a batch axis more, no reshape (a
+// shapeless-compiled graph replays a reshape with the sizes it was traced
+// with).
+mx::array vmap_axis_to_front(const mx::array& a, int axis, mx::Stream s) {
+  return axis > 0 ? mx::moveaxis(a, axis, 0, s) : a;
 }
 
 } // namespace
@@ -264,12 +275,9 @@ std::vector<mx::array> UpsampleForward::vjp(
 std::pair<std::vector<mx::array>, std::vector<int>> UpsampleForward::vmap(
     const std::vector<mx::array>& inputs,
     const std::vector<int>& axes) {
-  int size = inputs[0].shape(axes[0]);
-  int batch = unmapped_batch(inputs[0], axes[0]);
-  auto x = fold_vmap_axis(inputs[0], axes[0], size, stream());
-  return {
-      {unfold_vmap_axis(upsample(x, params_, stream()), size, batch, stream())},
-      {0}};
+  // The vmapped axis becomes the leading batch axis of a higher-rank call.
+  auto x = vmap_axis_to_front(inputs[0], axes[0], stream());
+  return {{upsample(x, params_, stream())}, {0}};
 }
 
 std::vector<mx::Shape> UpsampleForward::output_shapes(
@@ -308,7 +316,10 @@ std::vector<mx::array> UpsampleBackward::jvp(
       return {upsample_backward(tangents[k], primals[1], params_, stream())};
     }
   }
-  return {mx::zeros(primals[1].shape(), primals[0].dtype(), stream())};
+  // Zeros of the output's shape, built from the inputs' shapes (not from
+  // numbers, which a shapeless-compiled graph would replay).
+  return {upsample_backward(
+      mx::zeros_like(primals[0], stream()), primals[1], params_, stream())};
 }
 
 std::vector<mx::array> UpsampleBackward::vjp(
@@ -328,23 +339,31 @@ std::vector<mx::array> UpsampleBackward::vjp(
 std::pair<std::vector<mx::array>, std::vector<int>> UpsampleBackward::vmap(
     const std::vector<mx::array>& inputs,
     const std::vector<int>& axes) {
-  int size = axes[0] >= 0 ? inputs[0].shape(axes[0])
-                          : inputs[1].shape(axes[1]);
-  int batch = unmapped_batch(inputs[1], axes[1]);
-  auto cotangent = fold_vmap_axis(inputs[0], axes[0], size, stream());
-  auto x = fold_vmap_axis(inputs[1], axes[1], size, stream());
-  return {
-      {unfold_vmap_axis(
-          upsample_backward(cotangent, x, params_, stream()),
-          size,
-          batch,
-          stream())},
-      {0}};
+  auto x = vmap_axis_to_front(inputs[1], axes[1], stream());
+  if (axes[0] >= 0) {
+    // x lends only its spatial sizes: mapped or not, the result has the
+    // cotangent's batch axes, the vmapped one in front.
+    auto cotangent = vmap_axis_to_front(inputs[0], axes[0], stream());
+    return {{upsample_backward(cotangent, x, params_, stream())}, {0}};
+  }
+  // One cotangent for every entry (the grad of a sum): one result, broadcast
+  // along x's vmapped axis. The broadcast takes that axis's length from an
+  // array of shape (size, 1, ..., 1) made from x by shapeless-safe ops, so a
+  // shapeless-compiled graph follows new sizes; x's other leading axes need
+  // not match the result's. Outside shapeless compilation broadcast_arrays
+  // reads only the shapes and the reduction is never evaluated.
+  auto result = upsample_backward(inputs[0], x, params_, stream());
+  std::vector<int> rest(x.ndim() - 1), ones(result.ndim());
+  std::iota(rest.begin(), rest.end(), 1);
+  std::iota(ones.begin(), ones.end(), 1);
+  auto length = mx::expand_dims(
+      mx::sum(mx::stop_gradient(x, stream()), rest, false, stream()), ones, stream());
+  return {{mx::broadcast_arrays({result, length}, stream())[0]}, {0}};
 }
 
 std::vector<mx::Shape> UpsampleBackward::output_shapes(
     const std::vector<mx::array>& inputs) {
-  return {inputs[1].shape()};
+  return {backward_shape(params_, inputs[0].shape(), inputs[1].shape())};
 }
 
 } // namespace mlx_upsample

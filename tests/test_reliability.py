@@ -136,9 +136,8 @@ def test_vmap_over_empty_axis_of_a_jvp():
     assert out.strip().endswith("SHAPE (0, 2, 6, 6, 3)")
 
 
-def test_vmap_values_unchanged_by_the_fold():
-    """The fold now keeps the batch length explicitly: a non-empty vmap still matches the
-    reference (vmapped axis in the middle, batch 2)."""
+def test_vmap_values_over_a_middle_axis():
+    """A non-empty vmap over a middle axis (batch 2) matches the reference."""
     x = rand((2, 5, 3, 4, 2), seed=1502)  # vmapped axis 2 of size 3
     out = mx.vmap(lambda z: upsample(z, 1.5, "linear"), in_axes=2)(x)
     ref = mx.vmap(lambda z: nn.Upsample(1.5, "linear")(z), in_axes=2)(x)
@@ -581,3 +580,28 @@ def test_gpu_stream_without_metal_is_refused_at_build(stream):
         # Raised by the call itself: nothing is returned to evaluate.
         raises_with(ValueError, fn, "stream=Device(gpu, 0)", "Metal", "pass stream=mx.cpu")
 
+
+
+# ======================================================================================
+# 12. vmapped batches of 2**31 entries and more: shapes, not an overflowed int
+# ======================================================================================
+
+
+def test_vmap_batch_of_2_31_entries_has_its_shape():
+    """vmap over 65536 entries of a (32769, 2, 1) signal: 2**31 + 65536 batch entries in
+    all, more than an int holds. The vmapped axis stays an axis of its own, so forward,
+    vjp and a shapeless-compiled graph infer their shapes; nothing is evaluated or
+    allocated here (the CPU kernels count the batch in 64 bits, the Metal plan refuses
+    more than 2**31 - 1 rows: test_metal_emulation)."""
+    active = mx.get_active_memory()
+    x = mx.zeros((65536, 32769, 2, 1))
+    f = lambda z: upsample(z, 2, "linear")  # noqa: E731
+    assert mx.vmap(f)(x).shape == (65536, 32769, 4, 1)
+    g = lambda z: interpolate(z, size=3, mode="nearest")  # noqa: E731
+    assert mx.vmap(g, in_axes=1)(mx.zeros((32769, 65536, 2, 1))).shape == (65536, 32769, 3, 1)
+    vjp = lambda z, c: mx.vjp(f, [z], [c])[1][0]  # noqa: E731
+    assert mx.vmap(vjp)(x, mx.zeros((65536, 32769, 4, 1))).shape == x.shape
+    cf = mx.compile(mx.vmap(f), shapeless=True)
+    assert_close(cf(X2[None]), nn.Upsample(2, "linear")(X2)[None])
+    assert cf(x).shape == (65536, 32769, 4, 1)
+    assert mx.get_active_memory() - active < 2**20
