@@ -158,17 +158,53 @@ void check_device(const mx::StreamOrDevice& s) {
 void check_device(const mx::StreamOrDevice&) {}
 #endif
 
-// The cotangent of x given the cotangent of y; `x` only lends its spatial
-// sizes (backward_shape).
+// The weighted methods compute in float32 (float16 and bfloat16 kept as
+// such, integers and bools turned into float32). float64 and complex cannot
+// be computed exactly by float32 kernels, so they are refused rather than
+// rounded, with the array named: x, or a jvp's tangent.
+bool weighted_dtype_ok(mx::Dtype t) {
+  return is_float(t) || !mx::issubdtype(t, mx::inexact);
+}
+
+void check_weighted_dtype(const mx::array& x) {
+  if (!weighted_dtype_ok(x.dtype())) {
+    throw std::invalid_argument(
+        "[upsample] x has dtype " + dtype_name(x.dtype()) +
+        ": linear, cubic, antialias and area support float32, float16 "
+        "and bfloat16 (and integer or bool inputs, computed in float32)");
+  }
+}
+
+// The jvp's tangent goes through the op itself (it is linear).
+void check_tangent_dtype(const mx::array& tangent, const mx::array& x) {
+  if (!weighted_dtype_ok(tangent.dtype())) {
+    throw std::invalid_argument(
+        "[upsample] the tangent has dtype " + dtype_name(tangent.dtype()) +
+        " (x has " + dtype_name(x.dtype()) + "): linear, cubic, antialias and "
+        "area compute in float32 and cannot give an exact " +
+        dtype_name(tangent.dtype()) + " tangent; pass a float32, float16 or "
+        "bfloat16 tangent");
+  }
+}
+
+// The cotangent of x given `cotangent`, the cotangent of y (or, in the
+// backward's own jvp, a tangent: `what` names it); `x` only lends its
+// spatial sizes (backward_shape).
 mx::array upsample_backward(
     const mx::array& cotangent,
     const mx::array& x,
     const UpsampleParams& p,
-    mx::Stream s) {
+    mx::Stream s,
+    const std::string& what = "the cotangent") {
   if (!is_float(cotangent.dtype())) {
+    // MLX hands the vjp a cotangent of the output's dtype: this is nearest
+    // on a float64, integer or bool x, whose gradient needs sums the float32
+    // kernels do not compute exactly.
     throw std::invalid_argument(
-        "[upsample] gradients need a float32, float16 or bfloat16 cotangent, "
-        "got " + dtype_name(cotangent.dtype()));
+        "[upsample] " + what + " has dtype " + dtype_name(cotangent.dtype()) +
+        ": gradients are computed for float32, float16 and bfloat16 only, "
+        "summed in float32, which cannot give an exact " +
+        dtype_name(cotangent.dtype()) + " gradient; differentiate a float32 input");
   }
   return mx::array(
       backward_shape(p, cotangent.shape(), x.shape()),
@@ -203,13 +239,8 @@ mx::array upsample(
           "or convert the input to float32 to interpolate on the GPU");
     }
   } else if (is_weighted(params.method)) {
+    check_weighted_dtype(x);
     if (!is_float(x.dtype())) {
-      if (mx::issubdtype(x.dtype(), mx::inexact)) {
-        throw std::invalid_argument(
-            "[upsample] x has dtype " + dtype_name(x.dtype()) +
-            ": linear, cubic, antialias and area support float32, float16 "
-            "and bfloat16 (and integer or bool inputs, computed in float32)");
-      }
       // Integers and bools interpolate in float32, as mlx.nn.Upsample does.
       in = mx::astype(x, mx::float32, stream);
     }
@@ -259,8 +290,17 @@ std::vector<mx::array> UpsampleForward::jvp(
     const std::vector<mx::array>& tangents,
     const std::vector<int>&) {
   check_differentiable(primals[0], params_);
+  mx::array tangent = tangents[0];
+  if (is_weighted(params_.method)) {
+    check_tangent_dtype(tangent, primals[0]);
+    if (!mx::issubdtype(tangent.dtype(), mx::inexact)) {
+      // The derivative of the float op, as the op computes integer inputs;
+      // not interpolate's uint8 passes, which round and clamp.
+      tangent = mx::astype(tangent, mx::float32, stream());
+    }
+  }
   // The operator is linear: its derivative is itself.
-  return {upsample(tangents[0], params_, stream())};
+  return {upsample(tangent, params_, stream())};
 }
 
 std::vector<mx::array> UpsampleForward::vjp(
@@ -313,7 +353,8 @@ std::vector<mx::array> UpsampleBackward::jvp(
   // Linear in the cotangent; the second input only carries a shape.
   for (size_t k = 0; k < argnums.size(); ++k) {
     if (argnums[k] == 0) {
-      return {upsample_backward(tangents[k], primals[1], params_, stream())};
+      return {upsample_backward(
+          tangents[k], primals[1], params_, stream(), "the tangent of the cotangent")};
     }
   }
   // Zeros of the output's shape, built from the inputs' shapes (not from

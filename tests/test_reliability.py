@@ -605,3 +605,63 @@ def test_vmap_batch_of_2_31_entries_has_its_shape():
     assert_close(cf(X2[None]), nn.Upsample(2, "linear")(X2)[None])
     assert cf(x).shape == (65536, 32769, 4, 1)
     assert mx.get_active_memory() - active < 2**20
+
+
+# ======================================================================================
+# 13. tangents and cotangents of other dtypes than x: named as such
+# ======================================================================================
+
+_WEIGHTED = [
+    lambda z: upsample(z, 2, "linear"),
+    lambda z: upsample(z, 0.5, "cubic", antialias=True),
+    lambda z: interpolate(z, scale_factor=2, mode="bicubic"),
+    lambda z: interpolate(z, size=(2, 3), mode="area"),
+]
+_WEIGHTED_IDS = ["up-linear", "up-aa-cubic", "bicubic", "area"]
+
+
+@pytest.mark.parametrize("dtype", [mx.float64, mx.complex64], ids=str)
+@pytest.mark.parametrize("call", _WEIGHTED, ids=_WEIGHTED_IDS)
+def test_weighted_jvp_names_the_tangent_and_its_dtype(dtype, call):
+    """The weighted modes compute in float32, so a float64 (or complex) tangent cannot be
+    computed exactly: a ValueError about the tangent, not about x, which is float32."""
+    name = str(dtype).split(".")[-1]
+    msg = raises_with(
+        ValueError, lambda: mx.jvp(call, [X2], [X2.astype(dtype)]), "the tangent has dtype " + name,
+        "x has float32",
+    )
+    assert "x has dtype" not in msg, msg
+
+
+def test_nearest_jvp_keeps_a_float64_tangent_like_mlx():
+    t = rand(X2.shape, seed=1506).astype(mx.float64)
+    (out,) = mx.jvp(lambda z: upsample(z, 1.5), [X2], [t])[1]
+    (ref,) = mx.jvp(lambda z: nn.Upsample(1.5)(z), [X2], [t])[1]
+    assert out.dtype == ref.dtype == mx.float64
+    np.testing.assert_array_equal(np.array(out), np.array(ref))
+
+
+@pytest.mark.parametrize("dtype", [mx.uint8, mx.int32, mx.bool_], ids=str)
+@pytest.mark.parametrize(
+    "call",
+    _WEIGHTED + [lambda z: interpolate(z, scale_factor=2, mode="bilinear")],
+    ids=_WEIGHTED_IDS + ["bilinear"],
+)
+def test_integer_tangents_are_computed_in_float32(dtype, call):
+    """An integer or bool tangent of a float x goes through the float op (as integer inputs
+    do), not through interpolate's uint8 passes, which round and clamp."""
+    t = (rand(X2.shape, seed=1507) * 100).astype(dtype)
+    (out,) = mx.jvp(call, [X2], [t])[1]
+    (ref,) = mx.jvp(call, [X2], [t.astype(mx.float32)])[1]
+    assert out.dtype == mx.float32
+    np.testing.assert_allclose(np.array(out), np.array(ref), rtol=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [mx.float64, mx.int32], ids=str)
+def test_nearest_gradient_names_the_cotangent_and_its_dtype(dtype):
+    """MLX hands the vjp a cotangent of the output's dtype, which for nearest is x's: the
+    float32 kernels cannot sum a float64 or int32 gradient exactly, and say so."""
+    name = str(dtype).split(".")[-1]
+    x = (X2 * 10).astype(dtype)
+    for f in (lambda z: upsample(z, 2), lambda z: interpolate(z, size=(3, 5), mode="nearest-exact")):
+        raises_with(ValueError, lambda: mx.grad(lambda z: f(z).sum())(x), "the cotangent has dtype " + name)
