@@ -665,3 +665,54 @@ def test_nearest_gradient_names_the_cotangent_and_its_dtype(dtype):
     x = (X2 * 10).astype(dtype)
     for f in (lambda z: upsample(z, 2), lambda z: interpolate(z, size=(3, 5), mode="nearest-exact")):
         raises_with(ValueError, lambda: mx.grad(lambda z: f(z).sum())(x), "the cotangent has dtype " + name)
+
+
+# ======================================================================================
+# 14. out of memory while allocating: MemoryError naming the call, the process lives on
+# ======================================================================================
+
+
+def test_out_of_memory_is_a_memory_error():
+    """Under an address-space limit the system refuses the memory MLX's limit allows:
+    interpolate's uint8 passes (their intermediate arrays, then their result) and a nearest
+    result raise MemoryError naming the call, before any work starts, and the process goes
+    on. In a child process, with the limit a little above what it uses."""
+    out = assert_ran(
+        run_python(
+            """
+            import resource
+            import mlx.core as mx, numpy as np
+            from mlx_upsample import interpolate, upsample
+            x = mx.full((1, 4096, 4096, 4), 7, dtype=mx.uint8)
+            small = mx.full((1, 8, 8, 4), 7, dtype=mx.uint8)
+            mx.eval(x, interpolate(small, size=(16, 16), mode="bilinear"))  # threads started
+            with open("/proc/self/status") as f:
+                vm = next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmSize"))
+            for extra, call in (
+                (100, lambda: interpolate(x, size=(8192, 8192), mode="bilinear")),
+                (200, lambda: interpolate(x, size=(8192, 8192), mode="bilinear")),
+                (100, lambda: upsample(x, 2)),
+            ):
+                resource.setrlimit(resource.RLIMIT_AS, (vm + extra * 2**20, resource.RLIM_INFINITY))
+                try:
+                    mx.eval(call())
+                    print("NO ERROR")
+                except MemoryError as e:
+                    print("MemoryError", e)
+                resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY,) * 2)
+            y = interpolate(small, size=(16, 16), mode="bilinear")
+            assert (np.array(y) == 7).all()
+            print("USABLE")
+            """
+        )
+    )
+    lines = out.strip().splitlines()
+    assert lines[-1] == "USABLE", out
+    call = "MemoryError [upsample] resampling (1, 4096, 4096, 4) to (1, 8192, 8192, 4) "
+    passes, result, nearest = lines[-4:-1]
+    assert passes.startswith(call + "(pytorch, linear"), passes
+    assert "uint8) on the CPU: out of memory for its intermediate passes" in passes, passes
+    assert result.startswith(call + "(pytorch, linear"), result
+    assert "uint8) on the CPU: out of memory for its result (268.4 MB)" in result, result
+    assert nearest.startswith(call + "(mlx, nearest"), nearest
+    assert nearest.endswith("on the CPU: out of memory for its result (268.4 MB)"), nearest
