@@ -115,7 +115,7 @@ int main(int argc, char** argv) {
   emu_sample_threads(samples, dump_launch);
   int status = emu_run(
       family, method, align, recompute, scales.data(), sizes.data(), dims,
-      backward, src_shape.data(), dst_shape.data(), dtype, elem_size,
+      backward, static_cast<int>(src_shape.size()), src_shape.data(), dst_shape.data(), dtype, elem_size,
       SRC_OFFSET, MAX_THREADS_PER_GROUP, /*passes: the plan's choice*/ 0, src.data(), dst.data(), kernel, error, sizeof(error));
   if (status != 0) {
     std::fprintf(stderr, "%s\n", error);

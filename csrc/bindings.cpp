@@ -81,7 +81,9 @@ NB_MODULE(_ext, m) {
       "sizes"_a,
       nb::kw_only(),
       "stream"_a = nb::none(),
-      "Upsample channels-last `x` (N, *spatial, C). Per spatial axis give "
+      "Upsample channels-last `x` (*batch, *spatial, C): one spatial axis per "
+      "entry of `scales`, and one or more batch axes before them (the Python "
+      "functions pass exactly one, N). Per spatial axis give "
       "either a scale (sizes[a] == 0) or a size (scales[a] == 0). `family` "
       "is 'mlx' or 'pytorch' and selects the coordinate rules; `method` is "
       "'nearest', 'nearest-exact', 'linear', 'cubic', 'antialias-linear', "

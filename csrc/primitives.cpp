@@ -1,11 +1,13 @@
 #include "primitives.h"
 
 #include <climits>
+#include <numeric>
 #include <sstream>
 #include <stdexcept>
 #include <variant>
 
 #include "cpu/upsample_cpu.h"
+#include "memory_check.h"
 #include "mlx/ops.h"
 #include "mlx/utils.h"
 
@@ -20,33 +22,45 @@ namespace {
 // The largest output mlx-upsample agrees to build, in elements.
 constexpr long long MAX_OUTPUT_ELEMENTS = 1LL << 40;
 
-mx::Shape forward_shape(const UpsampleParams& p, const mx::Shape& in) {
-  if (static_cast<int>(in.size()) != p.spatial_dims() + 2) {
+// Arrays are (*batch, *spatial, C): one or more leading axes that the
+// kernels treat as a single batch axis of their product (the arrays are
+// row-contiguous), which lets vmap add its axis in front without a reshape.
+int batch_axes(const UpsampleParams& p, const mx::Shape& shape, const char* what) {
+  int lead = static_cast<int>(shape.size()) - p.spatial_dims() - 1;
+  if (lead < 1) {
     throw std::invalid_argument(
-        "[upsample] expected an input of " +
+        std::string("[upsample] expected ") + what + " of at least " +
         std::to_string(p.spatial_dims() + 2) + " dims (N, *spatial, C) but got " +
-        std::to_string(in.size()));
+        std::to_string(shape.size()));
   }
+  return lead;
+}
+
+mx::Shape forward_shape(const UpsampleParams& p, const mx::Shape& in) {
+  int lead = batch_axes(p, in, "an input");
   mx::Shape out = in;
   // In double: a product of integers is exact up to 2**53, and anything
   // larger is far beyond the limit, so the comparison is exact and cannot
   // overflow.
-  double total = static_cast<double>(in.front()) * in.back();
+  double total = in.back();
+  for (int a = 0; a < lead; ++a) {
+    total *= in[a];
+  }
   for (int a = 0; a < p.spatial_dims(); ++a) {
-    if (in[a + 1] < 1) {
+    if (in[lead + a] < 1) {
       // An output position would have no input to read.
       throw std::invalid_argument(
           "[upsample] spatial axis " + std::to_string(a) +
           " of the input is empty: input and output sizes must be at least 1");
     }
-    long long m = output_size(p, a, in[a + 1]);
+    long long m = output_size(p, a, in[lead + a]);
     if (m < 1 || m > INT_MAX) {
       throw std::invalid_argument(
           "[upsample] spatial axis " + std::to_string(a) + " of length " +
-          std::to_string(in[a + 1]) + " gives an output length of " +
+          std::to_string(in[lead + a]) + " gives an output length of " +
           std::to_string(m) + ", outside [1, 2**31 - 1]");
     }
-    out[a + 1] = static_cast<int>(m);
+    out[lead + a] = static_cast<int>(m);
     total *= m;
   }
   if (total > MAX_OUTPUT_ELEMENTS) {
@@ -55,6 +69,38 @@ mx::Shape forward_shape(const UpsampleParams& p, const mx::Shape& in) {
     msg << "[upsample] the output would have " << total
         << " elements, more than 2**40";
     throw std::invalid_argument(msg.str());
+  }
+  return out;
+}
+
+// The cotangent of x: the cotangent's batch axes and channels, the spatial
+// sizes of `x`, whose other batch axes are not read (vmap may hand over an x
+// without its axis, or with one that the cotangent lacks; the last batch
+// axis, the op's own N, is both's). A cotangent that does not fit x gets an
+// error, not a result of the wrong shape.
+mx::Shape backward_shape(
+    const UpsampleParams& p,
+    const mx::Shape& cotangent,
+    const mx::Shape& x) {
+  int lead = batch_axes(p, cotangent, "a cotangent");
+  int x_lead = batch_axes(p, x, "an input");
+  mx::Shape out = cotangent;
+  bool fits = cotangent.back() == x.back() && cotangent[lead - 1] == x[x_lead - 1];
+  for (int a = 0; a < p.spatial_dims(); ++a) {
+    out[lead + a] = x[x_lead + a];
+    fits = fits && cotangent[lead + a] == output_size(p, a, x[x_lead + a]);
+  }
+  if (!fits) {
+    auto text = [](const mx::Shape& s) {
+      return shape_text(std::vector<int>(s.begin(), s.end()));
+    };
+    throw std::invalid_argument(
+        "[upsample] the cotangent has shape " + text(cotangent) +
+        ", which does not fit x of shape " + text(x) + " (" + p.describe() +
+        "): it needs x's batch and channels and the upsampled spatial sizes. "
+        "Under mx.compile(shapeless=True) an op before the upsample kept a "
+        "shape it was traced with (as the gradient of a sum under mx.vmap "
+        "does in MLX 0.32)");
   }
   return out;
 }
@@ -78,6 +124,11 @@ std::string dtype_name(mx::Dtype t) {
   return s.str();
 }
 
+// Our GPU kernels are Metal kernels. On an MLX whose GPU is another backend
+// (CUDA on Linux, where the GPU is then the default device) the op would
+// only fail at mx.eval, with a message about Metal; refuse it while it is
+// built, and say what works. A Metal build has nothing to refuse.
+#ifndef _METAL_
 // The device an op asked for `s` runs on, found without making a stream:
 // MLX refuses to make a GPU stream where it has no GPU backend, with a
 // message that does not say what to do instead.
@@ -91,12 +142,7 @@ mx::Device requested_device(const mx::StreamOrDevice& s) {
   return mx::default_device();
 }
 
-// Our GPU kernels are Metal kernels. On an MLX whose GPU is another backend
-// (CUDA on Linux, where the GPU is then the default device) the op would
-// only fail at mx.eval, with a message about Metal; refuse it while it is
-// built, and say what works.
 void check_device(const mx::StreamOrDevice& s) {
-#ifndef _METAL_
   mx::Device device = requested_device(s);
   if (device.type == mx::Device::gpu) {
     std::ostringstream msg;
@@ -107,58 +153,71 @@ void check_device(const mx::StreamOrDevice& s) {
            "kernels are not written yet)";
     throw std::invalid_argument(msg.str());
   }
+}
 #else
-  (void)s;
+void check_device(const mx::StreamOrDevice&) {}
 #endif
+
+// The weighted methods compute in float32 (float16 and bfloat16 kept as
+// such, integers and bools turned into float32). float64 and complex cannot
+// be computed exactly by float32 kernels, so they are refused rather than
+// rounded, with the array named: x, or a jvp's tangent.
+bool weighted_dtype_ok(mx::Dtype t) {
+  return is_float(t) || !mx::issubdtype(t, mx::inexact);
 }
 
-// The cotangent of x given the cotangent of y; `x` only lends its shape.
+void check_weighted_dtype(const mx::array& x) {
+  if (!weighted_dtype_ok(x.dtype())) {
+    throw std::invalid_argument(
+        "[upsample] x has dtype " + dtype_name(x.dtype()) +
+        ": linear, cubic, antialias and area support float32, float16 "
+        "and bfloat16 (and integer or bool inputs, computed in float32)");
+  }
+}
+
+// The jvp's tangent goes through the op itself (it is linear).
+void check_tangent_dtype(const mx::array& tangent, const mx::array& x) {
+  if (!weighted_dtype_ok(tangent.dtype())) {
+    throw std::invalid_argument(
+        "[upsample] the tangent has dtype " + dtype_name(tangent.dtype()) +
+        " (x has " + dtype_name(x.dtype()) + "): linear, cubic, antialias and "
+        "area compute in float32 and cannot give an exact " +
+        dtype_name(tangent.dtype()) + " tangent; pass a float32, float16 or "
+        "bfloat16 tangent");
+  }
+}
+
+// The cotangent of x given `cotangent`, the cotangent of y (or, in the
+// backward's own jvp, a tangent: `what` names it); `x` only lends its
+// spatial sizes (backward_shape).
 mx::array upsample_backward(
     const mx::array& cotangent,
     const mx::array& x,
     const UpsampleParams& p,
-    mx::Stream s) {
+    mx::Stream s,
+    const std::string& what = "the cotangent") {
   if (!is_float(cotangent.dtype())) {
+    // MLX hands the vjp a cotangent of the output's dtype: this is nearest
+    // on a float64, integer or bool x, whose gradient needs sums the float32
+    // kernels do not compute exactly.
     throw std::invalid_argument(
-        "[upsample] gradients need a float32, float16 or bfloat16 cotangent, "
-        "got " + dtype_name(cotangent.dtype()));
+        "[upsample] " + what + " has dtype " + dtype_name(cotangent.dtype()) +
+        ": gradients are computed for float32, float16 and bfloat16 only, "
+        "summed in float32, which cannot give an exact " +
+        dtype_name(cotangent.dtype()) + " gradient; differentiate a float32 input");
   }
   return mx::array(
-      x.shape(),
+      backward_shape(p, cotangent.shape(), x.shape()),
       cotangent.dtype(),
       std::make_shared<UpsampleBackward>(s, p),
       {mx::contiguous(cotangent, false, s), x});
 }
 
-// Moves the vmapped axis to the front and folds it into the batch axis:
-// upsampling treats batch entries independently. An unmapped input is
-// broadcast along the new axis.
-mx::array fold_vmap_axis(const mx::array& a, int axis, int size, mx::Stream s) {
-  mx::array front = axis < 0
-      ? mx::broadcast_to(mx::expand_dims(a, 0, s), [&] {
-          mx::Shape sh = a.shape();
-          sh.insert(sh.begin(), size);
-          return sh;
-        }(), s)
-      : mx::moveaxis(a, axis, 0, s);
-  mx::Shape folded(front.shape().begin() + 1, front.shape().end());
-  folded[0] *= size;
-  return mx::reshape(front, folded, s);
-}
-
-// The batch length of one vmapped entry of `a`.
-int unmapped_batch(const mx::array& a, int axis) {
-  return a.shape(axis == 0 ? 1 : 0);
-}
-
-// Splits the folded batch axis of a result back into (size, batch). Both are
-// given: the folded length alone does not give `batch` back when `size` is 0
-// (a vmap over an empty axis).
-mx::array unfold_vmap_axis(const mx::array& a, int size, int batch, mx::Stream s) {
-  mx::Shape sh = a.shape();
-  sh[0] = batch;
-  sh.insert(sh.begin(), size);
-  return mx::reshape(a, sh, s);
+// vmap puts its axis in front: a batch axis more, no reshape (a
+// shapeless-compiled graph replays a reshape with the sizes it was traced
+// with).
+mx::array vmap_axis_to_front(const mx::array& a, int axis, mx::Stream s) {
+  return axis > 0 ? mx::moveaxis(a, axis, 0, s) : a;
 }
 
 } // namespace
@@ -180,13 +239,8 @@ mx::array upsample(
           "or convert the input to float32 to interpolate on the GPU");
     }
   } else if (is_weighted(params.method)) {
+    check_weighted_dtype(x);
     if (!is_float(x.dtype())) {
-      if (mx::issubdtype(x.dtype(), mx::inexact)) {
-        throw std::invalid_argument(
-            "[upsample] x has dtype " + dtype_name(x.dtype()) +
-            ": linear, cubic, antialias and area support float32, float16 "
-            "and bfloat16 (and integer or bool inputs, computed in float32)");
-      }
       // Integers and bools interpolate in float32, as mlx.nn.Upsample does.
       in = mx::astype(x, mx::float32, stream);
     }
@@ -236,8 +290,17 @@ std::vector<mx::array> UpsampleForward::jvp(
     const std::vector<mx::array>& tangents,
     const std::vector<int>&) {
   check_differentiable(primals[0], params_);
+  mx::array tangent = tangents[0];
+  if (is_weighted(params_.method)) {
+    check_tangent_dtype(tangent, primals[0]);
+    if (!mx::issubdtype(tangent.dtype(), mx::inexact)) {
+      // The derivative of the float op, as the op computes integer inputs;
+      // not interpolate's uint8 passes, which round and clamp.
+      tangent = mx::astype(tangent, mx::float32, stream());
+    }
+  }
   // The operator is linear: its derivative is itself.
-  return {upsample(tangents[0], params_, stream())};
+  return {upsample(tangent, params_, stream())};
 }
 
 std::vector<mx::array> UpsampleForward::vjp(
@@ -252,12 +315,9 @@ std::vector<mx::array> UpsampleForward::vjp(
 std::pair<std::vector<mx::array>, std::vector<int>> UpsampleForward::vmap(
     const std::vector<mx::array>& inputs,
     const std::vector<int>& axes) {
-  int size = inputs[0].shape(axes[0]);
-  int batch = unmapped_batch(inputs[0], axes[0]);
-  auto x = fold_vmap_axis(inputs[0], axes[0], size, stream());
-  return {
-      {unfold_vmap_axis(upsample(x, params_, stream()), size, batch, stream())},
-      {0}};
+  // The vmapped axis becomes the leading batch axis of a higher-rank call.
+  auto x = vmap_axis_to_front(inputs[0], axes[0], stream());
+  return {{upsample(x, params_, stream())}, {0}};
 }
 
 std::vector<mx::Shape> UpsampleForward::output_shapes(
@@ -293,10 +353,14 @@ std::vector<mx::array> UpsampleBackward::jvp(
   // Linear in the cotangent; the second input only carries a shape.
   for (size_t k = 0; k < argnums.size(); ++k) {
     if (argnums[k] == 0) {
-      return {upsample_backward(tangents[k], primals[1], params_, stream())};
+      return {upsample_backward(
+          tangents[k], primals[1], params_, stream(), "the tangent of the cotangent")};
     }
   }
-  return {mx::zeros(primals[1].shape(), primals[0].dtype(), stream())};
+  // Zeros of the output's shape, built from the inputs' shapes (not from
+  // numbers, which a shapeless-compiled graph would replay).
+  return {upsample_backward(
+      mx::zeros_like(primals[0], stream()), primals[1], params_, stream())};
 }
 
 std::vector<mx::array> UpsampleBackward::vjp(
@@ -316,23 +380,31 @@ std::vector<mx::array> UpsampleBackward::vjp(
 std::pair<std::vector<mx::array>, std::vector<int>> UpsampleBackward::vmap(
     const std::vector<mx::array>& inputs,
     const std::vector<int>& axes) {
-  int size = axes[0] >= 0 ? inputs[0].shape(axes[0])
-                          : inputs[1].shape(axes[1]);
-  int batch = unmapped_batch(inputs[1], axes[1]);
-  auto cotangent = fold_vmap_axis(inputs[0], axes[0], size, stream());
-  auto x = fold_vmap_axis(inputs[1], axes[1], size, stream());
-  return {
-      {unfold_vmap_axis(
-          upsample_backward(cotangent, x, params_, stream()),
-          size,
-          batch,
-          stream())},
-      {0}};
+  auto x = vmap_axis_to_front(inputs[1], axes[1], stream());
+  if (axes[0] >= 0) {
+    // x lends only its spatial sizes: mapped or not, the result has the
+    // cotangent's batch axes, the vmapped one in front.
+    auto cotangent = vmap_axis_to_front(inputs[0], axes[0], stream());
+    return {{upsample_backward(cotangent, x, params_, stream())}, {0}};
+  }
+  // One cotangent for every entry (the grad of a sum): one result, broadcast
+  // along x's vmapped axis. The broadcast takes that axis's length from an
+  // array of shape (size, 1, ..., 1) made from x by shapeless-safe ops, so a
+  // shapeless-compiled graph follows new sizes; x's other leading axes need
+  // not match the result's. Outside shapeless compilation broadcast_arrays
+  // reads only the shapes and the reduction is never evaluated.
+  auto result = upsample_backward(inputs[0], x, params_, stream());
+  std::vector<int> rest(x.ndim() - 1), ones(result.ndim());
+  std::iota(rest.begin(), rest.end(), 1);
+  std::iota(ones.begin(), ones.end(), 1);
+  auto length = mx::expand_dims(
+      mx::sum(mx::stop_gradient(x, stream()), rest, false, stream()), ones, stream());
+  return {{mx::broadcast_arrays({result, length}, stream())[0]}, {0}};
 }
 
 std::vector<mx::Shape> UpsampleBackward::output_shapes(
     const std::vector<mx::array>& inputs) {
-  return {inputs[1].shape()};
+  return {backward_shape(params_, inputs[0].shape(), inputs[1].shape())};
 }
 
 } // namespace mlx_upsample

@@ -1,12 +1,18 @@
 // The two MLX primitives of the upsample operator.
 //
-// UpsampleForward:  x (N, *spatial, C)             -> y (N, *out_spatial, C)
-// UpsampleBackward: (cotangent of y, x as shape)  -> cotangent of x
+// UpsampleForward:  x (*batch, *spatial, C)            -> y (*batch, *out_spatial, C)
+// UpsampleBackward: (cotangent of y, x for its sizes)  -> cotangent of x
+//
+// One or more leading batch axes, which the kernels see as one axis of their
+// product: vmap moves its axis in front and calls the op on the higher-rank
+// array, with no reshape for a shapeless-compiled graph to replay with stale
+// sizes. The Python functions take exactly (N, *spatial, C).
 //
 // The backward is its own primitive with its own kernels (a gather over the
 // outputs each input feeds), not a composition of MLX scatters. It takes the
-// forward input as a second input only for its shape: floor(N * scale) is
-// not invertible, and a shapeless-compiled graph must still know N.
+// forward input as a second input only for its spatial sizes: floor(N *
+// scale) is not invertible, and a shapeless-compiled graph must still know N.
+// Its batch axes and channels are the cotangent's.
 #pragma once
 
 #include <stdexcept>
@@ -24,9 +30,10 @@ struct NotImplemented : std::logic_error {
   using std::logic_error::logic_error;
 };
 
-// Builds y = upsample(x) (the op used by the bindings). Weighted methods
-// (all but nearest) turn integer and bool inputs into float32; contiguity
-// is taken care of here.
+// Builds y = upsample(x) (the op used by the bindings), x (*batch, *spatial,
+// C) with as many spatial axes as `params` has. Weighted methods (all but
+// nearest) turn integer and bool inputs into float32; contiguity is taken
+// care of here.
 mx::array upsample(
     const mx::array& x,
     const UpsampleParams& params,

@@ -533,6 +533,46 @@ def test_bitwise_equal_to_the_cpu_path(emulator, method, rank, backward):
     np.testing.assert_array_equal(np.array(got.view(mx.uint32)), np.array(expected.view(mx.uint32)))
 
 
+@pytest.mark.parametrize("passes", [1, 2])
+@pytest.mark.parametrize("backward", [False, True])
+@pytest.mark.parametrize("method", ["nearest", "linear", "cubic", "antialias-cubic", "area"])
+def test_leading_axes_are_one_batch(emulator, method, backward, passes):
+    """vmap hands the primitives (*batch, *spatial, C) with its axis in front:
+    the plan takes the product of the leading axes as the batch, so the kernels
+    write what they write for the folded (N, *spatial, C) array, bit for bit,
+    and what the CPU path computes under mx.vmap."""
+    case = case_for(method, 2)
+    x = random_input((2, 3, *SHAPES[2], 4), mx.float32)
+    expected = mx.vmap(case.cpu)(x)
+    if backward:
+        g = random_input(expected.shape, mx.float32, seed=1)
+        _, (expected,) = mx.vjp(mx.vmap(case.cpu), [x], [g])
+        src, dst_shape = g, x.shape
+    else:
+        src, dst_shape = x, expected.shape
+    got, kernel = case.emulate(emulator, src, dst_shape, backward=backward, passes=passes)
+    folded, folded_kernel = case.emulate(
+        emulator, src.reshape(6, *src.shape[2:]), (6, *dst_shape[2:]), backward=backward,
+        passes=passes)
+    assert got.shape == tuple(dst_shape) and kernel == folded_kernel
+    np.testing.assert_array_equal(np.array(got.view(mx.uint32)).reshape(folded.shape),
+                                  np.array(folded.view(mx.uint32)))
+    tol = TOLERANCE[mx.float32]
+    np.testing.assert_allclose(np.array(got), np.array(expected), rtol=tol, atol=tol)
+
+
+def test_batch_of_2_31_entries_is_an_error(emulator):
+    """Leading axes whose product reaches 2**31 (vmap over 65536 entries of a
+    (32769, 2, 1) signal) cannot be grid rows: a clear error naming the sizes,
+    not an overflowed int."""
+    with pytest.raises(EmulatorError) as error:
+        emulator.plan((65536, 32769, 2, 1), (65536, 32769, 4, 1), family="pytorch",
+                      method="linear", scales=(2.0,))
+    message = str(error.value)
+    assert "too large for one Metal grid" in message, message
+    assert "(65536, 32769, 2, 1) has 2147549184 batch entries" in message, message
+
+
 def test_every_kernel_executed(emulator):
     """Runs last in this module: every instantiated kernel ran at least once."""
     missing = sorted(set(emulator.kernels()) - set(emulator.executed()))

@@ -136,9 +136,8 @@ def test_vmap_over_empty_axis_of_a_jvp():
     assert out.strip().endswith("SHAPE (0, 2, 6, 6, 3)")
 
 
-def test_vmap_values_unchanged_by_the_fold():
-    """The fold now keeps the batch length explicitly: a non-empty vmap still matches the
-    reference (vmapped axis in the middle, batch 2)."""
+def test_vmap_values_over_a_middle_axis():
+    """A non-empty vmap over a middle axis (batch 2) matches the reference."""
     x = rand((2, 5, 3, 4, 2), seed=1502)  # vmapped axis 2 of size 3
     out = mx.vmap(lambda z: upsample(z, 1.5, "linear"), in_axes=2)(x)
     ref = mx.vmap(lambda z: nn.Upsample(1.5, "linear")(z), in_axes=2)(x)
@@ -581,3 +580,139 @@ def test_gpu_stream_without_metal_is_refused_at_build(stream):
         # Raised by the call itself: nothing is returned to evaluate.
         raises_with(ValueError, fn, "stream=Device(gpu, 0)", "Metal", "pass stream=mx.cpu")
 
+
+
+# ======================================================================================
+# 12. vmapped batches of 2**31 entries and more: shapes, not an overflowed int
+# ======================================================================================
+
+
+def test_vmap_batch_of_2_31_entries_has_its_shape():
+    """vmap over 65536 entries of a (32769, 2, 1) signal: 2**31 + 65536 batch entries in
+    all, more than an int holds. The vmapped axis stays an axis of its own, so forward,
+    vjp and a shapeless-compiled graph infer their shapes; nothing is evaluated or
+    allocated here (the CPU kernels count the batch in 64 bits, the Metal plan refuses
+    more than 2**31 - 1 rows: test_metal_emulation)."""
+    active = mx.get_active_memory()
+    x = mx.zeros((65536, 32769, 2, 1))
+    f = lambda z: upsample(z, 2, "linear")  # noqa: E731
+    assert mx.vmap(f)(x).shape == (65536, 32769, 4, 1)
+    g = lambda z: interpolate(z, size=3, mode="nearest")  # noqa: E731
+    assert mx.vmap(g, in_axes=1)(mx.zeros((32769, 65536, 2, 1))).shape == (65536, 32769, 3, 1)
+    vjp = lambda z, c: mx.vjp(f, [z], [c])[1][0]  # noqa: E731
+    assert mx.vmap(vjp)(x, mx.zeros((65536, 32769, 4, 1))).shape == x.shape
+    cf = mx.compile(mx.vmap(f), shapeless=True)
+    assert_close(cf(X2[None]), nn.Upsample(2, "linear")(X2)[None])
+    assert cf(x).shape == (65536, 32769, 4, 1)
+    assert mx.get_active_memory() - active < 2**20
+
+
+# ======================================================================================
+# 13. tangents and cotangents of other dtypes than x: named as such
+# ======================================================================================
+
+_WEIGHTED = [
+    lambda z: upsample(z, 2, "linear"),
+    lambda z: upsample(z, 0.5, "cubic", antialias=True),
+    lambda z: interpolate(z, scale_factor=2, mode="bicubic"),
+    lambda z: interpolate(z, size=(2, 3), mode="area"),
+]
+_WEIGHTED_IDS = ["up-linear", "up-aa-cubic", "bicubic", "area"]
+
+
+@pytest.mark.parametrize("dtype", [mx.float64, mx.complex64], ids=str)
+@pytest.mark.parametrize("call", _WEIGHTED, ids=_WEIGHTED_IDS)
+def test_weighted_jvp_names_the_tangent_and_its_dtype(dtype, call):
+    """The weighted modes compute in float32, so a float64 (or complex) tangent cannot be
+    computed exactly: a ValueError about the tangent, not about x, which is float32."""
+    name = str(dtype).split(".")[-1]
+    msg = raises_with(
+        ValueError, lambda: mx.jvp(call, [X2], [X2.astype(dtype)]), "the tangent has dtype " + name,
+        "x has float32",
+    )
+    assert "x has dtype" not in msg, msg
+
+
+def test_nearest_jvp_keeps_a_float64_tangent_like_mlx():
+    t = rand(X2.shape, seed=1506).astype(mx.float64)
+    (out,) = mx.jvp(lambda z: upsample(z, 1.5), [X2], [t])[1]
+    (ref,) = mx.jvp(lambda z: nn.Upsample(1.5)(z), [X2], [t])[1]
+    assert out.dtype == ref.dtype == mx.float64
+    np.testing.assert_array_equal(np.array(out), np.array(ref))
+
+
+@pytest.mark.parametrize("dtype", [mx.uint8, mx.int32, mx.bool_], ids=str)
+@pytest.mark.parametrize(
+    "call",
+    _WEIGHTED + [lambda z: interpolate(z, scale_factor=2, mode="bilinear")],
+    ids=_WEIGHTED_IDS + ["bilinear"],
+)
+def test_integer_tangents_are_computed_in_float32(dtype, call):
+    """An integer or bool tangent of a float x goes through the float op (as integer inputs
+    do), not through interpolate's uint8 passes, which round and clamp."""
+    t = (rand(X2.shape, seed=1507) * 100).astype(dtype)
+    (out,) = mx.jvp(call, [X2], [t])[1]
+    (ref,) = mx.jvp(call, [X2], [t.astype(mx.float32)])[1]
+    assert out.dtype == mx.float32
+    np.testing.assert_allclose(np.array(out), np.array(ref), rtol=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [mx.float64, mx.int32], ids=str)
+def test_nearest_gradient_names_the_cotangent_and_its_dtype(dtype):
+    """MLX hands the vjp a cotangent of the output's dtype, which for nearest is x's: the
+    float32 kernels cannot sum a float64 or int32 gradient exactly, and say so."""
+    name = str(dtype).split(".")[-1]
+    x = (X2 * 10).astype(dtype)
+    for f in (lambda z: upsample(z, 2), lambda z: interpolate(z, size=(3, 5), mode="nearest-exact")):
+        raises_with(ValueError, lambda: mx.grad(lambda z: f(z).sum())(x), "the cotangent has dtype " + name)
+
+
+# ======================================================================================
+# 14. out of memory while allocating: MemoryError naming the call, the process lives on
+# ======================================================================================
+
+
+def test_out_of_memory_is_a_memory_error():
+    """Under an address-space limit the system refuses the memory MLX's limit allows:
+    interpolate's uint8 passes (their intermediate arrays, then their result) and a nearest
+    result raise MemoryError naming the call, before any work starts, and the process goes
+    on. In a child process, with the limit a little above what it uses."""
+    out = assert_ran(
+        run_python(
+            """
+            import resource
+            import mlx.core as mx, numpy as np
+            from mlx_upsample import interpolate, upsample
+            x = mx.full((1, 4096, 4096, 4), 7, dtype=mx.uint8)
+            small = mx.full((1, 8, 8, 4), 7, dtype=mx.uint8)
+            mx.eval(x, interpolate(small, size=(16, 16), mode="bilinear"))  # threads started
+            with open("/proc/self/status") as f:
+                vm = next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmSize"))
+            for extra, call in (
+                (100, lambda: interpolate(x, size=(8192, 8192), mode="bilinear")),
+                (200, lambda: interpolate(x, size=(8192, 8192), mode="bilinear")),
+                (100, lambda: upsample(x, 2)),
+            ):
+                resource.setrlimit(resource.RLIMIT_AS, (vm + extra * 2**20, resource.RLIM_INFINITY))
+                try:
+                    mx.eval(call())
+                    print("NO ERROR")
+                except MemoryError as e:
+                    print("MemoryError", e)
+                resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY,) * 2)
+            y = interpolate(small, size=(16, 16), mode="bilinear")
+            assert (np.array(y) == 7).all()
+            print("USABLE")
+            """
+        )
+    )
+    lines = out.strip().splitlines()
+    assert lines[-1] == "USABLE", out
+    call = "MemoryError [upsample] resampling (1, 4096, 4096, 4) to (1, 8192, 8192, 4) "
+    passes, result, nearest = lines[-4:-1]
+    assert passes.startswith(call + "(pytorch, linear"), passes
+    assert "uint8) on the CPU: out of memory for its intermediate passes" in passes, passes
+    assert result.startswith(call + "(pytorch, linear"), result
+    assert "uint8) on the CPU: out of memory for its result (268.4 MB)" in result, result
+    assert nearest.startswith(call + "(mlx, nearest"), nearest
+    assert nearest.endswith("on the CPU: out of memory for its result (268.4 MB)"), nearest

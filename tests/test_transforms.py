@@ -369,3 +369,174 @@ def test_compile_shapeless_output_shape_matches_mlx_rule():
         out = cfn(x)
         assert out.shape == mlx_out_shape(shape, (0.7, 2.5))
         assert_close(out, nn.Upsample((0.7, 2.5), mode="linear")(x))
+
+
+# ======================================================================================
+# vmap under shapeless compile: the vmapped axis is a leading batch axis of the op (no
+# reshape to replay), so new vmapped sizes, batches and spatial sizes all follow
+# ======================================================================================
+
+# (name, function of (N, H, W, C), the mlx.nn.Upsample equivalent or None)
+EVERY_MODE = [
+    ("up-nearest", lambda a: upsample(a, 1.5, "nearest"), nn.Upsample(1.5, "nearest")),
+    ("up-linear", lambda a: upsample(a, (2, 0.7), "linear"), nn.Upsample((2, 0.7), "linear")),
+    (
+        "up-cubic-ac",
+        lambda a: upsample(a, 1.6, "cubic", align_corners=True),
+        nn.Upsample(1.6, "cubic", align_corners=True),
+    ),
+    (
+        "up-aa-linear",
+        lambda a: upsample(a, 0.6, "linear", antialias=True),
+        nn.Upsample(0.6, "linear", antialias=True),
+    ),
+    (
+        "up-aa-cubic",
+        lambda a: upsample(a, (0.5, 1.5), "cubic", antialias=True),
+        nn.Upsample((0.5, 1.5), "cubic", antialias=True),
+    ),
+    ("nearest", lambda a: interpolate(a, scale_factor=1.7, mode="nearest"), None),
+    ("nearest-exact-size", lambda a: interpolate(a, size=(4, 9), mode="nearest-exact"), None),
+    ("bilinear-size", lambda a: interpolate(a, size=(7, 3), mode="bilinear"), None),
+    (
+        "bicubic-ac",
+        lambda a: interpolate(a, scale_factor=(2.5, 0.8), mode="bicubic", align_corners=True),
+        None,
+    ),
+    ("aa-bilinear", lambda a: interpolate(a, scale_factor=0.5, mode="bilinear", antialias=True), None),
+    ("aa-bicubic-size", lambda a: interpolate(a, size=(3, 4), mode="bicubic", antialias=True), None),
+    ("area-size", lambda a: interpolate(a, size=(3, 2), mode="area"), None),
+]
+MODE_IDS = [m[0] for m in EVERY_MODE]
+# Per-entry shapes (N, H, W, C) and vmapped sizes: the first is traced, then the vmapped
+# size changes, then the batch, the spatial sizes and the channels.
+ENTRY_SHAPES = [((2, 6, 5, 4), 3), ((2, 6, 5, 4), 5), ((3, 9, 7, 2), 2)]
+
+
+def _with_axis(shape, size, axis):
+    shape = list(shape)
+    shape.insert(axis if axis >= 0 else len(shape) + 1 + axis, size)
+    return tuple(shape)
+
+
+def _assert_same(out, ref, exact):
+    assert out.shape == ref.shape, (out.shape, ref.shape)
+    if exact:
+        np.testing.assert_array_equal(np.array(out), np.array(ref))
+    else:
+        np.testing.assert_allclose(np.array(out), np.array(ref), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("axis", [0, 2, -1])
+@pytest.mark.parametrize("name,fn,mlx_fn", EVERY_MODE, ids=MODE_IDS)
+def test_compile_shapeless_vmap_follows_new_shapes(name, fn, mlx_fn, axis):
+    """mx.compile(mx.vmap(f), shapeless=True) on a second and third shape: each result
+    equals the eager call per entry (and mlx.nn.Upsample's). It raised 'Cannot reshape
+    array of size ...' from the second shape on."""
+    cf = mx.compile(mx.vmap(fn, in_axes=axis), shapeless=True)
+    for k, (entry, size) in enumerate(ENTRY_SHAPES):
+        x = rand(_with_axis(entry, size, axis), seed=400 + k)
+        pos = axis % x.ndim
+        out = cf(x)
+        _assert_same(out, _loop(fn, x, pos), exact="nearest" in name)
+        if mlx_fn is not None:
+            assert_close(out, _loop(mlx_fn, x, pos))
+
+
+def test_compile_shapeless_vmap_issue_example():
+    cf = mx.compile(mx.vmap(lambda z: upsample(z, 2, "linear")), shapeless=True)
+    for shape in [(3, 2, 6, 5, 4), (3, 2, 9, 7, 4), (4, 1, 9, 7, 4)]:
+        x = rand(shape, seed=410)
+        assert_close(cf(x), mx.vmap(nn.Upsample(2, "linear"))(x))
+
+
+@pytest.mark.parametrize("name,fn,mlx_fn", EVERY_MODE, ids=MODE_IDS)
+def test_compile_shapeless_vmap_of_vjp(name, fn, mlx_fn):
+    """Per-entry gradients under shapeless compile, the three ways vmap meets the backward:
+    cotangent and x both vmapped, only the cotangent (one x), only x (one cotangent, the
+    vmapped size changing). Each equals the vjp of the eager call per entry."""
+    vjp = lambda a, c: mx.vjp(fn, [a], [c])[1][0]  # noqa: E731
+    both = mx.compile(mx.vmap(vjp), shapeless=True)
+    cot_only = mx.compile(mx.vmap(vjp, in_axes=(None, 0)), shapeless=True)
+    x_only = mx.compile(mx.vmap(vjp, in_axes=(1, None)), shapeless=True)
+    for k, (entry, size) in enumerate(ENTRY_SHAPES):
+        x = rand((size, *entry), seed=420 + k)
+        out_shape = fn(x[0]).shape
+        c = rand((size, *out_shape), seed=430 + k)
+        ref = mx.stack([vjp(x[i], c[i]) for i in range(size)])
+        _assert_same(both(x, c), ref, exact=False)
+        _assert_same(cot_only(x[0], c), mx.stack([vjp(x[0], c[i]) for i in range(size)]), exact=False)
+        if k < 2:  # one cotangent: the entry shape stays, the vmapped size changes
+            xs = mx.moveaxis(x, 0, 1)
+            _assert_same(x_only(xs, c[0]), mx.stack([vjp(x[i], c[0]) for i in range(size)]), exact=False)
+
+
+@pytest.mark.parametrize("name,fn,mlx_fn", EVERY_MODE, ids=MODE_IDS)
+def test_grad_of_compiled_vmap_and_compiled_grad_of_vmap(name, fn, mlx_fn):
+    cv = mx.compile(mx.vmap(fn), shapeless=True)
+    cg = mx.compile(mx.grad(lambda z, w: (mx.vmap(fn)(z) * w).sum()), shapeless=True)
+    for k, (entry, size) in enumerate(ENTRY_SHAPES):
+        x = rand((size, *entry), seed=440 + k)
+        w = rand(_loop(fn, x, 0).shape, seed=450 + k)
+        ref = mx.grad(lambda z: (_loop(fn, z, 0) * w).sum())(x)
+        _assert_same(mx.grad(lambda z: (cv(z) * w).sum())(x), ref, exact=False)
+        _assert_same(cg(x, w), ref, exact=False)
+        if mlx_fn is not None:
+            assert_close(ref, mx.grad(lambda z: (_loop(mlx_fn, z, 0) * w).sum())(x))
+
+
+@pytest.mark.parametrize("name,fn,mlx_fn", EVERY_MODE, ids=MODE_IDS)
+def test_compile_shapeless_vmap_of_vmap_and_of_jvp(name, fn, mlx_fn):
+    """vmap of vmap (over the last and a middle axis) and vmap of jvp under shapeless
+    compile, and jvp of vmap, on every shape: each equals the eager call per entry."""
+    vv = mx.compile(mx.vmap(mx.vmap(fn, in_axes=-1), in_axes=2), shapeless=True)
+    jv = lambda a, t: mx.jvp(fn, [a], [t])[1][0]  # noqa: E731
+    cj = mx.compile(mx.vmap(jv, in_axes=(2, 0)), shapeless=True)
+    for k, (entry, size) in enumerate(ENTRY_SHAPES):
+        n, h, w, c = entry
+        x6 = rand((n, h, size, w, c, 2), seed=460 + k)
+        ref = mx.stack([mx.stack([fn(x6[:, :, i, :, :, j]) for j in range(2)]) for i in range(size)])
+        _assert_same(vv(x6), ref, exact="nearest" in name)
+        x = rand((n, h, size, w, c), seed=470 + k)
+        t = rand((size, *entry), seed=480 + k)
+        _assert_same(cj(x, t), mx.stack([jv(x[:, :, i], t[i]) for i in range(size)]), exact=False)
+        t2 = rand(t.shape, seed=485 + k)
+        _assert_same(mx.jvp(mx.vmap(fn), [t], [t2])[1][0],
+                     mx.stack([jv(t[i], t2[i]) for i in range(size)]), exact=False)
+
+
+@pytest.mark.parametrize("shapeless", [False, True])
+@pytest.mark.parametrize("name,fn,mlx_fn", EVERY_MODE, ids=MODE_IDS)
+def test_per_entry_jacobians(name, fn, mlx_fn, shapeless):
+    """Jacobian rows of every entry: vmap over x of a vmap over cotangents of vjp. The
+    inner vmap maps only the cotangent and the outer only x, so the backward gets an x
+    whose batch axes are not the cotangent's; each result equals the eager vjp."""
+    entry = (1, 3, 4, 2)
+    out_shape = fn(rand(entry)).shape
+    basis = rand((3, *out_shape), seed=490)
+    rows = lambda a: mx.vmap(lambda c: mx.vjp(fn, [a], [c])[1][0])(basis)  # noqa: E731
+    jac = mx.compile(mx.vmap(rows), shapeless=True) if shapeless else mx.vmap(rows)
+    for size in (2, 4):
+        x = rand((size, *entry), seed=491 + size)
+        ref = mx.stack([mx.stack([mx.vjp(fn, [x[i]], [basis[j]])[1][0] for j in range(3)])
+                        for i in range(size)])
+        _assert_same(jac(x), ref, exact=False)
+
+
+@pytest.mark.parametrize("name,fn,mlx_fn", EVERY_MODE[:2] + EVERY_MODE[7:8], ids=MODE_IDS[:2] + MODE_IDS[7:8])
+def test_compile_shapeless_vmap_of_grad_is_right_or_says_why(name, fn, mlx_fn):
+    """mx.vmap(mx.grad(loss)) under shapeless compile: MLX's vmap of the broadcast in a
+    sum's gradient keeps the shape it was traced with (mx.sin gives a result of the wrong
+    shape there), so the cotangent reaching the op may not fit. The op then raises a
+    ValueError that says so; it never returns a result of the wrong shape."""
+    g = mx.grad(lambda z: fn(z).sum())
+    cg = mx.compile(mx.vmap(g), shapeless=True)
+    for k, (entry, size) in enumerate(ENTRY_SHAPES):
+        x = rand((size, *entry), seed=500 + k)
+        ref = _loop(g, x, 0)
+        try:
+            out = cg(x)
+        except ValueError as e:
+            assert k > 0 and "the cotangent has shape" in str(e), e
+            continue
+        _assert_same(out, ref, exact=False)

@@ -174,24 +174,33 @@ FixedPointAxis fixed_point_axis(const UpsampleParams& p, int axis, int in_size, 
   return ax;
 }
 
-void uint8_resample(
-    const uint8_t* src,
-    uint8_t* dst,
-    int64_t batch,
-    int64_t channels,
+namespace {
+
+// The axes that change size: the last first, then inwards.
+std::vector<int> uint8_passes(
     const std::vector<int>& src_sizes,
-    const std::vector<int>& dst_sizes,
-    const std::vector<FixedPointAxis>& axes) {
-  const int dims = static_cast<int>(src_sizes.size());
-  std::vector<int> passes; // the last axis first, then inwards
-  for (int a = dims - 1; a >= 0; --a) {
+    const std::vector<int>& dst_sizes) {
+  std::vector<int> passes;
+  for (int a = static_cast<int>(src_sizes.size()) - 1; a >= 0; --a) {
     if (src_sizes[a] != dst_sizes[a]) {
       passes.push_back(a);
     }
   }
+  return passes;
+}
+
+// Calls f(k, count, a, outer, inner) for each pass k of `count`, along axis
+// a of the array (outer, n, inner) it reads.
+template <typename F>
+void for_each_pass(
+    int64_t batch,
+    int64_t channels,
+    const std::vector<int>& src_sizes,
+    const std::vector<int>& dst_sizes,
+    F f) {
+  const int dims = static_cast<int>(src_sizes.size());
+  std::vector<int> passes = uint8_passes(src_sizes, dst_sizes);
   std::vector<int> sizes = src_sizes;
-  std::vector<uint8_t> buffers[2];
-  const uint8_t* in = src;
   for (size_t k = 0; k < passes.size(); ++k) {
     int a = passes[k];
     int64_t outer = batch, inner = channels;
@@ -201,23 +210,53 @@ void uint8_resample(
     for (int b = a + 1; b < dims; ++b) {
       inner *= sizes[b];
     }
-    uint8_t* out = dst;
-    if (k + 1 < passes.size()) {
-      std::vector<uint8_t>& buffer = buffers[k % 2];
-      buffer.resize(size_t(outer) * dst_sizes[a] * inner);
-      out = buffer.data();
-    }
-#ifdef UPSAMPLE_AVX2_DISPATCH
-    if (use_avx2_kernels()) {
-      avx2::resample_axis(in, out, outer, inner, axes[a]);
-    } else
-#endif
-    {
-      baseline::resample_axis(in, out, outer, inner, axes[a]);
-    }
+    f(k, passes.size(), a, outer, inner);
     sizes[a] = dst_sizes[a];
-    in = out;
   }
+}
+
+} // namespace
+
+std::array<int64_t, 2> uint8_buffer_bytes(
+    int64_t batch,
+    int64_t channels,
+    const std::vector<int>& src_sizes,
+    const std::vector<int>& dst_sizes) {
+  std::array<int64_t, 2> bytes = {0, 0};
+  for_each_pass(
+      batch, channels, src_sizes, dst_sizes,
+      [&](size_t k, size_t count, int a, int64_t outer, int64_t inner) {
+        if (k + 1 < count) {
+          bytes[k % 2] = std::max(bytes[k % 2], outer * dst_sizes[a] * inner);
+        }
+      });
+  return bytes;
+}
+
+void uint8_resample(
+    const uint8_t* src,
+    uint8_t* dst,
+    int64_t batch,
+    int64_t channels,
+    const std::vector<int>& src_sizes,
+    const std::vector<int>& dst_sizes,
+    const std::vector<FixedPointAxis>& axes,
+    uint8_t* const buffers[2]) {
+  const uint8_t* in = src;
+  for_each_pass(
+      batch, channels, src_sizes, dst_sizes,
+      [&](size_t k, size_t count, int a, int64_t outer, int64_t inner) {
+        uint8_t* out = k + 1 < count ? buffers[k % 2] : dst;
+#ifdef UPSAMPLE_AVX2_DISPATCH
+        if (use_avx2_kernels()) {
+          avx2::resample_axis(in, out, outer, inner, axes[a]);
+        } else
+#endif
+        {
+          baseline::resample_axis(in, out, outer, inner, axes[a]);
+        }
+        in = out;
+      });
 }
 
 } // namespace mlx_upsample::cpu

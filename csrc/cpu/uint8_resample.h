@@ -16,6 +16,7 @@
 // NotImplementedError.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -37,10 +38,20 @@ struct FixedPointAxis {
 
 FixedPointAxis fixed_point_axis(const UpsampleParams& p, int axis, int in_size, int out_size);
 
+// The sizes in bytes of the two arrays the passes alternate between: pass k
+// of all but the last writes buffer k % 2. Zero where no pass uses one.
+std::array<int64_t, 2> uint8_buffer_bytes(
+    int64_t batch,
+    int64_t channels,
+    const std::vector<int>& src_sizes,
+    const std::vector<int>& dst_sizes);
+
 // dst = the resampling of src, both (batch, *sizes, channels) uint8,
 // contiguous. Axes whose size does not change are skipped (PyTorch copies
 // them, even when the scale is not 1); intermediate results are uint8 like
-// PyTorch's.
+// PyTorch's, in `buffers`, of uint8_buffer_bytes each: allocated by the
+// caller, before the work is enqueued, so that running out of memory is an
+// error of the call and not of the stream's worker.
 void uint8_resample(
     const uint8_t* src,
     uint8_t* dst,
@@ -48,6 +59,7 @@ void uint8_resample(
     int64_t channels,
     const std::vector<int>& src_sizes,
     const std::vector<int>& dst_sizes,
-    const std::vector<FixedPointAxis>& axes);
+    const std::vector<FixedPointAxis>& axes,
+    uint8_t* const buffers[2]);
 
 } // namespace mlx_upsample::cpu

@@ -1,6 +1,7 @@
 #include "cpu/upsample_cpu.h"
 
 #include <algorithm>
+#include <array>
 #include <climits>
 #include <cmath>
 #include <cstring>
@@ -78,15 +79,40 @@ void prefer_huge_pages(void* data, size_t bytes) {
   if (end > begin) {
     madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
   }
+#else
+  (void)data, (void)bytes; // no such hint here (macOS)
 #endif
 }
 
-std::vector<int> spatial_sizes(const mx::array& a) {
-  return std::vector<int>(a.shape().begin() + 1, a.shape().end() - 1);
+// Arrays are (*batch, *spatial, C), row-contiguous: the kernels see the
+// leading axes as one batch axis of their product, which may exceed 2**31
+// (vmap adds its axis in front) and is kept in 64 bits.
+int batch_axes(const mx::array& a, int dims) {
+  return a.ndim() - dims - 1;
 }
 
-void allocate(mx::array& a) {
-  a.set_data(mx::allocator::malloc(a.nbytes()));
+int64_t batch_size(const mx::array& a, int dims) {
+  int64_t n = 1;
+  for (int d = 0; d < batch_axes(a, dims); ++d) {
+    n *= a.shape(d);
+  }
+  return n;
+}
+
+std::vector<int> spatial_sizes(const mx::array& a, int dims) {
+  return std::vector<int>(a.shape().end() - 1 - dims, a.shape().end() - 1);
+}
+
+// MLX's CPU allocator hands back a null buffer when the system refuses the
+// memory (an address-space limit, no overcommit): an error of the call,
+// before a kernel would write through it.
+void allocate(mx::array& a, const std::string& call) {
+  mx::allocator::Data data = mx::allocator::malloc(a.nbytes());
+  if (data.buffer().ptr() == nullptr && a.nbytes() > 0) {
+    throw OutOfMemory(
+        call + ": out of memory for its result (" + bytes_text(double(a.nbytes())) + ")");
+  }
+  a.set_data(std::move(data));
   prefer_huge_pages(a.data<void>(), a.nbytes());
 }
 
@@ -94,8 +120,10 @@ bool all_identity(
     const mx::array& src,
     const mx::array& dst,
     const std::vector<GatherTable>& tables) {
-  for (size_t a = 0; a < tables.size(); ++a) {
-    if (src.shape(a + 1) != dst.shape(a + 1) || !tables[a].is_identity()) {
+  int dims = static_cast<int>(tables.size());
+  std::vector<int> from = spatial_sizes(src, dims), to = spatial_sizes(dst, dims);
+  for (int a = 0; a < dims; ++a) {
+    if (from[a] != to[a] || !tables[a].is_identity()) {
       return false;
     }
   }
@@ -103,11 +131,16 @@ bool all_identity(
 }
 
 // Starts the kernels' threads, allocates dst and enqueues task(src data,
-// dst data) on the stream.
+// dst data) on the stream. `call` names the call in errors.
 template <typename Task>
-void enqueue(const mx::array& src, mx::array& dst, mx::Stream s, Task task) {
+void enqueue(
+    const mx::array& src,
+    mx::array& dst,
+    mx::Stream s,
+    const std::string& call,
+    Task task) {
   prepare_threads();
-  allocate(dst);
+  allocate(dst, call);
   auto& encoder = mx::cpu::get_command_encoder(s);
   encoder.set_input_array(src);
   encoder.set_output_array(dst);
@@ -122,16 +155,18 @@ void run_nearest_forward(
     mx::array& dst,
     std::vector<GatherTable> tables,
     const upsample::AxisMap& axis,
-    mx::Stream s) {
+    mx::Stream s,
+    const std::string& call) {
   auto plan = std::make_shared<NearestPlan>();
   plan->channels = dst.shape(-1);
   plan->elem_bytes = mx::size_of(src.dtype());
-  plan->in_sizes = spatial_sizes(src);
-  plan->out_sizes = spatial_sizes(dst);
+  int dims = static_cast<int>(tables.empty() ? 1 : tables.size());
+  plan->in_sizes = spatial_sizes(src, dims);
+  plan->out_sizes = spatial_sizes(dst, dims);
   plan->tables = std::move(tables);
   plan->axis = axis;
   int64_t rows = dst.size() / (int64_t(plan->out_sizes.back()) * plan->channels);
-  enqueue(src, dst, s, [plan, rows](const void* in, void* out) {
+  enqueue(src, dst, s, call, [plan, rows](const void* in, void* out) {
     nearest_forward(in, out, *plan, rows);
   });
 }
@@ -143,18 +178,20 @@ void run_separable_gather(
     const upsample::AxisMap& axis,
     int mode,
     bool backward,
-    mx::Stream s) {
+    mx::Stream s,
+    const std::string& call) {
   SeparableGatherKernel kernel = separable_gather_kernel(src.dtype());
+  int dims = static_cast<int>(tables.empty() ? 1 : tables.size());
   auto g = std::make_shared<SeparableGather>();
-  g->batch = src.shape(0);
+  g->batch = batch_size(src, dims);
   g->channels = src.shape(-1);
-  g->src_sizes = spatial_sizes(src);
-  g->dst_sizes = spatial_sizes(dst);
+  g->src_sizes = spatial_sizes(src, dims);
+  g->dst_sizes = spatial_sizes(dst, dims);
   g->tables = std::move(tables);
   g->axis = axis;
   g->mode = mode;
   g->backward = backward;
-  enqueue(src, dst, s, [kernel, g](const void* in, void* out) {
+  enqueue(src, dst, s, call, [kernel, g](const void* in, void* out) {
     kernel(in, out, *g);
   });
 }
@@ -178,7 +215,8 @@ void check_resources(
     int mode,
     bool backward,
     bool in_pieces,
-    const UpsampleParams& p) {
+    const UpsampleParams& p,
+    const std::string& call) {
   // The array this call allocates: the output, or the input's cotangent.
   double bytes = static_cast<double>((backward ? input_side : output_side).nbytes());
   for (size_t a = 0; a < (in_pieces ? 0 : maps.size()); ++a) {
@@ -196,21 +234,18 @@ void check_resources(
   if (backward || mode != upsample::MODE_NEAREST) {
     // Each thread blends into float32 buffers of the source's inner slabs
     // (separable_gather.inc).
+    // One per spatial axis but the first.
     const mx::array& src = backward ? output_side : input_side;
+    std::vector<int> sizes = spatial_sizes(src, static_cast<int>(maps.size()));
     double slab = static_cast<double>(src.shape(-1));
     double buffers = 0;
-    for (int a = src.ndim() - 2; a >= 2; --a) {
-      slab *= src.shape(a);
+    for (int a = static_cast<int>(sizes.size()) - 1; a >= 1; --a) {
+      slab *= sizes[a];
       buffers += slab;
     }
     bytes += buffers * sizeof(float) * num_threads();
   }
-  check_memory(
-      bytes,
-      "[upsample] resampling " + shape_text(input_side) + " to " +
-          shape_text(output_side) + " (" + p.describe() +
-          (backward ? ", backward" : "") + ") on the CPU",
-      "its gather tables, output and buffers");
+  check_memory(bytes, call, "its gather tables, output and buffers");
 }
 
 // interpolate on uint8 (uint8_resample.h): PyTorch's fixed-point passes.
@@ -218,43 +253,59 @@ void run_uint8_resample(
     const mx::array& src,
     mx::array& dst,
     const UpsampleParams& p,
-    mx::Stream s) {
-  std::vector<int> src_sizes = spatial_sizes(src);
-  std::vector<int> dst_sizes = spatial_sizes(dst);
+    mx::Stream s,
+    const std::string& call) {
+  std::vector<int> src_sizes = spatial_sizes(src, p.spatial_dims());
+  std::vector<int> dst_sizes = spatial_sizes(dst, p.spatial_dims());
   if (src_sizes == dst_sizes) {
     dst.copy_shared_buffer(src);
     return;
   }
-  // The output, the intermediate arrays of all passes but the last (PyTorch's
+  int64_t batch = batch_size(src, p.spatial_dims()), channels = src.shape(-1);
+  // The output, the two arrays the passes alternate between (PyTorch's
   // passes round to uint8 in between) and the weight tables: per output a
   // first and a count, a row of int16 weights and, while they are built, of
   // doubles; a row holds up to 2 ceil(r * max(1, N/M)) + 1 taps.
-  double bytes = static_cast<double>(dst.nbytes());
-  double elements = static_cast<double>(src.size());
+  std::array<int64_t, 2> buffer_bytes =
+      uint8_buffer_bytes(batch, channels, src_sizes, dst_sizes);
+  double bytes = double(dst.nbytes()) + double(buffer_bytes[0]) + double(buffer_bytes[1]);
   double radius = p.method == Method::Linear || p.method == Method::AntialiasLinear ? 1 : 2;
-  for (int a = p.spatial_dims() - 1; a >= 0; --a) {
-    elements = elements / src_sizes[a] * dst_sizes[a];
-    bytes += a > 0 ? elements : 0.0;
+  for (int a = 0; a < p.spatial_dims(); ++a) {
     double taps = 2 * std::ceil(radius * std::max(1.0, double(src_sizes[a]) / dst_sizes[a])) + 1;
     bytes += double(dst_sizes[a]) * (2 * sizeof(int) + taps * (sizeof(int16_t) + sizeof(double)));
   }
-  check_memory(
-      bytes,
-      "[upsample] resampling " + shape_text(src) + " to " + shape_text(dst) + " (" +
-          p.describe() + ", uint8) on the CPU",
-      "its output, intermediate passes and weights");
-  auto axes = std::make_shared<std::vector<FixedPointAxis>>();
-  for (int a = 0; a < p.spatial_dims(); ++a) {
-    axes->push_back(
-        src_sizes[a] == dst_sizes[a]
-            ? FixedPointAxis{}
-            : fixed_point_axis(p, a, src_sizes[a], dst_sizes[a]));
+  check_memory(bytes, call, "its output, intermediate passes and weights");
+  // Weights and intermediate arrays are allocated here, before the work is
+  // enqueued: a std::bad_alloc in the stream's worker would only reach the
+  // caller as a RuntimeError without the call's name. Uninitialised: every
+  // byte is written by a pass before the next reads it.
+  struct Work {
+    std::vector<FixedPointAxis> axes;
+    std::unique_ptr<uint8_t[]> buffers[2];
+  };
+  auto work = std::make_shared<Work>();
+  try {
+    for (int a = 0; a < p.spatial_dims(); ++a) {
+      work->axes.push_back(
+          src_sizes[a] == dst_sizes[a]
+              ? FixedPointAxis{}
+              : fixed_point_axis(p, a, src_sizes[a], dst_sizes[a]));
+    }
+    for (int k = 0; k < 2; ++k) {
+      if (buffer_bytes[k] > 0) {
+        work->buffers[k].reset(new uint8_t[size_t(buffer_bytes[k])]);
+      }
+    }
+  } catch (const std::bad_alloc&) {
+    throw OutOfMemory(
+        call + ": out of memory for its intermediate passes and weights (" +
+        bytes_text(bytes - double(dst.nbytes())) + ")");
   }
-  int64_t batch = src.shape(0), channels = src.shape(-1);
-  enqueue(src, dst, s, [=](const void* in, void* out) {
+  enqueue(src, dst, s, call, [=](const void* in, void* out) {
+    uint8_t* const buffers[2] = {work->buffers[0].get(), work->buffers[1].get()};
     uint8_resample(
         static_cast<const uint8_t*>(in), static_cast<uint8_t*>(out), batch,
-        channels, src_sizes, dst_sizes, *axes);
+        channels, src_sizes, dst_sizes, work->axes, buffers);
   });
 }
 
@@ -297,29 +348,34 @@ void upsample(
     dst.set_data(mx::allocator::malloc(0));
     return;
   }
-  if (!backward && src.dtype() == mx::uint8 && keeps_uint8(p)) {
-    run_uint8_resample(src, dst, p, s);
+  const mx::array& input_side = backward ? dst : src;
+  const mx::array& output_side = backward ? src : dst;
+  bool uint8 = !backward && src.dtype() == mx::uint8 && keeps_uint8(p);
+  std::string call = "[upsample] resampling " + shape_text(input_side) + " to " +
+      shape_text(output_side) + " (" + p.describe() + (backward ? ", backward" : "") +
+      (uint8 ? ", uint8" : "") + ") on the CPU";
+  if (uint8) {
+    run_uint8_resample(src, dst, p, s, call);
     return;
   }
   int mode = kernel_mode(p.method);
-  const mx::array& input_side = backward ? dst : src;
-  const mx::array& output_side = backward ? src : dst;
+  std::vector<int> in_sizes = spatial_sizes(input_side, p.spatial_dims());
+  std::vector<int> out_sizes = spatial_sizes(output_side, p.spatial_dims());
   std::vector<upsample::AxisMap> maps;
   for (int a = 0; a < p.spatial_dims(); ++a) {
-    maps.push_back(axis_map(
-        p, a, input_side.shape(a + 1), output_side.shape(a + 1)));
+    maps.push_back(axis_map(p, a, in_sizes[a], out_sizes[a]));
   }
   bool nearest_forward = !backward && mode == upsample::MODE_NEAREST;
   bool in_pieces = maps.size() == 1 &&
       table_bytes_bound(maps[0], mode, backward) > WHOLE_TABLE_BYTES;
-  check_resources(input_side, output_side, maps, mode, backward, in_pieces, p);
+  check_resources(input_side, output_side, maps, mode, backward, in_pieces, p, call);
   if (in_pieces) {
     if (is_identity_axis(maps[0], mode, backward)) {
       dst.copy_shared_buffer(src);
     } else if (nearest_forward) {
-      run_nearest_forward(src, dst, {}, maps[0], s);
+      run_nearest_forward(src, dst, {}, maps[0], s, call);
     } else {
-      run_separable_gather(src, dst, {}, maps[0], mode, backward, s);
+      run_separable_gather(src, dst, {}, maps[0], mode, backward, s, call);
     }
     return;
   }
@@ -339,9 +395,9 @@ void upsample(
   if (all_identity(src, dst, tables)) {
     dst.copy_shared_buffer(src);
   } else if (nearest_forward) {
-    run_nearest_forward(src, dst, std::move(tables), maps[0], s);
+    run_nearest_forward(src, dst, std::move(tables), maps[0], s, call);
   } else {
-    run_separable_gather(src, dst, std::move(tables), maps[0], mode, backward, s);
+    run_separable_gather(src, dst, std::move(tables), maps[0], mode, backward, s, call);
   }
 }
 

@@ -80,6 +80,24 @@ int packet_width(int channels, long long src_offset, int elem_size) {
   return 1;
 }
 
+// (*batch, *spatial, C) as the kernels see it, (N, *spatial, C): the leading
+// axes of a row-contiguous array are one batch axis of their product. A
+// batch of 2**31 or more would not fit a grid (one row per batch entry at
+// least).
+std::vector<int> fold_batch(const std::vector<int>& shape, int dims) {
+  size_t lead = shape.size() - dims - 1;
+  unsigned long long batch = product(shape, 0, lead);
+  if (batch >= MAX_GRID) {
+    throw std::invalid_argument(
+        "[upsample] too large for one Metal grid: " + shape_text(shape) + " has " +
+        std::to_string(batch) + " batch entries (the product of its " +
+        std::to_string(lead) + " leading axes), more than the 2**31 - 1 rows of a grid");
+  }
+  std::vector<int> folded = {static_cast<int>(batch)};
+  folded.insert(folded.end(), shape.begin() + lead, shape.end());
+  return folded;
+}
+
 void check_float(const std::string& dtype) {
   if (dtype != "float32" && dtype != "float16" && dtype != "bfloat16") {
     throw std::invalid_argument(
@@ -209,8 +227,8 @@ void check_resources(
 LaunchPlan plan_launch(
     const UpsampleParams& p,
     bool backward,
-    const std::vector<int>& src_shape,
-    const std::vector<int>& dst_shape,
+    const std::vector<int>& src_batch_shape,
+    const std::vector<int>& dst_batch_shape,
     const std::string& dtype,
     int elem_size,
     long long src_offset,
@@ -222,6 +240,15 @@ LaunchPlan plan_launch(
         std::to_string(upsample::MAX_DIMS) + " spatial dims, got " +
         std::to_string(dims));
   }
+  for (const std::vector<int>* shape : {&src_batch_shape, &dst_batch_shape}) {
+    if (static_cast<int>(shape->size()) < dims + 2) {
+      throw std::invalid_argument(
+          "[upsample] the Metal launch plan needs shapes of at least " +
+          std::to_string(dims + 2) + " dims (N, *spatial, C), got " + shape_text(*shape));
+    }
+  }
+  const std::vector<int> src_shape = fold_batch(src_batch_shape, dims);
+  const std::vector<int> dst_shape = fold_batch(dst_batch_shape, dims);
   if (elem_size != 1 && elem_size != 2 && elem_size != 4 && elem_size != 8) {
     throw std::invalid_argument("[upsample] unsupported element size");
   }
@@ -250,7 +277,8 @@ LaunchPlan plan_launch(
       : double(product(dst_shape, 0, last)) * src_shape[last] * dst_shape.back() *
           sizeof(float);
   check_resources(
-      p, backward, maps, mode, src_shape, dst_shape, elem_size, temporary_bytes);
+      p, backward, maps, mode, src_batch_shape, dst_batch_shape, elem_size,
+      temporary_bytes);
   Planned one = plan_gather(
       maps, mode, backward, copy, src_shape, dst_shape, type, type, elem_size,
       elem_size, src_offset, Buffer::Source, Buffer::Destination);

@@ -47,7 +47,9 @@ struct LaunchPlan {
 enum class Passes { Cheapest, One, Two };
 
 // `src_shape` is the array the kernel reads (input forward, output cotangent
-// backward), `dst_shape` the one it writes; both (N, *spatial, C).
+// backward), `dst_shape` the one it writes; both (*batch, *spatial, C), one
+// or more leading batch axes that the kernels see as one (their product, which
+// must stay below 2**31).
 // `src_offset` is where the read array starts in its buffer, in bytes (a
 // row-contiguous view need not start on a packet boundary: vector loads are
 // planned only where every packet is aligned). `dtype` is "float32",

@@ -93,6 +93,10 @@ def compile_flags(target: str, mlx_include: Path, nanobind: Path, sdk: Path) -> 
         "-I", ROOT / "csrc", "-I", ROOT / "kernels",
         # An API newer than the deployment target would fail to load there.
         "-Werror=unguarded-availability", "-Werror=unguarded-availability-new",
+        # Our own sources warning-free as clang builds them for a Mac (MLX's,
+        # metal-cpp's, nanobind's and Python's headers are system headers
+        # above, whose warnings are not ours).
+        "-Wall", "-Wextra", "-Werror",
     ]
     if stable_abi() and sys.version_info >= (3, 12):
         flags.append("-DPy_LIMITED_API=0x030C0000")  # nanobind's STABLE_ABI

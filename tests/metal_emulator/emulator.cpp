@@ -260,6 +260,7 @@ int emu_run(
     const int* sizes,
     int dims,
     int backward,
+    int ndim,
     const int* src_shape,
     const int* dst_shape,
     const char* dtype,
@@ -280,8 +281,8 @@ int emu_run(
         recompute_scale,
         std::vector<double>(scales, scales + dims),
         std::vector<int>(sizes, sizes + dims));
-    std::vector<int> src_dims(src_shape, src_shape + dims + 2);
-    std::vector<int> dst_dims(dst_shape, dst_shape + dims + 2);
+    std::vector<int> src_dims(src_shape, src_shape + ndim);
+    std::vector<int> dst_dims(dst_shape, dst_shape + ndim);
     using mlx_upsample::metal::Passes;
     Passes choice = passes == 1 ? Passes::One : passes == 2 ? Passes::Two : Passes::Cheapest;
     auto plan = emulator::fitted_plan(
@@ -293,7 +294,7 @@ int emu_run(
     }
     std::snprintf(kernel, text_capacity, "%s", names.c_str());
     size_t src_bytes = size_t(elem_size), dst_bytes = size_t(elem_size);
-    for (int d = 0; d < dims + 2; ++d) {
+    for (int d = 0; d < ndim; ++d) {
       src_bytes *= size_t(src_dims[d]);
       dst_bytes *= size_t(dst_dims[d]);
     }
@@ -304,14 +305,15 @@ int emu_run(
 
 // The launches eval_gpu would plan, without running them (shapes too large
 // to emulate): per launch "kernel grid_x grid_y grid_z group_x group_y
-// group_z", launches separated by ';', in `plan`. Returns 0, or 1 with a
-// message in `error`.
+// group_z", launches separated by ';', in `plan`. Both shapes have `ndim`
+// entries, (*batch, *spatial, C). Returns 0, or 1 with a message in `error`.
 int emu_plan(
     const char* family,
     const char* method,
     const double* scales,
     int dims,
     int backward,
+    int ndim,
     const int* src_shape,
     const int* dst_shape,
     const char* dtype,
@@ -325,8 +327,8 @@ int emu_plan(
         family, method, 0, 0, std::vector<double>(scales, scales + dims),
         std::vector<int>(dims, 0));
     auto plan = emulator::fitted_plan(
-        p, backward != 0, std::vector<int>(src_shape, src_shape + dims + 2),
-        std::vector<int>(dst_shape, dst_shape + dims + 2), dtype, elem_size, 0,
+        p, backward != 0, std::vector<int>(src_shape, src_shape + ndim),
+        std::vector<int>(dst_shape, dst_shape + ndim), dtype, elem_size, 0,
         mlx_upsample::metal::Passes::Cheapest, max_threads_per_group);
     std::string text;
     for (const auto& l : plan.launches) {

@@ -13,10 +13,11 @@ void emu_sample_threads(unsigned long long count, void (*callback)(const char*))
 
 // Runs the kernels eval_gpu would launch, for a source array (`src`,
 // packed) that starts `src_offset` bytes into its Metal buffer and
-// pipelines that allow `max_threads_per_group` threads. `passes`: 0 the
-// plan's choice, 1 or 2 forces one launch or two (Passes). Returns 0, or 1
-// with a message in `error`. `kernel` receives the launched kernels' names,
-// joined by '+'.
+// pipelines that allow `max_threads_per_group` threads. Both shapes have
+// `ndim` entries, (*batch, *spatial, C) with `dims` spatial axes. `passes`: 0
+// the plan's choice, 1 or 2 forces one launch or two (Passes). Returns 0, or
+// 1 with a message in `error`. `kernel` receives the launched kernels'
+// names, joined by '+'.
 int emu_run(
     const char* family,
     const char* method,
@@ -26,6 +27,7 @@ int emu_run(
     const int* sizes,
     int dims,
     int backward,
+    int ndim,
     const int* src_shape,
     const int* dst_shape,
     const char* dtype,

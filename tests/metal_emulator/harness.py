@@ -178,8 +178,12 @@ class Emulator:
         `src_offset` bytes in (as a view that starts inside its buffer) with
         nothing after it; `max_threads_per_group` is the pipeline's limit;
         `passes` 1 or 2 forces one launch or two through a temporary (0: the
-        plan's choice). The kernel name joins a plan's launches with '+'."""
-        dims = src.ndim - 2
+        plan's choice). The kernel name joins a plan's launches with '+'. `src`
+        is (*batch, *spatial, C): the spatial dims are as many as `scales` or
+        `sizes` has entries, every axis before them is a batch axis (one when
+        neither is given)."""
+        given = scales if scales is not None else sizes
+        dims = len(given) if given is not None else src.ndim - 2
         scales = list(scales) if scales is not None else [0.0] * dims
         sizes = list(sizes) if sizes is not None else [0] * dims
         elem = src.dtype.size
@@ -191,7 +195,7 @@ class Emulator:
         status = self._lib.emu_run(
             family.encode(), method.encode(), int(align_corners), int(recompute_scale),
             (ctypes.c_double * dims)(*scales), ints(sizes), dims, int(backward),
-            ints(list(src.shape)), ints(list(dst_shape)),
+            src.ndim, ints(list(src.shape)), ints(list(dst_shape)),
             str(src.dtype).split(".")[-1].encode(), elem,
             ctypes.c_longlong(src_offset), ctypes.c_uint(max_threads_per_group), passes,
             src_np.ctypes.data_as(ctypes.c_void_p), dst_np.ctypes.data_as(ctypes.c_void_p),
@@ -223,15 +227,17 @@ class Emulator:
         dtype: str = "float32", elem_size: int = 4, max_threads_per_group: int = 1024,
     ) -> list:
         """The launches eval_gpu would plan, not run: a list of
-        (kernel, grid, group), grid and group as (x, y, z)."""
-        dims = len(src_shape) - 2
+        (kernel, grid, group), grid and group as (x, y, z). The shapes are
+        (*batch, *spatial, C) with as many spatial dims as `scales` has."""
+        dims = len(scales)
         # Both hold the capacity emu_plan is told (1024).
         text = ctypes.create_string_buffer(1024)
         error = ctypes.create_string_buffer(1024)
         ints = lambda v: (ctypes.c_int * len(v))(*v)  # noqa: E731
         status = self._lib.emu_plan(
             family.encode(), method.encode(), (ctypes.c_double * dims)(*scales), dims,
-            int(backward), ints(list(src_shape)), ints(list(dst_shape)), dtype.encode(),
+            int(backward), len(src_shape), ints(list(src_shape)), ints(list(dst_shape)),
+            dtype.encode(),
             elem_size, ctypes.c_uint(max_threads_per_group), text, error, 1024,
         )
         if status != 0:
