@@ -11,9 +11,6 @@ References (never mlx_upsample alone):
   gradients through MLX's autograd of its gather implementation.
 """
 
-import os
-import sys
-
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
@@ -21,17 +18,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(__file__))
-from conftest import (  # noqa: E402
-    assert_close,
-    from_torch_nchw,
-    rand,
-    to_f64,
-    to_torch_nchw,
-    tol_for,
-)
+from helpers import assert_close, from_torch_nchw, rand, to_f64, to_torch_nchw, tol_for
 
-from mlx_upsample import Upsample, interpolate, upsample  # noqa: E402
+from mlx_upsample import Upsample, interpolate, upsample
 
 TORCH_AA_MODE = {"linear": "bilinear", "bilinear": "bilinear", "trilinear": "bilinear",
                  "cubic": "bicubic", "bicubic": "bicubic"}  # fmt: skip
@@ -107,7 +96,7 @@ def torch_forward_and_grad(ref_fn, x, cot_seed):
     PyTorch's antialias forward copies an axis whose size does not change (even with a
     scale_factor != 1, e.g. floor(5 * 1.1) == 5) but its backward still filters it
     (measured, torch 2.13), so there autograd is not the derivative of the forward. Like
-    conftest.torch_forward_and_grad, the reference gradient is the derivative of torch's
+    references.torch_forward_and_grad, the reference gradient is the derivative of torch's
     forward: autograd, replaced by the forward-built adjoint where they differ.
     """
     xt = to_torch_nchw(x, requires_grad=True)

@@ -29,11 +29,11 @@ import mlx.core as mx
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))
-from conftest import assert_close, rand, tol_for, torch_forward_and_grad, torch_out_shape  # noqa: E402
+from helpers import assert_close, rand, tol_for
+from references import torch_forward_and_grad, torch_out_shape
 
-import mlx_upsample  # noqa: E402
-from mlx_upsample import interpolate  # noqa: E402
+import mlx_upsample
+from mlx_upsample import interpolate
 
 CHANNELS = [1, 2, 3, 4, 5, 8, 9, 31, 32, 33, 70, 300]
 MODES = [
@@ -192,13 +192,9 @@ def isa_case_results():
 
 def test_baseline_isa_is_bitwise_equal_to_default(tmp_path):
     path = tmp_path / "baseline.npz"
-    script = (
-        "import sys, numpy as np; sys.path.insert(0, sys.argv[1]); import test_cpu_paths as t; "
-        "np.savez(sys.argv[2], **t.isa_case_results())"
-    )
+    # This file run as a script (its folder, tests/, is then on the child's path).
     env = dict(os.environ, MLX_UPSAMPLE_CPU_ISA="baseline")
-    subprocess.run([sys.executable, "-c", script, os.path.dirname(__file__), str(path)],
-                   env=env, check=True)
+    subprocess.run([sys.executable, __file__, str(path)], env=env, check=True)
     baseline = np.load(path)
     default = isa_case_results()
     assert sorted(baseline.files) == sorted(default)
@@ -221,3 +217,9 @@ def test_kernels_compile_without_the_x86_dispatch():
              str(root / "csrc" / source)],
             capture_output=True, text=True)
         assert result.returncode == 0, f"{source}:\n{result.stderr[-3000:]}"
+
+
+if __name__ == "__main__":
+    # python tests/test_cpu_paths.py OUT.npz: isa_case_results() of the instruction set
+    # this process dispatches to (test_baseline_isa_is_bitwise_equal_to_default).
+    np.savez(sys.argv[1], **isa_case_results())

@@ -2,7 +2,6 @@
 NotImplementedError (antialias and area run and match their references)."""
 
 import math
-import os
 import sys
 
 import mlx.core as mx
@@ -12,10 +11,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(__file__))
-from conftest import assert_close, from_torch_nchw, raises_with, rand, to_torch_nchw  # noqa: E402
+from helpers import assert_close, from_torch_nchw, raises_with, rand, to_torch_nchw
 
-from mlx_upsample import Upsample, interpolate, upsample  # noqa: E402
+from mlx_upsample import Upsample, interpolate, upsample
 
 X1 = rand((1, 4, 2), seed=1)  # 1 spatial dim, N = 4
 X2 = rand((1, 4, 4, 2), seed=2)  # 2 spatial dims

@@ -1,35 +1,20 @@
 """Forward values against PyTorch (float64) and mlx.nn.Upsample."""
 
-import os
-import sys
-
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))
-from conftest import (  # noqa: E402
-    INTERP_CASES,
-    SPATIAL,
-    SWEEP_MODES,
-    SWEEP_N,
-    SWEEP_SCALES,
-    UP_CASES,
-    UP_SPATIAL,
-    assert_close,
-    contiguous_copy,
+from helpers import assert_close, contiguous_copy, rand, rand_int, to_f64, tol_for
+from params import INTERP_CASES, SPATIAL, SWEEP_MODES, SWEEP_N, SWEEP_SCALES, UP_CASES, UP_SPATIAL
+from references import (
     mlx_cubic_1d_reference,
     mlx_cubic_taps_inconsistent,
     mlx_out_shape,
-    rand,
-    rand_int,
-    to_f64,
-    tol_for,
     torch_forward,
 )
 
-from mlx_upsample import Upsample, interpolate, upsample  # noqa: E402
+from mlx_upsample import Upsample, interpolate, upsample
 
 # ======================================================================================
 # interpolate vs torch.nn.functional.interpolate

@@ -1,33 +1,22 @@
 """Gradients (vjp / grad / jvp) against PyTorch float64 autograd and mlx.nn.Upsample."""
 
-import os
-import sys
-
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))
-from conftest import (  # noqa: E402
-    INTERP_CASES,
-    SPATIAL,
-    SWEEP_MODES,
-    SWEEP_N,
-    SWEEP_SCALES,
-    UP_CASES,
-    assert_close,
+from helpers import assert_close, rand, tol_for
+from params import INTERP_CASES, SPATIAL, SWEEP_MODES, SWEEP_N, SWEEP_SCALES, UP_CASES
+from references import (
     mlx_cubic_1d_reference,
     mlx_cubic_taps_inconsistent,
     mlx_out_shape,
-    rand,
-    tol_for,
     torch_forward,
     torch_forward_and_grad,
     torch_out_shape,
 )
 
-from mlx_upsample import Upsample, interpolate, upsample  # noqa: E402
+from mlx_upsample import Upsample, interpolate, upsample
 
 
 def _interp_fn(kw):
@@ -439,7 +428,8 @@ def test_bicubic_same_size_grad_is_derivative_of_forward(scale):
     """torch 2-D bicubic with both output sizes == input sizes: forward interpolates with
     1/scale_factor, backward copies (identity).  Our gradient must be the derivative of the
     forward (the adjoint), which torch autograd is not here."""
-    from conftest import to_torch_nchw, torch_adjoint_grad
+    from helpers import to_torch_nchw
+    from references import torch_adjoint_grad
 
     kw = dict(mode="bicubic", scale_factor=scale)
     x = rand((2, 5, 6, 3), seed=1100)
@@ -464,6 +454,6 @@ def test_nearest_1d_3d_same_or_double_size_grad(shape, scale):
     kw = dict(mode="nearest", scale_factor=scale)
     x = rand(shape, seed=1102)
     cot = rand(torch_out_shape(x, **kw), seed=1103)
-    _, ref = torch_forward_and_grad(x, cot, **kw)  # adjoint of torch's forward (see conftest)
+    _, ref = torch_forward_and_grad(x, cot, **kw)  # adjoint of torch's forward (references.py)
     (_,), (g,) = mx.vjp(_interp_fn(kw), [x], [cot])
     assert_close(g, ref)

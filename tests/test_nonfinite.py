@@ -23,7 +23,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import assert_close, to_f64
+from helpers import assert_close, to_f64
 from mlx_upsample import interpolate, upsample
 
 INF, NAN = float("inf"), float("nan")

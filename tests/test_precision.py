@@ -24,7 +24,7 @@ import mlx.core as mx
 import numpy as np
 import pytest
 
-from conftest import assert_close, to_f64
+from helpers import assert_close, to_f64
 from mlx_upsample import interpolate, upsample
 
 LONG = 2**24 + 5

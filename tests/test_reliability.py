@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, os.path.dirname(__file__))
-from conftest import assert_close, raises_with, rand, torch_forward  # noqa: E402
+from helpers import assert_close, raises_with, rand
+from references import torch_forward
 
-import mlx_upsample  # noqa: E402
-from mlx_upsample import Upsample, interpolate, upsample  # noqa: E402
+import mlx_upsample
+from mlx_upsample import Upsample, interpolate, upsample
 
 X2 = rand((1, 4, 4, 2), seed=1501)
 

@@ -5,7 +5,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 import pytest
-from conftest import assert_close, raises_with, rand, to_f64
+from helpers import assert_close, raises_with, rand, to_f64
 
 from mlx_upsample import Upsample, upsample
 

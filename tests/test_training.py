@@ -1,7 +1,5 @@
 """A small conv decoder trained with Adam: ours vs mlx.nn.Upsample give the same losses."""
 
-import os
-import sys
 from functools import partial
 
 import mlx.core as mx
@@ -11,10 +9,9 @@ import numpy as np
 import pytest
 from mlx.utils import tree_flatten
 
-sys.path.insert(0, os.path.dirname(__file__))
-from conftest import rand  # noqa: E402
+from helpers import rand
 
-from mlx_upsample import Upsample  # noqa: E402
+from mlx_upsample import Upsample
 
 STEPS = 5
 

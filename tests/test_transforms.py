@@ -1,23 +1,14 @@
 """mx.vmap and mx.compile (including shapeless) against eager / python loops / references."""
 
-import os
-import sys
-
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))
-from conftest import (  # noqa: E402
-    assert_close,
-    mlx_out_shape,
-    rand,
-    torch_forward,
-    torch_forward_and_grad,
-)
+from helpers import assert_close, rand
+from references import mlx_out_shape, torch_forward, torch_forward_and_grad
 
-from mlx_upsample import Upsample, interpolate, upsample  # noqa: E402
+from mlx_upsample import Upsample, interpolate, upsample
 
 # Functions of a 4-D (N, H, W, C) array.
 FUNS4 = [

@@ -21,7 +21,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import assert_close
+from helpers import assert_close
 from mlx_upsample import interpolate, upsample
 
 _rng = np.random.default_rng(11)
