@@ -6,11 +6,11 @@ cubic coordinates in float32 even for float64 tensors (measured, torch 2.13: a f
 2**24 + 5 axis upsampled by 2 has 12.6M of its 33.6M outputs on the wrong source; its
 issue 144643) and nearest indices in float32 for every dtype; mlx.nn builds a float32
 grid. So on long axes none of them is a reference: mlx-upsample computes the exact
-coordinate of the documented formula (REFERENCE.md 2a, 2b; the integer part in 64-bit
-integers), and the references here are those formulas evaluated in numpy, float64 for
-the coordinates and int64 where a floor or a rounding decides the source. Axes up to
-2**23 keep the references' own float32 arithmetic; the rest of the suite compares those
-bit for bit.
+coordinate of the documented formula (docs/semantics.md, both families; the integer part
+in 64-bit integers), and the references here are those formulas evaluated in numpy,
+float64 for the coordinates and int64 where a floor or a rounding decides the source.
+Axes up to 2**23 keep the references' own float32 arithmetic; the rest of the suite
+compares those bit for bit.
 
 The first test ports PyTorch's test for its issue 88939 (test_interpolate_buffer_overflow):
 align_corners maps the last output onto the last input, which a float32 coordinate past
@@ -52,7 +52,8 @@ def random_signal(n, seed=0):
 
 
 def torch_coordinate(i, n, m, align_corners, scale_factor, cubic=False):
-    """PyTorch's source index (REFERENCE.md 2b) in float64; `i` an int64 array."""
+    """PyTorch's source index (docs/semantics.md, the interpolate column) in float64; `i`
+    an int64 array."""
     if align_corners:
         s = (n - 1) / (m - 1) if m > 1 else 0.0
         return s * i
@@ -62,7 +63,7 @@ def torch_coordinate(i, n, m, align_corners, scale_factor, cubic=False):
 
 
 def mlx_coordinate(i, n, scale, align_corners):
-    """mlx.nn.Upsample's source coordinate (REFERENCE.md 2a) in float64."""
+    """mlx.nn.Upsample's source coordinate (docs/semantics.md, the Upsample column) in float64."""
     m = int(scale * n)
     if align_corners:
         return i * ((n - 1) / max(m - 1, 1))
@@ -224,7 +225,8 @@ def test_upsample_nearest_long_axis_exact(scale):
 
 
 def torch_aa_at(x, i, n, m, scale_factor, radius):
-    """PyTorch's antialias window and weights (REFERENCE.md 2b), triangle filter, float64."""
+    """PyTorch's antialias window and weights (docs/semantics.md, the interpolate column),
+    triangle filter, float64."""
     s = 1.0 / scale_factor if scale_factor else n / m
     support = radius * s if s >= 1 else radius
     width = max(s, 1.0)
@@ -244,7 +246,8 @@ def torch_aa_at(x, i, n, m, scale_factor, radius):
 
 
 def mlx_aa_at(x, i, n, scale, radius):
-    """mlx.nn's antialias taps and weights (REFERENCE.md 2a), triangle filter, float64."""
+    """mlx.nn's antialias taps and weights (docs/semantics.md, the Upsample column),
+    triangle filter, float64."""
     src = mlx_coordinate(i, n, scale, False)
     inv = 1 / scale if scale < 1 else 1.0
     reach = math.ceil(radius * inv)

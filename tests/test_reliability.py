@@ -1,8 +1,8 @@
 """No crash, no hang, no cryptic error: empty vmaps, fork, thread counts, huge sizes, odd
-argument types and GPU streams without Metal (issue 15).
+argument types and GPU streams without Metal.
 
-Anything that once killed or hung the interpreter runs in a child process with a timeout,
-so that a regression fails its test instead of the whole run."""
+Anything that could kill or hang the interpreter runs in a child process with a timeout,
+so that such a failure fails its test instead of the whole run."""
 
 import functools
 import os
@@ -59,7 +59,7 @@ def assert_ran(proc):
 
 
 # ======================================================================================
-# 1. vmap over an empty axis (was SIGFPE: the folded batch was divided by 0)
+# 1. vmap over an empty axis: an empty result of the right shape, nothing divided by 0
 # ======================================================================================
 
 # name: (function, input shape, vmapped axis, expected shape, mlx.nn.Upsample equivalent)
@@ -189,7 +189,7 @@ def wait(pid, timeout=30):
 @pytest.mark.parametrize("threads", [0, 1, 3])
 def test_fork_after_the_op(threads):
     """Parent runs the op (its pool has threads), forks; the child sets a thread count
-    (formerly: abort, 'Resource deadlock avoided') and runs the op."""
+    (it joins none of the parent's threads, which fork did not copy) and runs the op."""
     out = assert_ran(
         run_python(
             _FORK_PRELUDE
@@ -209,9 +209,9 @@ def test_fork_after_the_op(threads):
 
 
 def test_fork_while_another_thread_runs_the_op():
-    """Forks while a parent thread keeps evaluating the op (formerly: the child hung on the
-    pool's mutex, 5 times out of 5). Every child must finish with the right values, and the
-    parent's pool keeps working."""
+    """Forks while a parent thread keeps evaluating the op, 5 times: the child never
+    inherits the pool's mutex locked. Every child must finish with the right values, and
+    the parent's pool keeps working."""
     out = assert_ran(
         run_python(
             _FORK_PRELUDE
@@ -311,7 +311,8 @@ def test_env_threads_valid():
 
 @pytest.mark.parametrize("value", ["99999999999", "abc", "0", "-3", "2x", "1.5", "1025", "0x10"])
 def test_env_threads_garbage_warns_and_uses_the_default(value):
-    """Formerly parsed with atoi: '99999999999' became 1215752191 threads (a hang)."""
+    """Only a decimal integer in [1, 1024] counts: '99999999999' is not wrapped into
+    1215752191 threads, '2x' is not read as 2; anything else warns and the default is used."""
     default, _ = _threads_in_child(None)
     got, warned = _threads_in_child(value)
     assert got == default
@@ -321,8 +322,8 @@ def test_env_threads_garbage_warns_and_uses_the_default(value):
 
 def test_thread_start_failure_raises_and_recovers():
     """When the OS refuses a thread part-way (here: an address-space limit that leaves
-    room for a few dozen stacks), evaluating the op raises (formerly: a hang), and fewer
-    threads work again."""
+    room for a few dozen stacks), evaluating the op raises instead of waiting for the
+    missing threads, and fewer threads work again."""
     out = assert_ran(
         run_python(
             """
@@ -356,8 +357,8 @@ def test_thread_start_failure_raises_and_recovers():
 
 
 def test_get_num_threads_does_not_wait_for_a_running_op(restore_threads):
-    """get_num_threads used to take the mutex a job holds from start to end: a call made
-    during an op waited for the op. Now no call takes a noticeable part of an op's time."""
+    """get_num_threads does not take the mutex a job holds from start to end: a call made
+    during an op does not wait for the op, and no call takes a noticeable part of its time."""
     mlx_upsample.set_num_threads(2)
     x = rand((1, 1024, 1024, 32), seed=1503)
     mx.eval(x)
@@ -394,7 +395,8 @@ _HUGE_SCALES = [1e308, 10**400, 10**5000, (1e308, 1.0), (1.0, 10**400)]
 @pytest.mark.parametrize("scale", _HUGE_SCALES, ids=["1e308", "10**400", "10**5000", "(1e308,1)", "(1,10**400)"])
 @pytest.mark.parametrize("mode", ["nearest", "linear"])
 def test_huge_scales_are_value_errors(scale, mode):
-    """Formerly OverflowError (floor(n * 1e308) = floor(inf); float(10**400))."""
+    """ValueError naming scale_factor and the limit, not OverflowError, where the output
+    size has no float (floor(n * 1e308) = floor(inf); float(10**400))."""
     for fn in (
         lambda: upsample(X2, scale, mode=mode),
         lambda: Upsample(scale, mode=mode)(X2),
@@ -412,11 +414,11 @@ def test_huge_scale_size_is_exact():
 
 
 def test_largest_axis_that_passes_the_size_check_fails_clearly():
-    """interpolate(uint8 (1, 1, 1), size=2**31 - 1) used to fail at eval with
-    'ValueError: vector::_M_default_append' (an int overflow sizing a table). Now a 1-D call
-    builds its table in pieces, so only its output counts: with MLX's memory limit set to
-    1 GiB (the same rule on every machine) nearest and linear raise MemoryError naming it;
-    in 2-D, where tables are built whole, linear and cubic raise a ValueError (a table would
+    """interpolate(uint8 (1, 1, 1), size=2**31 - 1), the largest axis the size check lets
+    through, fails clearly, not through an int overflow sizing a table. A 1-D call builds
+    its table in pieces, so only its output counts: with MLX's memory limit set to 1 GiB
+    (the same rule on every machine) nearest and linear raise MemoryError naming it; in
+    2-D, where tables are built whole, linear and cubic raise a ValueError (a table would
     have more entries than int32 indices address). All before anything is allocated. In a
     child process: if the rule broke, the child, not the test run, would run out of memory."""
     out = assert_ran(
