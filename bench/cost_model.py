@@ -41,8 +41,10 @@ import mlx.core as mx
 import mlx_upsample
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "bench"))
+# Besides the installed packages, this script imports the benchmark's case tables
+# (bench/cases.py) and the Metal emulator (tests/metal_emulator/).
+sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tests")]
+import cases as bench_cases  # noqa: E402
 from metal_emulator import harness  # noqa: E402
 
 INSTRUCTIONS_PER_SECOND = 1.8e12
@@ -63,7 +65,7 @@ METHODS = {
     "antialias-cubic": ("mlx", "cubic", True, 0.25),
     "area": ("pytorch", "area", False, 0.25),
 }
-# The benchmark's modes (bench/run.py) as methods here.
+# The benchmark's modes (bench/cases.py) as methods here.
 BENCH_METHODS = {"nearest": "nearest", "linear": "linear", "cubic": "cubic",
                  "linear+aa": "antialias-linear", "cubic+aa": "antialias-cubic"}
 
@@ -161,17 +163,15 @@ def totals(launches):
 
 def cases(full):
     """(method, shape, scale, dtype): the headline cases, and with `full` the
-    benchmark's shapes, modes and dtypes (bench/run.py)."""
+    benchmark's shapes, modes and dtypes (bench/cases.py)."""
     out = [(m, HEADLINE_SHAPE, METHODS[m][3], "float32") for m in METHODS]
     if full:
-        import run as bench  # the benchmark's case lists
-
-        for shape, scale in bench.QUICK_CASES + bench.FULL_EXTRA_CASES:
-            for mode in bench.MODES:
+        for shape, scale in bench_cases.QUICK_CASES + bench_cases.FULL_EXTRA_CASES:
+            for mode in bench_cases.MODES:
                 for dtype in ("float32", "float16"):
                     out.append((BENCH_METHODS[mode], shape, scale, dtype))
-        for shape, scale in bench.AA_CASES:
-            for mode in bench.AA_MODES:
+        for shape, scale in bench_cases.AA_CASES:
+            for mode in bench_cases.AA_MODES:
                 out.append((BENCH_METHODS[mode], shape, scale, "float32"))
     seen, unique = set(), []
     for c in out:
