@@ -1,9 +1,10 @@
 """Resident memory of one call: its result and little else.
 
 MLX's allocator only sees the output; the CPU path's own gather tables are ordinary heap
-memory. A 1-D resampling of a long signal used to build its whole table first: 4 bytes of
-index per output for nearest (plus a copy), 32 bytes of indices and weights for cubic, i.e.
-+4 GiB of resident memory for a 0.25 GiB uint8 output, +2.5 GiB for a 0.25 GiB bicubic one.
+memory. A whole table for a 1-D resampling of a long signal would be 4 bytes of index per
+output for nearest (plus a copy) and 32 bytes of indices and weights for cubic, i.e.
++4 GiB of resident memory for a 0.25 GiB uint8 output, +2.5 GiB for a 0.25 GiB bicubic
+one: such tables are built in pieces, and these tests hold the growth to the result.
 Each case runs in a fresh process that measures the growth of its peak resident set (Linux:
 VmHWM after resetting it through /proc/self/clear_refs) over the one call.
 """
