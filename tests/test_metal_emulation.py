@@ -610,6 +610,34 @@ def test_bitwise_reported_sums(emulator):
     assert_same_bits(got, cpu)
 
 
+@pytest.mark.parametrize(
+    "case,backward",
+    [
+        (Case("mlx", "antialias-linear", scales=(1.0, 1.0)), False),
+        (Case("mlx", "antialias-cubic", scales=(1.0, 1.0)), True),
+        (Case("pytorch", "area", sizes=(4, 5)), False),
+        (Case("pytorch", "area", sizes=(4, 5)), True),
+        (Case("pytorch", "nearest", scales=(1.0, 1.0)), True),
+    ],
+    ids=repr,
+)
+def test_identity_returns_the_input(emulator, case, backward):
+    """A call whose every axis maps each position onto itself with weight 1
+    returns its input on both backends, though MLX's antialias rows also
+    read the neighbours with weight 0 (whose sum would turn -0.0 into +0.0
+    and 0 * inf into NaN)."""
+    x = cancelling_input((2, 4, 5, 3), mx.float32, seed=5)
+    x = mx.where(mx.arange(3) == 1, mx.array(np.inf), x)
+    got, kernel = case.emulate(emulator, x, x.shape, backward=backward)
+    assert kernel == ""  # no launch
+    assert_same_bits(got, x)
+    if backward:
+        _, (cpu,) = mx.vjp(case.cpu, [mx.zeros_like(x)], [x])
+    else:
+        cpu = case.cpu(x)
+    assert_same_bits(cpu, x)
+
+
 def test_every_kernel_executed(emulator):
     """Runs last in this module: every instantiated kernel ran at least once."""
     missing = sorted(set(emulator.kernels()) - set(emulator.executed()))
