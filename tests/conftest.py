@@ -7,14 +7,29 @@ Layout conventions
 
 Every reference in this suite is either PyTorch (``torch.nn.functional.interpolate``,
 float64) or ``mlx.nn.Upsample``; nothing is compared against mlx_upsample alone.
+
+PyTorch runs its default CPU kernels (ATEN_CPU_CAPABILITY=default, below), whatever the CPU.
 """
 
+import os
 
-import mlx.core as mx
-import numpy as np
-import pytest
-import torch
-import torch.nn.functional as F
+# PyTorch's AVX2 and AVX-512 CPU kernels fuse multiply-adds such as s * (i + 0.5) - 0.5
+# (one rounding), its default kernels round each operation, as mlx-upsample does on every
+# backend; which set runs would otherwise depend on the CPU. Torch reads the variable when
+# it is first imported, so it is set before that, here; child processes inherit it.
+os.environ["ATEN_CPU_CAPABILITY"] = "default"
+
+import mlx.core as mx  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+if torch.backends.cpu.get_cpu_capability() != "DEFAULT":
+    raise RuntimeError(
+        "torch was imported before tests/conftest.py set ATEN_CPU_CAPABILITY=default: it runs "
+        f"its {torch.backends.cpu.get_cpu_capability()} kernels"
+    )
 
 # --------------------------------------------------------------------------------------
 # conversions
