@@ -638,6 +638,46 @@ def test_identity_returns_the_input(emulator, case, backward):
     assert_same_bits(cpu, x)
 
 
+def random_case(rng):
+    """A call drawn at random: family, mode, rank 1-5, sizes 1-7, scales or sizes,
+    align_corners, recompute_scale_factor, channels (the CPU path's 1-4 channel, 8-lane
+    and 32-lane kernels), batch."""
+    family = str(rng.choice(["mlx", "pytorch"]))
+    methods = ["nearest", "linear", "cubic", "antialias-linear", "antialias-cubic"]
+    method = str(rng.choice(methods + (["nearest-exact", "area"] if family == "pytorch" else [])))
+    shape = [int(n) for n in rng.integers(1, 8, size=int(rng.integers(1, 6)))]
+    channels = int(rng.choice([1, 2, 3, 4, 5, 8, 9, 12] + ([40] if len(shape) <= 2 else [])))
+    align = method in ("linear", "cubic") and bool(rng.random() < 0.3)
+    sizes = scales = None
+    recompute = False
+    if family == "pytorch" and rng.random() < 0.5:
+        sizes = [int(m) for m in rng.integers(1, 10, size=len(shape))]
+    else:
+        pool = [0.25, 0.4, 0.5, 0.7, 1.0, 1.3, 1.5, 2.0, 2.5, 3.0]
+        scales = [float(rng.choice(pool)) for _ in shape]
+        scales = [s if math.floor(s * n) > 0 else 1.0 for s, n in zip(scales, shape)]
+        recompute = family == "pytorch" and bool(rng.random() < 0.3)
+    case = Case(family, method, align, scales=scales, sizes=sizes, recompute=recompute)
+    return case, (int(rng.integers(1, 3)), *shape, channels)
+
+
+def test_bitwise_random_calls(emulator):
+    """150 random calls, forward and backward, every float dtype, one launch and two:
+    the CPU path's bits. The asan emulator (-O0, sanitized: 60x slower) runs the first 15."""
+    rng = np.random.default_rng(2024)
+    for k in range(15 if emulator.name == "asan" else 150):
+        case, shape = random_case(rng)
+        dtype = FLOATS[str(rng.choice(list(FLOATS)))]
+        backward = bool(rng.random() < 0.5)
+        x = cancelling_input(shape, dtype, seed=k)
+        split = len(shape) > 3 and (backward or not case.method.startswith("nearest"))
+        for passes in (1, 2) if split else (1,):
+            try:
+                same_bits_as_cpu(emulator, case, x, backward, passes)
+            except AssertionError as e:
+                raise AssertionError(f"{case} {shape} {dtype} backward={backward} passes={passes}") from e
+
+
 def test_every_kernel_executed(emulator):
     """Runs last in this module: every instantiated kernel ran at least once."""
     missing = sorted(set(emulator.kernels()) - set(emulator.executed()))
