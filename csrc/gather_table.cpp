@@ -166,6 +166,22 @@ GatherTable backward_table(const AxisMap& a, int mode) {
   return t;
 }
 
+bool is_identity_axis(const AxisMap& a, int mode, bool backward) {
+  if (a.in_size != a.out_size) {
+    return false;
+  }
+  constexpr int PIECE = 1 << 16;
+  GatherTable t;
+  for (int r0 = 0; r0 < a.out_size; r0 += PIECE) {
+    int r1 = std::min(a.out_size, r0 + PIECE);
+    build_rows(a, mode, backward, r0, r1, t);
+    if (!t.is_identity(r0)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 int64_t table_entries_bound(const AxisMap& a, int mode) {
   int64_t outputs = a.out_size;
   if (!upsample::is_window_mode(mode)) {

@@ -58,6 +58,14 @@ void build_rows(
 GatherTable forward_table(const upsample::AxisMap& a, int mode);
 GatherTable backward_table(const upsample::AxisMap& a, int mode);
 
+// Whether axis `a` maps every position onto itself with weight 1 (its rows
+// are identity rows, GatherTable::is_identity), checked piece by piece so
+// that a long axis costs no whole table. Every backend returns its input
+// unchanged when all axes are (the CPU path and eval_gpu share its buffer):
+// the same bits on each, where a sum over an identity row's zero-weight
+// taps would make -0.0 +0.0 and 0 * inf NaN.
+bool is_identity_axis(const upsample::AxisMap& a, int mode, bool backward);
+
 // Upper bounds, in O(1), that let a call be refused before its tables are
 // built and let a long 1-D call build its table in pieces: the entries of
 // the forward table of `a` (the backward table holds the same entries,

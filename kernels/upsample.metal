@@ -12,12 +12,21 @@
 // and weights, and the thread sums the product of the axes' rows. Forward,
 // a row holds an output's taps or window; backward, the outputs that read an
 // input: one thread per input element sums them in a fixed order, no
-// atomics, bit-identical results from run to run. The sums run in the order
-// of the earlier kernels that computed the taps per thread (axis 0
-// outermost, taps ascending, weights multiplied from axis 0 on), so the
-// results are the same bits. Where the plan's cost estimate says so, a pass
-// runs as two launches of the same kernel through a float32 temporary: the
-// leading axes (a row of the last axis as the channels), then the last axis.
+// atomics, bit-identical results from run to run.
+//
+// The sums are the CPU path's (csrc/cpu/separable_gather.inc), operation
+// for operation, so that both give the same bits: axis 0 innermost, each
+// axis's taps in table order, a sum over axis a weighted by the tap of axis
+// a + 1 that reads it:
+//   out = sum_{last} w * (... (sum_{axis 1} w1 * (sum_{axis 0} w0 * x)))
+// Each sum starts from its first product, as there (from +0.0 a sum of -0.0
+// would be +0.0), and an empty row (an input no output reads) sums to +0.0;
+// the rank-generic kernel starts its running sums at -0.0, which adds as
+// nothing (-0.0 + x is x for every x), for the same bits. Where the plan's
+// cost estimate says so, a pass runs as two launches of the same kernel
+// through a float32 temporary: the leading axes (a row of the last axis as
+// the channels), then the last axis; the temporary holds the CPU path's
+// inner sums, so the bits stay the same.
 //
 // Offsets: 32 bits relative to the batch entry (premultiplied into the
 // table) in the kernels of rank 1-3; the rank-generic kernel ("nd") keeps
@@ -29,6 +38,14 @@
 
 using namespace metal;
 using namespace upsample;
+
+// Metal's always-inline marker (metal_stdlib defines it), on the helpers that
+// sum taps; defined here for the emulator and the shader check. Under g++ the
+// emulator would otherwise call them and pass their 8-lane sums through
+// memory, which no GPU does and the cost model (bench/cost_model.py) counts.
+#ifndef METAL_FUNC
+#define METAL_FUNC inline __attribute__((__always_inline__))
+#endif
 
 // Eight float32 lanes: two 4-vectors. A thread of 8 channels pays its
 // table reads, weights and addresses once for twice the arithmetic.
@@ -171,19 +188,39 @@ inline uint2 table_row(constant uint2* table, constant AxisParams& a, uint posit
   return table[a.rows + position];
 }
 
-// acc += the last axis's row of taps at `from`, each weighted by `lead` (the
-// product of the leading axes' weights) times its own.
+// sum_{e in row} w_e * x(from + offset_e) along axis 0, the innermost sum,
+// from its first product on (+0.0 for an empty row).
 template <typename T, int V>
-inline void sum_row(
-    thread typename Packet<T, V>::acc_t& acc,
-    device const T* from,
-    constant uint2* table,
-    uint2 row,
-    float lead) {
-  for (uint e = row.x; e < row.y; ++e) {
-    uint2 tap = table[e];
-    acc += (lead * as_type<float>(tap.y)) * Packet<T, V>::load(from + tap.x);
+METAL_FUNC typename Packet<T, V>::acc_t sum_row(device const T* from, constant uint2* table, uint2 row) {
+  typename Packet<T, V>::acc_t acc(0.0f);
+  uint e = row.x;
+  if (e < row.y) {
+    uint2 tap = table[e++];
+    acc = as_type<float>(tap.y) * Packet<T, V>::load(from + tap.x);
   }
+  for (; e < row.y; ++e) {
+    uint2 tap = table[e];
+    acc += as_type<float>(tap.y) * Packet<T, V>::load(from + tap.x);
+  }
+  return acc;
+}
+
+// sum_{e in row} w_e * sum_row(from + offset_e, inner): axes 0 and 1, from
+// the first product on (+0.0 for an empty row).
+template <typename T, int V>
+METAL_FUNC typename Packet<T, V>::acc_t sum_plane(
+    device const T* from, constant uint2* table, uint2 inner, uint2 row) {
+  typename Packet<T, V>::acc_t acc(0.0f);
+  uint e = row.x;
+  if (e < row.y) {
+    uint2 tap = table[e++];
+    acc = as_type<float>(tap.y) * sum_row<T, V>(from + tap.x, table, inner);
+  }
+  for (; e < row.y; ++e) {
+    uint2 tap = table[e];
+    acc += as_type<float>(tap.y) * sum_row<T, V>(from + tap.x, table, inner);
+  }
+  return acc;
 }
 
 // Every weighted pass of rank 1-3 (see the head of the file). In and Out
@@ -201,32 +238,36 @@ template <typename In, typename Out, int RANK, int V>
   uint n = split_row(at.row, RANK, p, o);
   device const In* base = src + ulong(n) * p.src_batch + at.channel;
   uint2 last = table_row(table, p.axes[RANK - 1], at.position);
-  acc_t acc = acc_t(0.0f);
+  acc_t acc;
   if (RANK == 1) {
-    sum_row<In, V>(acc, base, table, last, 1.0f);
+    acc = sum_row<In, V>(base, table, last);
   } else if (RANK == 2) {
-    uint2 r0 = table_row(table, p.axes[0], o[0]);
-    for (uint e0 = r0.x; e0 < r0.y; ++e0) {
-      uint2 t0 = table[e0];
-      sum_row<In, V>(acc, base + t0.x, table, last, as_type<float>(t0.y));
-    }
+    acc = sum_plane<In, V>(base, table, table_row(table, p.axes[0], o[0]), last);
   } else {
     uint2 r0 = table_row(table, p.axes[0], o[0]);
     uint2 r1 = table_row(table, p.axes[1], o[1]);
-    for (uint e0 = r0.x; e0 < r0.y; ++e0) {
-      uint2 t0 = table[e0];
-      float w0 = as_type<float>(t0.y);
-      for (uint e1 = r1.x; e1 < r1.y; ++e1) {
-        uint2 t1 = table[e1];
-        sum_row<In, V>(acc, base + (t0.x + t1.x), table, last, w0 * as_type<float>(t1.y));
-      }
+    acc = acc_t(0.0f);
+    uint e = last.x;
+    if (e < last.y) {
+      uint2 tap = table[e++];
+      acc = as_type<float>(tap.y) * sum_plane<In, V>(base + tap.x, table, r0, r1);
+    }
+    for (; e < last.y; ++e) {
+      uint2 tap = table[e];
+      acc += as_type<float>(tap.y) * sum_plane<In, V>(base + tap.x, table, r0, r1);
     }
   }
   Packet<Out, V>::store(dst + destination(at, p, RANK - 1), acc);
 }
 
-// Every weighted pass of any rank, 64-bit offsets: an odometer over the
-// leading axes' rows (axis dims - 2 fastest), the last axis's row inside.
+// Every weighted pass of any rank, 64-bit offsets: an odometer over every
+// axis's row, axis 0 fastest, summing as the rank 1-3 kernels do. `inner`
+// is the running sum over the innermost axis's taps, sums[a] (a above it)
+// the running sum over axis a's taps at the current taps of the axes above
+// a; when axis a's row is done, its sum, weighted by the current tap of axis
+// a + 1, joins sums[a + 1]. Below the highest axis with an empty row (`low`)
+// every sum is +0.0: the odometer then runs over the axes from `low` on,
+// adding +0.0 times the weight of each tap of axis low.
 template <typename In, typename Out, int V>
 [[kernel]] void gather_nd(
     device const In* src [[buffer(0)]],
@@ -236,48 +277,59 @@ template <typename In, typename Out, int V>
     uint2 gid [[thread_position_in_grid]]) {
   typedef typename Packet<In, V>::acc_t acc_t;
   const int dims = p.dims;
-  const int lead = dims - 1;
+  const int top = dims - 1;
   Place at = place_of(gid, p, V);
   uint o[MAX_DIMS];
   uint n = split_row(at.row, dims, p, o);
+  o[top] = at.position;
   device const In* base = src + ulong(n) * p.src_batch + at.channel;
-  uint2 last = table_row(table, p.axes[lead], at.position);
   uint2 row[MAX_DIMS];
   uint e[MAX_DIMS];
-  bool empty = false;
-  for (int a = 0; a < lead; ++a) {
+  acc_t sums[MAX_DIMS];
+  int low = 0;
+  for (int a = 0; a < dims; ++a) {
     row[a] = table_row(table, p.axes[a], o[a]);
     e[a] = row[a].x;
-    empty = empty || row[a].x == row[a].y;
+    sums[a] = acc_t(-0.0f);
+    low = row[a].x == row[a].y ? a + 1 : low;
   }
-  // offset[a] and weight[a]: the sums and products over axes < a at the
-  // odometer's current taps; `a` is the first axis whose tap moved.
-  ulong offset[MAX_DIMS];
-  float weight[MAX_DIMS];
-  offset[0] = 0;
-  weight[0] = 1.0f;
-  acc_t acc = acc_t(0.0f);
-  int a = 0;
-  while (!empty) {
-    for (; a < lead; ++a) {
-      uint2 t = table[e[a]];
-      offset[a + 1] = offset[a] + ulong(t.x) * p.axes[a].stride;
-      weight[a + 1] = weight[a] * as_type<float>(t.y);
+  acc_t result = acc_t(0.0f); // kept if the last axis's row is empty
+  // offset[a]: the source offset of the current taps of axes a .. top.
+  ulong offset[MAX_DIMS + 1];
+  offset[dims] = 0;
+  int moved = top; // the highest axis whose tap moved
+  acc_t inner = acc_t(-0.0f);
+  while (low < dims) {
+    for (int b = moved; b >= low; --b) {
+      offset[b] = offset[b + 1] + ulong(table[e[b]].x) * p.axes[b].stride;
     }
-    float w = weight[lead];
-    for (uint k = last.x; k < last.y; ++k) {
-      uint2 t = table[k];
-      ulong from = offset[lead] + ulong(t.x) * p.axes[lead].stride;
-      acc += (w * as_type<float>(t.y)) * Packet<In, V>::load(base + from);
+    acc_t x = low == 0 ? Packet<In, V>::load(base + offset[0]) : acc_t(0.0f);
+    inner += as_type<float>(table[e[low]].y) * x;
+    if (++e[low] < row[low].y) {
+      moved = low;
+      continue;
     }
-    a = lead - 1;
-    while (a >= 0 && ++e[a] == row[a].y) {
+    if (low == top) {
+      result = inner;
+      break;
+    }
+    e[low] = row[low].x;
+    sums[low + 1] += as_type<float>(table[e[low + 1]].y) * inner;
+    inner = acc_t(-0.0f);
+    int a = low + 1;
+    while (a < top && e[a] + 1 == row[a].y) {
       e[a] = row[a].x;
-      --a;
+      sums[a + 1] += as_type<float>(table[e[a + 1]].y) * sums[a];
+      sums[a] = acc_t(-0.0f);
+      ++a;
     }
-    empty = a < 0;
+    if (++e[a] == row[a].y) {
+      result = sums[top]; // a == top
+      break;
+    }
+    moved = a;
   }
-  Packet<Out, V>::store(dst + destination(at, p, lead), acc);
+  Packet<Out, V>::store(dst + destination(at, p, top), result);
 }
 
 // Nearest forward of rank 1-3: a copy of the source packet, exact for every

@@ -20,12 +20,20 @@
 // search them) and weight_of_input(a, mode, i, j).
 #pragma once
 
-// No fused multiply-add: `(i + 0.5) * scale - 0.5` must round after the
-// product as well, or an index that lands exactly on .5 or on an integer moves
-// (MLX nearest 2 -> 7 would read input 1 at output 3). The C++ build passes
-// -ffp-contract=off; the Metal compiler contracts by default, so the pragma
-// holds it off for the rest of every translation unit that includes this
-// header: the kernels' sums also round like the CPU path's.
+// No fused multiply-add: every coordinate and weight rounds after each
+// operation, `(i + 0.5) * scale - 0.5` after the product and after the
+// difference. That is the one rounding every backend reproduces (the CPU
+// path, the Metal kernels with contraction off, and so could any other, e.g.
+// CUDA with nvcc -fmad=false), and the one of PyTorch's default (scalar) CPU
+// kernels, ATEN_CPU_CAPABILITY=default. Its AVX2 and AVX-512 kernels are
+// compiled with contraction and round `s * (i + 0.5) - 0.5` once, which moves
+// long-axis coordinates by a float32 step (a 2^20 + 7 -> 3 * 2^20 + 5
+// linear axis: 16 outputs of a ramp, by up to 0.0625); an index that lands
+// exactly on .5 or on an integer would move too (MLX nearest 2 -> 7 would read
+// input 1 at output 3). The C++ build passes -ffp-contract=off; the Metal
+// compiler contracts by default, so the pragma holds it off for the rest of
+// every translation unit that includes this header: the kernels' sums also
+// round like the CPU path's.
 #if defined(__clang__) || defined(__METAL_VERSION__)
 #pragma clang fp contract(off)
 #endif

@@ -5,10 +5,27 @@ GPU was tested and, after tests/test_metal_emulation.py, how many Metal kernels 
 The helpers the tests import are modules beside this file (pyproject.toml puts tests/
 on the path): helpers.py (conversions, seeded inputs, assertions), references.py
 (PyTorch and mlx.nn.Upsample references) and params.py (shared parametrisations).
+
+PyTorch runs its default CPU kernels (ATEN_CPU_CAPABILITY=default, below), whatever the CPU.
 """
 
-import mlx.core as mx
-import pytest
+import os
+
+# PyTorch's AVX2 and AVX-512 CPU kernels fuse multiply-adds such as s * (i + 0.5) - 0.5
+# (one rounding), its default kernels round each operation, as mlx-upsample does on every
+# backend; which set runs would otherwise depend on the CPU. Torch reads the variable when
+# it is first imported, so it is set before that, here; child processes inherit it.
+os.environ["ATEN_CPU_CAPABILITY"] = "default"
+
+import mlx.core as mx  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+if torch.backends.cpu.get_cpu_capability() != "DEFAULT":
+    raise RuntimeError(
+        "torch was imported before tests/conftest.py set ATEN_CPU_CAPABILITY=default: it runs "
+        f"its {torch.backends.cpu.get_cpu_capability()} kernels"
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,7 @@
 """Runs every Metal kernel of kernels/upsample.metal through the emulator
 (tests/metal_emulator) on the launch plan eval_gpu uses, and compares with
-the CPU path and PyTorch (also for the antialias and area kernels).
+the CPU path, bit for bit, and with PyTorch (also for the antialias and area
+kernels).
 
 The session ends with the line `metal kernels executed: K of N` (conftest.py);
 test_every_kernel_executed fails when K < N.
@@ -105,15 +106,16 @@ def random_input(shape, dtype, seed=0):
     return mx.array(x).astype(dtype)
 
 
+def assert_same_bits(got, expected):
+    """Equal element for element, as raw bits (+0.0 is not -0.0)."""
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    np.testing.assert_array_equal(np.array(got.view(mx.uint8)), np.array(expected.view(mx.uint8)))
+
+
 def check_forward(emu, case, x, passes=0):
     expected = case.cpu(x)
     got, kernel = case.emulate(emu, x, expected.shape, passes=passes)
-    assert got.dtype == x.dtype
-    if case.method.startswith("nearest"):
-        np.testing.assert_array_equal(np.array(got.view(mx.uint8)), np.array(expected.view(mx.uint8)))
-    else:
-        tol = TOLERANCE[x.dtype]
-        np.testing.assert_allclose(to_numpy64(got), to_numpy64(expected), rtol=tol, atol=tol)
+    assert_same_bits(got, expected)
     xt = torch.tensor(np.moveaxis(to_numpy64(x), -1, 1)) if x.dtype in TOLERANCE else None
     ref = case.torch(xt, x.ndim - 2) if xt is not None else None
     if ref is not None:
@@ -129,9 +131,8 @@ def check_backward(emu, case, x, passes=0):
     g = random_input(out_shape, x.dtype, seed=1)
     _, (expected,) = mx.vjp(case.cpu, [x], [g])
     got, kernel = case.emulate(emu, g, x.shape, backward=True, passes=passes)
-    assert got.dtype == g.dtype
+    assert_same_bits(got, expected)
     tol = TOLERANCE[x.dtype]
-    np.testing.assert_allclose(to_numpy64(got), to_numpy64(expected), rtol=tol, atol=4 * tol)
     xt = torch.tensor(np.moveaxis(to_numpy64(x), -1, 1), requires_grad=True)
     ref = case.torch(xt, x.ndim - 2)
     if ref is not None:
@@ -418,13 +419,14 @@ def test_plan_splits_where_it_saves(emulator, backward):
 
 
 def test_two_launches_agree_with_one(emulator):
-    """Same values either way, to float32 rounding (the sums are grouped
-    differently)."""
+    """The same bits either way: the temporary holds the inner sums of the
+    one-launch kernel."""
     case = Case("mlx", "antialias-cubic", scales=(0.25, 0.25, 0.5))
     x = random_input((1, 24, 20, 12, 8), mx.float32)
-    one, _ = case.emulate(emulator, x, case.cpu(x).shape, passes=1)
-    two, _ = case.emulate(emulator, x, case.cpu(x).shape, passes=2)
-    np.testing.assert_allclose(np.array(two), np.array(one), rtol=1e-5, atol=1e-6)
+    one, k1 = case.emulate(emulator, x, case.cpu(x).shape, passes=1)
+    two, k2 = case.emulate(emulator, x, case.cpu(x).shape, passes=2)
+    assert "+" not in k1 and "+" in k2
+    assert_same_bits(two, one)
 
 
 # ---- the grid, the lanes and the offsets ---------------------------------------
@@ -512,25 +514,168 @@ def test_memory_limit_is_an_error(emulator):
     np.testing.assert_allclose(np.array(got), expected, rtol=tol, atol=4 * tol)
 
 
-@pytest.mark.parametrize(
-    "method,rank,backward",
-    [(m, 1, b) for m in ["nearest", "linear", "cubic", "antialias-linear",
-                         "antialias-cubic", "area"] for b in (False, True)]
-    + [("nearest", r, False) for r in RANKS] + [("nearest", 2, True), ("area", 2, False)],
+# ---- bit for bit with the CPU path ---------------------------------------------
+#
+# The kernels sum in the CPU path's order (the head of upsample.metal): axis 0
+# innermost, each sum from its first product on. So every pass gives the CPU
+# path's bits, in one launch or two. The inputs show any other order: values
+# that cancel (1 - 1 + 2**-24 is not 1 + 2**-24 - 1 in float32) and signed
+# zeros, whose sign a sum keeps only from its first product on (+0.0 + -0.0 is
+# +0.0). Each is exact in float16 and bfloat16 too.
+CANCELLING = np.array(
+    [1.0, -1.0, 2.0**-12, -(2.0**-12), 2.0**-24, -(2.0**-24), 0.0, -0.0, 3.0, -3.0, 256.0, -256.0],
+    dtype=np.float32,
 )
-def test_bitwise_equal_to_the_cpu_path(emulator, method, rank, backward):
-    """Where the kernels sum like the CPU path (every mode in 1-D, nearest
-    forward, 2-D nearest backward and area forward), the bits agree."""
-    case = case_for(method, rank)
-    x = random_input((2, *SHAPES[rank], 8), mx.float32)
+BITWISE_METHODS = ["nearest", "nearest-exact", "linear", "cubic"] + WINDOW_METHODS
+BITWISE_SHAPES = {1: (7,), 2: (6, 5), 3: (5, 4, 5), 4: (3, 4, 2, 3)}
+# An upscale and a downscale of every axis: in one of the two, every axis has
+# positions of several taps, forward and backward (an upscale's backward sums
+# the outputs that read an input; a downscale's windows overlap).
+BITWISE_SCALES = {
+    1: [(1.75,), (0.6,)],
+    2: [(1.75, 2.5), (0.6, 0.45)],
+    3: [(1.75, 2.5, 1.5), (0.6, 0.45, 0.7)],
+    4: [(1.75, 1.5, 2.5, 1.5), (0.7, 0.6, 0.5, 0.7)],
+}
+
+
+def cancelling_input(shape, dtype, seed):
+    """CANCELLING values, a third of them signed zeros (whose sums show the
+    sign a sum starts from)."""
+    rng = np.random.default_rng(seed)
+    p = np.where(CANCELLING == 0.0, 1 / 6, 2 / 30)
+    return mx.array(rng.choice(CANCELLING, size=shape, p=p)).astype(dtype)
+
+
+def bitwise_cases(method, rank):
+    """Both families where the method has one; each scale set with 3 and with
+    8 channels (the CPU path's fixed-channel and lane kernels, the kernels'
+    3- and 8-channel packets); align_corners with the MLX family."""
+    up, down = BITWISE_SCALES[rank]
+    yield Case("pytorch", method, scales=up), 8
+    yield Case("pytorch", method, scales=down), 3
+    if method not in ("nearest-exact", "area"):
+        align = method in ("linear", "cubic")
+        yield Case("mlx", method, align, scales=up), 3
+        yield Case("mlx", method, scales=down), 8
+
+
+def same_bits_as_cpu(emu, case, x, backward, passes):
     expected = case.cpu(x)
+    src, dst_shape = x, expected.shape
     if backward:
-        g = random_input(expected.shape, mx.float32, seed=1)
-        _, (expected,) = mx.vjp(case.cpu, [x], [g])
-        got, _ = case.emulate(emulator, g, x.shape, backward=True)
+        src = cancelling_input(expected.shape, x.dtype, seed=2)
+        _, (expected,) = mx.vjp(case.cpu, [x], [src])
+        dst_shape = x.shape
+    got, kernel = case.emulate(emu, src, dst_shape, backward=backward, passes=passes)
+    assert_same_bits(got, expected)
+    return kernel
+
+
+@pytest.mark.parametrize("backward", [False, True], ids=["fwd", "bwd"])
+@pytest.mark.parametrize("dtype", list(FLOATS))
+@pytest.mark.parametrize("rank", RANKS)
+@pytest.mark.parametrize("method", BITWISE_METHODS)
+def test_bitwise_equal_to_the_cpu_path(emulator, method, rank, dtype, backward):
+    """Every mode, forward and backward, ranks 1-4 (4: the rank-generic
+    kernel), every float dtype, one launch and two: the CPU path's bits."""
+    one_launch = rank == 1 or (method.startswith("nearest") and not backward)
+    kernels = set()
+    for case, channels in bitwise_cases(method, rank):
+        x = cancelling_input((2, *BITWISE_SHAPES[rank], channels), FLOATS[dtype], seed=rank)
+        for passes in (1,) if one_launch else (1, 2):
+            kernels.add(same_bits_as_cpu(emulator, case, x, backward, passes))
+    launches = {kernel.count("+") + 1 for kernel in kernels}
+    assert launches == ({1} if one_launch else {1, 2}), kernels
+
+
+def test_bitwise_reported_sums(emulator):
+    """A 2-D nearest backward 1x1 -> 2x2, where summing axis 0 outermost
+    gives ((1 + 1e-8) - 1) + 1e-8 = 1e-8 in float32 and the CPU path
+    (1 - 1) + (1e-8 + 1e-8) = 2e-8; and a 1-D cubic backward 3 -> 1 whose
+    zero weights make -0.0 of a cotangent of -0.5, which a sum from +0.0
+    would turn into +0.0."""
+    v = mx.array(np.array([[1, 1e-8], [-1, 1e-8]], np.float32).reshape(1, 2, 2, 1))
+    case = Case("pytorch", "nearest", sizes=(2, 2))
+    _, (cpu,) = mx.vjp(case.cpu, [mx.zeros((1, 1, 1, 1))], [v])
+    got, _ = case.emulate(emulator, v, (1, 1, 1, 1), backward=True)
+    assert np.array(cpu).item() == np.float32(1e-8) + np.float32(1e-8)
+    assert_same_bits(got, cpu)
+
+    g = mx.full((1, 1, 1), -0.5)
+    case = Case("pytorch", "cubic", sizes=(1,))
+    _, (cpu,) = mx.vjp(case.cpu, [mx.zeros((1, 3, 1))], [g])
+    got, _ = case.emulate(emulator, g, (1, 3, 1), backward=True)
+    assert np.signbit(np.array(cpu)).all()
+    assert_same_bits(got, cpu)
+
+
+@pytest.mark.parametrize(
+    "case,backward",
+    [
+        (Case("mlx", "antialias-linear", scales=(1.0, 1.0)), False),
+        (Case("mlx", "antialias-cubic", scales=(1.0, 1.0)), True),
+        (Case("pytorch", "area", sizes=(4, 5)), False),
+        (Case("pytorch", "area", sizes=(4, 5)), True),
+        (Case("pytorch", "nearest", scales=(1.0, 1.0)), True),
+    ],
+    ids=repr,
+)
+def test_identity_returns_the_input(emulator, case, backward):
+    """A call whose every axis maps each position onto itself with weight 1
+    returns its input on both backends, though MLX's antialias rows also
+    read the neighbours with weight 0 (whose sum would turn -0.0 into +0.0
+    and 0 * inf into NaN)."""
+    x = cancelling_input((2, 4, 5, 3), mx.float32, seed=5)
+    x = mx.where(mx.arange(3) == 1, mx.array(np.inf), x)
+    got, kernel = case.emulate(emulator, x, x.shape, backward=backward)
+    assert kernel == ""  # no launch
+    assert_same_bits(got, x)
+    if backward:
+        _, (cpu,) = mx.vjp(case.cpu, [mx.zeros_like(x)], [x])
     else:
-        got, _ = case.emulate(emulator, x, expected.shape)
-    np.testing.assert_array_equal(np.array(got.view(mx.uint32)), np.array(expected.view(mx.uint32)))
+        cpu = case.cpu(x)
+    assert_same_bits(cpu, x)
+
+
+def random_case(rng):
+    """A call drawn at random: family, mode, rank 1-5, sizes 1-7, scales or sizes,
+    align_corners, recompute_scale_factor, channels (the CPU path's 1-4 channel, 8-lane
+    and 32-lane kernels), batch."""
+    family = str(rng.choice(["mlx", "pytorch"]))
+    methods = ["nearest", "linear", "cubic", "antialias-linear", "antialias-cubic"]
+    method = str(rng.choice(methods + (["nearest-exact", "area"] if family == "pytorch" else [])))
+    shape = [int(n) for n in rng.integers(1, 8, size=int(rng.integers(1, 6)))]
+    channels = int(rng.choice([1, 2, 3, 4, 5, 8, 9, 12] + ([40] if len(shape) <= 2 else [])))
+    align = method in ("linear", "cubic") and bool(rng.random() < 0.3)
+    sizes = scales = None
+    recompute = False
+    if family == "pytorch" and rng.random() < 0.5:
+        sizes = [int(m) for m in rng.integers(1, 10, size=len(shape))]
+    else:
+        pool = [0.25, 0.4, 0.5, 0.7, 1.0, 1.3, 1.5, 2.0, 2.5, 3.0]
+        scales = [float(rng.choice(pool)) for _ in shape]
+        scales = [s if math.floor(s * n) > 0 else 1.0 for s, n in zip(scales, shape)]
+        recompute = family == "pytorch" and bool(rng.random() < 0.3)
+    case = Case(family, method, align, scales=scales, sizes=sizes, recompute=recompute)
+    return case, (int(rng.integers(1, 3)), *shape, channels)
+
+
+def test_bitwise_random_calls(emulator):
+    """150 random calls, forward and backward, every float dtype, one launch and two:
+    the CPU path's bits. The asan emulator (-O0, sanitized: 60x slower) runs the first 15."""
+    rng = np.random.default_rng(2024)
+    for k in range(15 if emulator.name == "asan" else 150):
+        case, shape = random_case(rng)
+        dtype = FLOATS[str(rng.choice(list(FLOATS)))]
+        backward = bool(rng.random() < 0.5)
+        x = cancelling_input(shape, dtype, seed=k)
+        split = len(shape) > 3 and (backward or not case.method.startswith("nearest"))
+        for passes in (1, 2) if split else (1,):
+            try:
+                same_bits_as_cpu(emulator, case, x, backward, passes)
+            except AssertionError as e:
+                raise AssertionError(f"{case} {shape} {dtype} backward={backward} passes={passes}") from e
 
 
 @pytest.mark.parametrize("passes", [1, 2])

@@ -9,7 +9,9 @@ grid. So on long axes none of them is a reference: mlx-upsample computes the exa
 coordinate of the documented formula (docs/semantics.md, both families; the integer part
 in 64-bit integers), and the references here are those formulas evaluated in numpy,
 float64 for the coordinates and int64 where a floor or a rounding decides the source.
-Axes up to 2**23 keep the references' own float32 arithmetic; the rest of the suite
+Axes up to 2**23 keep the references' own float32 arithmetic, each operation rounded (no
+fused multiply-add): PyTorch's default CPU kernels, which conftest.py makes torch run (its
+AVX2 and AVX-512 kernels fuse s * (i + 0.5) - 0.5 into one rounding); the rest of the suite
 compares those bit for bit.
 
 The first test ports PyTorch's test for its issue 88939 (test_interpolate_buffer_overflow):
@@ -18,11 +20,15 @@ align_corners maps the last output onto the last input, which a float32 coordina
 """
 
 import math
+import subprocess
+import sys
 from fractions import Fraction
 
 import mlx.core as mx
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 
 from helpers import assert_close, to_f64
 from mlx_upsample import interpolate, upsample
@@ -300,3 +306,33 @@ def test_long_axis_gradient(long_signal):
         w = np.where(i0 == j, 1 - l1, 0) + np.where(i1 == j, l1, 0)
         expected += np.where(valid, w * cot[i], 0)
     assert_close(grad[j], expected)
+
+
+# --------------------------------------------------------------------------------------
+# below 2**23: float32 coordinates, rounded after every operation
+# --------------------------------------------------------------------------------------
+
+
+def test_torch_runs_its_default_kernels_here_and_in_children():
+    """conftest.py pins ATEN_CPU_CAPABILITY=default before torch is imported, in this
+    process and, through the environment, in every child process."""
+    assert torch.backends.cpu.get_cpu_capability() == "DEFAULT"
+    child = subprocess.run(
+        [sys.executable, "-c", "import torch; print(torch.backends.cpu.get_cpu_capability())"],
+        capture_output=True, text=True, timeout=120, check=True,
+    )
+    assert child.stdout.strip() == "DEFAULT"
+
+
+def test_long_float32_axis_bit_for_bit_with_torch():
+    """2**20 + 7 -> 3 * 2**20 + 5, linear: coordinates s * (i + 0.5) - 0.5 near 2**20, where
+    float32 steps by 1/8, so that one rounding or two tell apart (PyTorch's AVX2 and AVX-512
+    kernels, with one, change 16 outputs of the ramp, by up to 0.0625, and 593324 of the
+    random signal). Ours round twice, as torch's default kernels: the same float32 bits."""
+    n, m = 2**20 + 7, 3 * 2**20 + 5
+    for x in (np.arange(n, dtype=np.float32), random_signal(n, seed=3)):
+        expected = F.interpolate(torch.from_numpy(x).reshape(1, 1, n), size=m, mode="linear")
+        got = interpolate(mx.array(x).reshape(1, n, 1), size=m, mode="linear")
+        np.testing.assert_array_equal(
+            np.array(got).reshape(-1).view(np.uint32), expected.numpy().reshape(-1).view(np.uint32)
+        )

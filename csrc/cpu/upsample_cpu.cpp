@@ -318,23 +318,6 @@ void run_uint8_resample(
 // (say (1, 1, L, C)); such calls still build whole tables.
 constexpr int64_t WHOLE_TABLE_BYTES = 1 << 20;
 
-// Whether axis `a` maps every row onto itself with weight 1, piece by piece.
-bool is_identity_axis(const upsample::AxisMap& a, int mode, bool backward) {
-  if (a.in_size != a.out_size) {
-    return false;
-  }
-  constexpr int PIECE = 1 << 16;
-  GatherTable t;
-  for (int r0 = 0; r0 < a.out_size; r0 += PIECE) {
-    int r1 = std::min(a.out_size, r0 + PIECE);
-    build_rows(a, mode, backward, r0, r1, t);
-    if (!t.is_identity(r0)) {
-      return false;
-    }
-  }
-  return true;
-}
-
 } // namespace
 
 void upsample(

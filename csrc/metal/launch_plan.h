@@ -36,6 +36,8 @@ struct Launch {
 // split (leading axes, then the last axis) when that moves fewer bytes than
 // it saves in arithmetic (the plan's cost estimate, launch_plan.cpp).
 struct LaunchPlan {
+  // None when every axis is the identity (is_identity_axis): the result is
+  // the source itself, as on the CPU path.
   std::vector<Launch> launches;
   std::vector<int> temporary_shape; // float32 elements; empty without one
 

@@ -70,6 +70,15 @@ def interpolate(
     interpolate in float32. Every float mode has a deterministic gather
     backward, on the CPU and in Metal.
 
+    Coordinates (axes up to ``2**23``) are PyTorch's float32 formulas, e.g.
+    ``s * (i + 0.5) - 0.5``, rounded after every operation, with no fused
+    multiply-add: what PyTorch's default CPU kernels compute
+    (``ATEN_CPU_CAPABILITY=default``) and what every backend here reproduces.
+    PyTorch's AVX2 and AVX-512 kernels, which x86 CPUs run unless told
+    otherwise, round that multiply-add once and can differ in the last bits:
+    on a ``2**20 + 7 -> 3 * 2**20 + 5`` linear axis 16 outputs of a ramp, by
+    up to 0.0625. Longer axes take the exact coordinate.
+
     Args:
         x: input ``(N, *spatial, C)``.
         size: output spatial size, an int or one per spatial dim.

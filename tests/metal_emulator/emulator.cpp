@@ -141,6 +141,10 @@ void run(
     void* dst,
     size_t dst_bytes) {
   using mlx_upsample::metal::Buffer;
+  if (plan.launches.empty()) {
+    std::memcpy(dst, src, dst_bytes); // eval_gpu shares the source's buffer
+    return;
+  }
   DeviceBuffer in(src_offset + src_bytes);
   std::memcpy(in.data + src_offset, src, src_bytes);
   GuardedBuffer out(dst_bytes);

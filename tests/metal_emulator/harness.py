@@ -242,8 +242,8 @@ class Emulator:
         )
         if status != 0:
             raise EmulatorError(error.value.decode())
-        launches = []
-        for part in text.value.decode().split(";"):
+        launches = []  # none: the result is the source (every axis the identity)
+        for part in filter(None, text.value.decode().split(";")):
             name, *numbers = part.split()
             launches.append((name, tuple(map(int, numbers[:3])), tuple(map(int, numbers[3:]))))
         return launches
