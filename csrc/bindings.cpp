@@ -5,11 +5,13 @@
 #include <nanobind/nanobind.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/variant.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/vector.h>
 
 #include <string>
 
 #include "cpu/thread_pool.h"
+#include "mlx/transforms.h"
 #include "primitives.h"
 
 namespace nb = nanobind;
@@ -97,6 +99,17 @@ NB_MODULE(_ext, m) {
   m.def("num_threads_env_problem", &mlx_upsample::cpu::num_threads_env_problem,
         "Why MLX_UPSAMPLE_NUM_THREADS was ignored, or '' if unset or used.");
   m.attr("MAX_THREADS") = mlx_upsample::cpu::MAX_THREADS;
+
+  // Test hook: the layout of an array's memory once it is evaluated.
+  m.def(
+      "_strides",
+      [](mx::array a) {
+        mx::eval(a);
+        std::vector<int64_t> strides(a.strides().begin(), a.strides().end());
+        return std::make_pair(strides, bool(a.flags().row_contiguous));
+      },
+      "a"_a,
+      "(strides, row_contiguous) of `a`, evaluated (for the tests).");
 
   m.def("nanobind_registries", &nanobind_registries,
         "Keys of the nanobind registries in this interpreter (self-check).");

@@ -7,6 +7,7 @@
 #include <variant>
 
 #include "cpu/upsample_cpu.h"
+#include "layout.h"
 #include "memory_check.h"
 #include "mlx/ops.h"
 #include "mlx/utils.h"
@@ -105,8 +106,9 @@ mx::Shape backward_shape(
   return out;
 }
 
-// The op hands the primitives row-contiguous arrays (mx::contiguous) and
-// every backend indexes them as such.
+// On GPU streams the op hands the primitives row-contiguous arrays
+// (mx::contiguous) and the Metal backend indexes them as such; the CPU
+// primitives take any layout (layout.h).
 const mx::array& contiguous_input(const mx::array& a) {
   if (!a.flags().row_contiguous) {
     throw std::runtime_error("[upsample] internal: input is not contiguous");
@@ -187,6 +189,12 @@ void check_tangent_dtype(const mx::array& tangent, const mx::array& x) {
   }
 }
 
+// The CPU primitives read any layout in place or copy it themselves, once its
+// strides are known (layout.h); the Metal ones take row-contiguous arrays.
+mx::array for_backend(const mx::array& a, mx::Stream s) {
+  return s.device.type == mx::Device::DeviceType::gpu ? mx::contiguous(a, false, s) : a;
+}
+
 // The cotangent of x given `cotangent`, the cotangent of y (or, in the
 // backward's own jvp, a tangent: `what` names it); `x` only lends its
 // spatial sizes (backward_shape).
@@ -210,7 +218,7 @@ mx::array upsample_backward(
       backward_shape(p, cotangent.shape(), x.shape()),
       cotangent.dtype(),
       std::make_shared<UpsampleBackward>(s, p),
-      {mx::contiguous(cotangent, false, s), x});
+      {for_backend(cotangent, s), x});
 }
 
 // vmap puts its axis in front: a batch axis more, no reshape (a
@@ -245,7 +253,7 @@ mx::array upsample(
       in = mx::astype(x, mx::float32, stream);
     }
   }
-  in = mx::contiguous(in, false, stream);
+  in = for_backend(in, stream);
   return mx::array(
       out_shape,
       in.dtype(),
@@ -258,7 +266,11 @@ mx::array upsample(
 void UpsampleForward::eval_cpu(
     const std::vector<mx::array>& inputs,
     mx::array& out) {
-  cpu::upsample(contiguous_input(inputs[0]), out, params_, stream(), /*backward=*/false);
+  layout::run_forward(
+      inputs[0], out, params_.spatial_dims(), stream(),
+      [this](const mx::array& src, mx::array& dst) {
+        cpu::upsample(src, dst, params_, stream(), /*backward=*/false);
+      });
 }
 
 void UpsampleForward::eval_gpu(
@@ -330,7 +342,11 @@ std::vector<mx::Shape> UpsampleForward::output_shapes(
 void UpsampleBackward::eval_cpu(
     const std::vector<mx::array>& inputs,
     mx::array& out) {
-  cpu::upsample(contiguous_input(inputs[0]), out, params_, stream(), /*backward=*/true);
+  layout::run_backward(
+      inputs[0], inputs[1], out, params_.spatial_dims(), stream(),
+      [this](const mx::array& src, mx::array& dst) {
+        cpu::upsample(src, dst, params_, stream(), /*backward=*/true);
+      });
 }
 
 void UpsampleBackward::eval_gpu(

@@ -32,8 +32,9 @@ struct NotImplemented : std::logic_error {
 
 // Builds y = upsample(x) (the op used by the bindings), x (*batch, *spatial,
 // C) with as many spatial axes as `params` has. Weighted methods (all but
-// nearest) turn integer and bool inputs into float32; contiguity is taken
-// care of here.
+// nearest) turn integer and bool inputs into float32. On GPU streams the
+// input is made contiguous here; the CPU primitives take any layout
+// (layout.h).
 mx::array upsample(
     const mx::array& x,
     const UpsampleParams& params,

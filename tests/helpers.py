@@ -46,10 +46,11 @@ def from_torch_nchw(t):
 
 
 def contiguous_copy(x):
-    """A fresh row-contiguous copy of ``x`` (through numpy, no MLX view tricks)."""
+    """A fresh row-contiguous copy of ``x`` (through numpy, no MLX view tricks;
+    ``np.array`` alone would keep a view's memory order)."""
     if x.dtype == mx.bfloat16:
-        return mx.array(np.array(x.astype(mx.float32))).astype(mx.bfloat16)
-    return mx.array(np.array(x))
+        return mx.array(np.ascontiguousarray(np.array(x.astype(mx.float32)))).astype(mx.bfloat16)
+    return mx.array(np.ascontiguousarray(np.array(x)))
 
 
 # --------------------------------------------------------------------------------------

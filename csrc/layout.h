@@ -1,0 +1,107 @@
+// Memory layouts the CPU primitives read in place, and the layout they write.
+//
+// The kernels index (*batch, *spatial, C) row-contiguous arrays. An input
+// whose memory is channels-first, (*batch, C, *spatial) row-contiguous (the
+// channels-last view x_nchw.transpose(0, 2, 3, 1) of PyTorch-ported code,
+// its 1-D and 3-D equivalents, or a vmapped one), is the same memory as the
+// row-contiguous (*batch, C, *spatial, 1): C more batch axis and one channel
+// per image. The primitives run the kernels on that view and hand back their
+// (*batch, C, *out_spatial, 1) result as the (*batch, *out_spatial, C) array
+// it is, so that channels-first memory in gives channels-first memory out
+// (y.transpose(0, 3, 1, 2) is then a free, row-contiguous view), as PyTorch
+// keeps memory_format. Everything is decided at eval time from the strides,
+// where they are known: the op builds the same graph for every layout (a
+// lazy transpose has no strides yet), which mx.compile(shapeless=True)
+// replays for any shape.
+//
+// Other layouts (sliced with steps, broadcast, axes otherwise permuted) are
+// copied to row-contiguous memory first, as mx.contiguous would.
+#pragma once
+
+#include "mlx/array.h"
+#include "mlx/stream.h"
+#include "upsample_params.h"
+
+namespace mlx_upsample::layout {
+
+namespace mx = mlx::core;
+
+// a (*batch, *spatial, C) with `dims` spatial axes is not row-contiguous and
+// its memory is (*batch, C, *spatial) row-contiguous.
+bool is_channels_first(const mx::array& a, int dims);
+
+// Runs `kernel(src, dst)` (a backend's upsample on row-contiguous arrays,
+// which allocates dst) for the forward primitive: src is the input as it
+// comes, dst the primitive's output. Channels-first src gives channels-first
+// dst; any other layout is computed on row-contiguous memory.
+template <typename Kernel>
+void run_forward(const mx::array& src, mx::array& dst, int dims, mx::Stream s, Kernel kernel);
+
+// The same for the backward primitive: `cotangent` as it comes, `x` the
+// forward input (evaluated: its strides are known). The result, the
+// cotangent of x, is laid out as x is (channels-first when x is), reading a
+// cotangent of that layout in place and copying any other.
+template <typename Kernel>
+void run_backward(
+    const mx::array& cotangent,
+    const mx::array& x,
+    mx::array& dst,
+    int dims,
+    mx::Stream s,
+    Kernel kernel);
+
+// ---- implementation helpers (layout.cpp) -----------------------------------
+
+// The row-contiguous (*batch, C, *spatial, 1) array on a channels-first a's
+// memory.
+mx::array channel_images(const mx::array& a, int dims);
+
+// A fresh row-contiguous copy of a of shape (*batch, C, *spatial, 1) for any
+// strides of a (held by the stream until the work enqueued after it ran).
+mx::array copy_to_channel_images(const mx::array& a, int dims, mx::Stream s);
+
+// A fresh row-contiguous copy of a for any strides (held as above).
+mx::array copy_to_row_contiguous(const mx::array& a, mx::Stream s);
+
+// An unallocated array of dst's (*batch, C, *spatial, 1) shape.
+mx::array channel_images_like(const mx::array& dst, int dims);
+
+// dst becomes the (*batch, *spatial, C) view of images' memory.
+void adopt_channel_images(mx::array& dst, const mx::array& images, int dims);
+
+template <typename Kernel>
+void run_forward(const mx::array& src, mx::array& dst, int dims, mx::Stream s, Kernel kernel) {
+  if (src.flags().row_contiguous) {
+    kernel(src, dst);
+  } else if (is_channels_first(src, dims)) {
+    mx::array images = channel_images_like(dst, dims);
+    kernel(channel_images(src, dims), images);
+    adopt_channel_images(dst, images, dims);
+  } else {
+    kernel(copy_to_row_contiguous(src, s), dst);
+  }
+}
+
+template <typename Kernel>
+void run_backward(
+    const mx::array& cotangent,
+    const mx::array& x,
+    mx::array& dst,
+    int dims,
+    mx::Stream s,
+    Kernel kernel) {
+  if (is_channels_first(x, dims)) {
+    mx::array images = channel_images_like(dst, dims);
+    kernel(
+        is_channels_first(cotangent, dims) ? channel_images(cotangent, dims)
+                                           : copy_to_channel_images(cotangent, dims, s),
+        images);
+    adopt_channel_images(dst, images, dims);
+  } else if (cotangent.flags().row_contiguous) {
+    kernel(cotangent, dst);
+  } else {
+    kernel(copy_to_row_contiguous(cotangent, s), dst);
+  }
+}
+
+} // namespace mlx_upsample::layout
