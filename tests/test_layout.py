@@ -297,3 +297,92 @@ def test_numpy_sees_the_values():
     x_cf = rand((1, 2, 3, 4), seed=90)
     y = upsample(to_channels_last(x_cf), 1, mode="nearest")
     np.testing.assert_array_equal(np.array(y), np.moveaxis(np.array(x_cf), 1, -1))
+
+
+# ---- few channels: the CPU kernels vectorised along the last axis -------------
+
+# Per call: every channel's values do not depend on the others, so 1 to 3
+# channels give the bits of the same channels inside a wide call (whose
+# kernels vectorise across channels). Long axes cover whole blocks of 8
+# outputs and a tail; 1-D axes long enough are gathered in pieces.
+NARROW_CALLS = CALLS + [
+    ("up-nearest-300", lambda a: upsample(a, 300, mode="nearest")),
+    ("up-nearest-3", lambda a: upsample(a, 3, mode="nearest")),
+    ("up-nearest-(..,2,4)", lambda a: upsample(a, (1, 2, 4)[3 - (a.ndim - 2):], mode="nearest")),
+    ("nearest-2", lambda a: interpolate(a, scale_factor=2, mode="nearest")),
+    ("linear-300", lambda a: interpolate(a, scale_factor=300, mode="linear")),
+    ("linear-1/300", lambda a: interpolate(a, scale_factor=1 / 300, mode="linear")),
+    ("bilinear-2", lambda a: upsample(a, 2, mode="linear")),
+    ("bicubic-2", lambda a: upsample(a, 2, mode="cubic")),
+]
+
+
+def bits_any_nan(a):
+    """bits(a) with every NaN one NaN: which NaN payload a sum of NaNs keeps
+    depends on the operand order the compiler picked, not on the values."""
+    v = to_numpy(a).astype(np.float32)
+    v[np.isnan(v)] = np.nan
+    return v.tobytes(), a.shape, a.dtype
+
+
+def _narrow_case(shape, channels, dtype, seed):
+    wide = rand((*shape, 7), dtype, seed=seed)
+    # Non-finite values and signed zeros: a lane's select must keep them.
+    flat = np.array(wide.astype(mx.float32)).reshape(-1)
+    flat[::97] = np.inf
+    flat[5::101] = -0.0
+    flat[7::193] = np.nan
+    wide = mx.array(flat.reshape(wide.shape)).astype(dtype)
+    # mx.contiguous copies the bits (a trip through float32 could requiet NaNs).
+    return wide, mx.contiguous(wide[..., :channels])
+
+
+NARROW_SHAPES = {"1d": (2, 1500), "2d": (2, 19, 37), "3d": (1, 5, 6, 21)}
+# x300 on every axis of a 2-D or 3-D input would be too large for a test.
+NARROW_CASES = [
+    pytest.param(name, fn, shape, id=f"{name}-{key}")
+    for name, fn in NARROW_CALLS
+    for key, shape in NARROW_SHAPES.items()
+    if "300" not in name or key == "1d"
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("channels", [1, 2, 3])
+@pytest.mark.parametrize("name,fn,shape", NARROW_CASES)
+def test_few_channels_match_wide(name, fn, shape, channels, dtype):
+    wide, narrow = _narrow_case(shape, channels, dtype, seed=channels)
+    want = fn(wide)[..., :channels]
+    assert row_contiguous(narrow)
+    assert bits_any_nan(fn(narrow)) == bits_any_nan(want)
+
+
+NARROW_GRAD_CASES = [
+    pytest.param(name, fn, shape, id=f"{name}-{key}")
+    for name, fn in GRAD_CALLS + NARROW_CALLS[-3:]
+    for key, shape in NARROW_SHAPES.items()
+    if "300" not in name or key == "1d"
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("name,fn,shape", NARROW_GRAD_CASES)
+def test_few_channels_backward_match_wide(name, fn, shape, channels, dtype):
+    wide = rand((*shape, 7), dtype, seed=channels + 1)
+    narrow = mx.contiguous(wide[..., :channels])
+    cot = rand(fn(wide).shape, dtype, seed=2)
+    (want,) = mx.vjp(fn, [wide], [cot])[1]
+    (got,) = mx.vjp(fn, [narrow], [mx.contiguous(cot[..., :channels])])[1]
+    assert row_contiguous(narrow) and bits(got) == bits(want[..., :channels])
+
+
+def test_nearest_replicate_in_pieces():
+    # A 1-D table too large to build whole: pieces of 4096 outputs that start
+    # inside a run of 3 (or 300) copies.
+    for shape, k in (((2, 150001, 1), 3), ((1, 2001, 2), 300), ((3, 70001, 1), 4)):
+        for dtype in (mx.float32, mx.float16, mx.uint8, mx.int64):
+            x = (rand(shape, mx.float32, seed=k) * 50).astype(dtype)
+            got = upsample(x, k, mode="nearest")
+            want = np.repeat(np.array(x), k, axis=1)
+            np.testing.assert_array_equal(np.array(got), want)

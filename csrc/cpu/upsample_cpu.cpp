@@ -41,6 +41,9 @@ struct NearestPlan {
   std::vector<int> out_sizes;
   std::vector<GatherTable> tables; // per axis: source of each output
   upsample::AxisMap axis;
+  // k > 0: output o of the last axis is input o / k and its pixels are 1, 2,
+  // 4 or 8 bytes, copied with wide stores (nearest_replicate.inc).
+  int64_t replicate = 0;
 };
 
 namespace baseline {
@@ -149,12 +152,55 @@ void enqueue(
   encoder.dispatch([task, in, out]() { task(in, out); });
 }
 
+// Pixels that nearest_replicate.inc copies as one word.
+bool word_pixel(int64_t channels, mx::Dtype dtype) {
+  int64_t pixel = channels * mx::size_of(dtype);
+  return pixel == 1 || pixel == 2 || pixel == 4 || pixel == 8;
+}
+
+// The last axis of a nearest forward replicates by its rule: output o is
+// input o / factor. Its table is then not built (for a 1-D x300 building it
+// would cost more than the copy).
+bool replicates_by_rule(const upsample::AxisMap& last, int64_t channels, mx::Dtype dtype) {
+  return last.rule == upsample::RULE_NEAREST_REPLICATE && last.factor > 1 &&
+      word_pixel(channels, dtype);
+}
+
+// k if output o of the last axis reads input o / k (an integer scale k, by
+// its rule or by its table) and a pixel is a word of 1, 2, 4 or 8 bytes;
+// else 0.
+int64_t replication_factor(const NearestPlan& q, const upsample::AxisMap& last) {
+  int64_t pixel = q.channels * q.elem_bytes;
+  if (pixel != 1 && pixel != 2 && pixel != 4 && pixel != 8) {
+    return 0;
+  }
+  int64_t n = q.in_sizes.back(), m = q.out_sizes.back();
+  if (m % n != 0 || m == n) {
+    return 0;
+  }
+  int64_t k = m / n;
+  if (last.rule == upsample::RULE_NEAREST_REPLICATE && last.factor == k) {
+    return k;
+  }
+  if (q.tables.empty()) {
+    return 0;
+  }
+  const GatherTable& t = q.tables.back();
+  for (int64_t o = 0; o < m; ++o) {
+    if (t.index[o] != o / k) {
+      return 0;
+    }
+  }
+  return k;
+}
+
 // `tables` empty: one spatial axis, built in pieces from `axis`.
 void run_nearest_forward(
     const mx::array& src,
     mx::array& dst,
     std::vector<GatherTable> tables,
     const upsample::AxisMap& axis,
+    const upsample::AxisMap& last,
     mx::Stream s,
     const std::string& call) {
   auto plan = std::make_shared<NearestPlan>();
@@ -165,6 +211,7 @@ void run_nearest_forward(
   plan->out_sizes = spatial_sizes(dst, dims);
   plan->tables = std::move(tables);
   plan->axis = axis;
+  plan->replicate = replication_factor(*plan, last);
   int64_t rows = dst.size() / (int64_t(plan->out_sizes.back()) * plan->channels);
   enqueue(src, dst, s, call, [plan, rows](const void* in, void* out) {
     nearest_forward(in, out, *plan, rows);
@@ -356,7 +403,7 @@ void upsample(
     if (is_identity_axis(maps[0], mode, backward)) {
       dst.copy_shared_buffer(src);
     } else if (nearest_forward) {
-      run_nearest_forward(src, dst, {}, maps[0], s, call);
+      run_nearest_forward(src, dst, {}, maps[0], maps[0], s, call);
     } else {
       run_separable_gather(src, dst, {}, maps[0], mode, backward, s, call);
     }
@@ -365,8 +412,11 @@ void upsample(
   std::vector<GatherTable> tables;
   try {
     for (const upsample::AxisMap& m : maps) {
+      bool skip = nearest_forward && &m == &maps.back() &&
+          replicates_by_rule(m, src.shape(-1), src.dtype());
       tables.push_back(
-          backward ? backward_table(m, mode) : forward_table(m, mode));
+          skip ? GatherTable{}
+               : backward ? backward_table(m, mode) : forward_table(m, mode));
     }
   } catch (const std::bad_alloc&) {
     // Within MLX's memory limit, but not available right now.
@@ -378,7 +428,7 @@ void upsample(
   if (all_identity(src, dst, tables)) {
     dst.copy_shared_buffer(src);
   } else if (nearest_forward) {
-    run_nearest_forward(src, dst, std::move(tables), maps[0], s, call);
+    run_nearest_forward(src, dst, std::move(tables), maps[0], maps.back(), s, call);
   } else {
     run_separable_gather(src, dst, std::move(tables), maps[0], mode, backward, s, call);
   }
