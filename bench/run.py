@@ -19,6 +19,10 @@ the backward pass of
   fill    torch's fill_ of a float32 buffer of the output's byte size on all cores: the
           cost of writing the output once, which no forward pass can beat (torch/fill
           is how much faster than PyTorch any forward could be)
+With --full (or only them, --layout-only) it also runs the layout cases of
+layout_cases.py: channels-first memory viewed channels-last and 1 to 3 channels, ours on
+the view and on a contiguous copy against mlx.nn on the view and torch on its contiguous
+channels-first tensor (measure_layout.py).
 How a case is measured, its memory included: measure.py, and probe.py for the resident
 set of one call in a fresh process. How each call is timed (warm-up, bursts, idle waits,
 slow contenders, re-timing a noisy case): timing.py. The table shows the median and the
@@ -47,8 +51,10 @@ import torch
 import mlx_upsample
 
 import cases
+import layout_cases
 import report
 from measure import bench_case, mlx_eval_overhead_us
+from measure_layout import bench_layout_case, layout_target_lines, render_layout
 from targets import target_lines
 from timing import keep_freed_memory
 
@@ -59,6 +65,9 @@ def parse_args():
                         help="more shapes (2-D RGB, 3-D, 1-D, downsampling) and float16")
     parser.add_argument("--antialias-only", action="store_true",
                         help="only the antialiased cases (downscale by 4, linear and cubic)")
+    parser.add_argument("--layout-only", action="store_true",
+                        help="only the layout and few-channel cases (layout_cases.py; "
+                             "part of --full)")
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per contender")
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls per contender")
     parser.add_argument("--device", choices=("cpu", "gpu"),
@@ -107,6 +116,16 @@ def run_jobs(jobs, args):
     return rows
 
 
+def run_layout_jobs(args):
+    rng = np.random.default_rng(1)
+    rows = []
+    for k, case in enumerate(layout_cases.layout_jobs(), 1):
+        print(f"[layout {k}/{len(layout_cases.LAYOUT_CASES)}] {case[0]} {case[2]}",
+              file=sys.stderr, flush=True)
+        rows += bench_layout_case(case, args, rng)
+    return rows
+
+
 def main():
     args = parse_args()
     heap_reuse = not args.system_malloc and keep_freed_memory()
@@ -117,18 +136,25 @@ def main():
     print(report.meta_text(meta))
     print(report.LEGEND, flush=True)
 
-    rows = run_jobs(cases.jobs(args.full, args.antialias_only), args)
+    rows = [] if args.layout_only else run_jobs(cases.jobs(args.full, args.antialias_only), args)
+    layout_rows = run_layout_jobs(args) if args.full or args.layout_only else []
 
-    print(report.render_terminal(rows))
-    print("\n" + report.retimed_line(rows))
-    print("\ntargets:\n" + "\n".join(target_lines(rows)))
+    if rows:
+        print(report.render_terminal(rows))
+        print("\n" + report.retimed_line(rows))
+        print("\ntargets:\n" + "\n".join(target_lines(rows)))
+    if layout_rows:
+        print("\nlayout cases (ms; ours/mlx.nn on the channels-last view, torch on its "
+              "contiguous channels-first tensor):\n" + render_layout(layout_rows))
+        print("\nlayout targets:\n" + "\n".join(layout_target_lines(layout_rows)))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"meta": meta, "results": rows}, f, indent=1)
-    if args.markdown:
+            json.dump({"meta": meta, "results": rows, "layout_results": layout_rows}, f,
+                      indent=1)
+    if args.markdown and rows:
         with open(args.markdown, "w") as f:
             f.write(report.render_markdown(rows, meta))
-    if args.plot:
+    if args.plot and rows:
         report.write_plot(rows, args.plot)
 
 
