@@ -15,7 +15,11 @@
 // replays for any shape.
 //
 // Other layouts (sliced with steps, broadcast, axes otherwise permuted) are
-// copied to row-contiguous memory first, as mx.contiguous would.
+// copied to row-contiguous memory first, as mx.contiguous would. So is the
+// cotangent of a channels-first x whose channel images have short rows (many
+// channels of small images, a ViT position embedding): the backward runs
+// channels-last and its result is copied into channels-first memory, still
+// the layout that comes back.
 #pragma once
 
 #include "mlx/array.h"
@@ -63,6 +67,16 @@ mx::array copy_to_channel_images(const mx::array& a, int dims, mx::Stream s);
 // A fresh row-contiguous copy of a for any strides (held as above).
 mx::array copy_to_row_contiguous(const mx::array& a, mx::Stream s);
 
+// Whether a channels-first backward is better computed channels-last, on
+// copies: the channel images' rows (the kernel's output's last spatial axis)
+// are so short that the kernels' per-row work outweighs copying the
+// cotangent and the result.
+bool short_channel_rows(const mx::array& dst, int dims);
+
+// dst becomes channels-first memory holding `rows`, a row-contiguous
+// (*batch, *spatial, C) result (copied; rows is held until the copy ran).
+void lay_out_channels_first(mx::array& dst, const mx::array& rows, int dims, mx::Stream s);
+
 // An unallocated array of dst's (*batch, C, *spatial, 1) shape.
 mx::array channel_images_like(const mx::array& dst, int dims);
 
@@ -90,7 +104,13 @@ void run_backward(
     int dims,
     mx::Stream s,
     Kernel kernel) {
-  if (is_channels_first(x, dims)) {
+  if (is_channels_first(x, dims) && short_channel_rows(dst, dims)) {
+    mx::array rows(dst.shape(), dst.dtype(), nullptr, {});
+    kernel(
+        cotangent.flags().row_contiguous ? cotangent : copy_to_row_contiguous(cotangent, s),
+        rows);
+    lay_out_channels_first(dst, rows, dims, s);
+  } else if (is_channels_first(x, dims)) {
     mx::array images = channel_images_like(dst, dims);
     kernel(
         is_channels_first(cotangent, dims) ? channel_images(cotangent, dims)

@@ -386,3 +386,25 @@ def test_nearest_replicate_in_pieces():
             got = upsample(x, k, mode="nearest")
             want = np.repeat(np.array(x), k, axis=1)
             np.testing.assert_array_equal(np.array(got), want)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("name,fn", GRAD_CALLS, ids=GRAD_IDS)
+def test_many_channels_short_rows(name, fn, dtype):
+    # Many channels of small images (a ViT position embedding): the backward
+    # of such a channels-first x runs channels-last on copies; values and
+    # layouts are the same as everywhere.
+    for shape in ((1, 24, 6, 5), (2, 16, 3, 4, 9), (2, 12, 30)):
+        view = to_channels_last(rand(shape, dtype, seed=95))
+        xc = contiguous_copy(view)
+        y = fn(xc)
+        assert bits(fn(view)) == bits(y)
+        assert_channels_first(fn(view))
+        cot = rand(y.shape, dtype, seed=96)
+        (want,) = mx.vjp(fn, [xc], [cot])[1]
+        for c in (cot, to_channels_last(contiguous_copy(to_channels_first(cot))), cot[::-1]):
+            (got,) = mx.vjp(fn, [view], [c])[1]
+            (ref,) = mx.vjp(fn, [xc], [contiguous_copy(c)])[1]
+            assert bits(got) == bits(ref)
+            assert_channels_first(got)
+        assert bits(mx.vjp(fn, [view], [cot])[1][0]) == bits(want)
