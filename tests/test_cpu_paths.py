@@ -149,7 +149,8 @@ def test_thread_splits_inside_a_slab_are_exact(mode):
     assert_close(results[0][1], ref_grad)
 
 
-ISA_SHAPES = [(2, 37, 3), (2, 9, 300), (2, 7, 6, 40), (1, 5, 4, 6, 9)]
+# 1 to 3 channels take the kernels vectorised along the last axis (last_axis_narrow.inc).
+ISA_SHAPES = [(2, 37, 3), (2, 9, 300), (2, 7, 6, 40), (1, 5, 4, 6, 9), (2, 7, 45, 1), (3, 50, 2)]
 ISA_MODES = [
     dict(mode="nearest"),
     dict(mode="linear", align_corners=False),
