@@ -1,5 +1,6 @@
 #include "layout.h"
 
+#include <cstdlib>
 #include <numeric>
 
 #include "cpu/strided_copy.h"
@@ -92,6 +93,23 @@ bool is_channels_first(const mx::array& a, int dims) {
     return false;
   }
   return channels_first_view(a, dims).flags().row_contiguous;
+}
+
+bool is_channels_major(const mx::array& a, int dims) {
+  const int c = a.ndim() - 1;
+  if (a.shape(c) < 2 || a.flags().row_contiguous) {
+    return false;
+  }
+  bool spatial = false;
+  for (int k = c - dims; k < c; ++k) {
+    if (a.shape(k) > 1) {
+      spatial = true;
+      if (std::abs(a.strides(k)) >= std::abs(a.strides(c))) {
+        return false;
+      }
+    }
+  }
+  return spatial;
 }
 
 mx::array channel_images(const mx::array& a, int dims) {

@@ -14,8 +14,11 @@
 // lazy transpose has no strides yet), which mx.compile(shapeless=True)
 // replays for any shape.
 //
-// Other layouts (sliced with steps, broadcast, axes otherwise permuted) are
-// copied to row-contiguous memory first, as mx.contiguous would. So is the
+// Channels-first memory order that is not dense or in order (such a view
+// sliced with steps, or with a strided batch axis: is_channels_major) is
+// copied to channels-first memory and computed the same way. Other layouts
+// (channels-last slices, broadcasts, axes otherwise permuted) are copied to
+// row-contiguous memory first, as mx.contiguous would. So is the
 // cotangent of a channels-first x whose channel images have short rows (many
 // channels of small images, a ViT position embedding): the backward runs
 // channels-last and its result is copied into channels-first memory, still
@@ -33,6 +36,12 @@ namespace mx = mlx::core;
 // a (*batch, *spatial, C) with `dims` spatial axes is not row-contiguous and
 // its memory is (*batch, C, *spatial) row-contiguous.
 bool is_channels_first(const mx::array& a, int dims);
+
+// a's memory order is channels-first without being dense or in order: its
+// channel axis (C > 1) steps farther than every spatial axis of length > 1
+// (a channels-first view sliced with steps, a strided batch axis). It is
+// copied, to channels-first memory, and its result is channels-first too.
+bool is_channels_major(const mx::array& a, int dims);
 
 // Runs `kernel(src, dst)` (a backend's upsample on row-contiguous arrays,
 // which allocates dst) for the forward primitive: src is the input as it
@@ -91,6 +100,10 @@ void run_forward(const mx::array& src, mx::array& dst, int dims, mx::Stream s, K
     mx::array images = channel_images_like(dst, dims);
     kernel(channel_images(src, dims), images);
     adopt_channel_images(dst, images, dims);
+  } else if (is_channels_major(src, dims)) {
+    mx::array images = channel_images_like(dst, dims);
+    kernel(copy_to_channel_images(src, dims, s), images);
+    adopt_channel_images(dst, images, dims);
   } else {
     kernel(copy_to_row_contiguous(src, s), dst);
   }
@@ -104,13 +117,14 @@ void run_backward(
     int dims,
     mx::Stream s,
     Kernel kernel) {
-  if (is_channels_first(x, dims) && short_channel_rows(dst, dims)) {
+  const bool channels_first = is_channels_first(x, dims) || is_channels_major(x, dims);
+  if (channels_first && short_channel_rows(dst, dims)) {
     mx::array rows(dst.shape(), dst.dtype(), nullptr, {});
     kernel(
         cotangent.flags().row_contiguous ? cotangent : copy_to_row_contiguous(cotangent, s),
         rows);
     lay_out_channels_first(dst, rows, dims, s);
-  } else if (is_channels_first(x, dims)) {
+  } else if (channels_first) {
     mx::array images = channel_images_like(dst, dims);
     kernel(
         is_channels_first(cotangent, dims) ? channel_images(cotangent, dims)

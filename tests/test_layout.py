@@ -408,3 +408,28 @@ def test_many_channels_short_rows(name, fn, dtype):
             assert bits(got) == bits(ref)
             assert_channels_first(got)
         assert bits(mx.vjp(fn, [view], [cot])[1][0]) == bits(want)
+
+
+# Channels-first memory that is not dense or in order: copied to channels-first
+# memory, and the result is channels-first as well (its gradient too).
+CF_MAJOR = [
+    ("strided-batch", lambda x_cf: to_channels_last(x_cf[::2])),
+    ("sliced-spatial", lambda x_cf: to_channels_last(x_cf[:, :, ::2, 1:])),
+    ("reversed-spatial", lambda x_cf: to_channels_last(x_cf[:, :, ::-1])),
+    ("channel-slice", lambda x_cf: to_channels_last(x_cf[:, 1:])),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("layout,make", CF_MAJOR, ids=[l[0] for l in CF_MAJOR])
+@pytest.mark.parametrize("name,fn", GRAD_CALLS, ids=GRAD_IDS)
+def test_channels_major_layouts(name, fn, layout, make, dtype):
+    view = make(rand((4, 5, 8, 7), dtype, seed=97))
+    xc = contiguous_copy(view)
+    got = fn(view)
+    assert bits(got) == bits(fn(xc))
+    assert_channels_first(got)
+    cot = rand(got.shape, dtype, seed=98)
+    (g,) = mx.vjp(fn, [view], [cot])[1]
+    assert bits(g) == bits(mx.vjp(fn, [xc], [cot])[1][0])
+    assert_channels_first(g)
