@@ -78,11 +78,10 @@ void forward_rows(const AxisMap& a, int mode, int r0, int r1, GatherTable& t) {
 
 // Backward rows [j0, j1): the forward rows of the outputs that read them,
 // transposed. Input j's row lists the outputs whose taps (or window) hold j,
-// ascending, each with the total weight of its taps on j, summed in tap
-// order from 0 like weight_of_input (taps repeat at the edges) — the rows
-// output_range and weight_of_input give, bit for bit, in O(taps) per entry
-// instead of O(log M) forward evaluations (tap indices, and windows, are
-// contiguous, so every output in output_range(j) has a tap on j).
+// ascending (the outputs output_range(j) gives: tap indices, and windows,
+// are contiguous, so every one of them has a tap on j), each with the total
+// weight of its taps on j, summed in tap order from 0 (taps repeat at the
+// edges); O(taps) per entry.
 void backward_rows(const AxisMap& a, int mode, int j0, int j1, GatherTable& t) {
   t.rows = j1 - j0;
   t.offsets.assign(size_t(t.rows) + 1, 0);
