@@ -13,6 +13,19 @@
 
 #ifdef _METAL_
 #include "metal/upsample_metal.h"
+#else
+namespace mlx_upsample::metal {
+
+// The GPU backend of a build without Metal, for both primitives' eval_gpu.
+// Not reached: upsample() refuses GPU streams in such builds (check_device).
+[[noreturn]] void upsample(
+    const mx::array&, mx::array&, const UpsampleParams&, mx::Stream, bool /* backward */) {
+  throw std::runtime_error(
+      "[upsample] this build of mlx-upsample has no GPU kernels (MLX was "
+      "not built with Metal); run it on a CPU stream");
+}
+
+} // namespace mlx_upsample::metal
 #endif
 
 namespace mlx_upsample {
@@ -264,14 +277,7 @@ void UpsampleForward::eval_cpu(
 void UpsampleForward::eval_gpu(
     const std::vector<mx::array>& inputs,
     mx::array& out) {
-#ifdef _METAL_
   metal::upsample(contiguous_input(inputs[0]), out, params_, stream(), /*backward=*/false);
-#else
-  // Not reached: upsample() refuses GPU streams in builds without Metal.
-  throw std::runtime_error(
-      "[upsample] this build of mlx-upsample has no GPU kernels (MLX was "
-      "not built with Metal); run it on a CPU stream");
-#endif
 }
 
 // uint8 linear and cubic round and clamp every pass: piecewise constant, no
@@ -336,14 +342,7 @@ void UpsampleBackward::eval_cpu(
 void UpsampleBackward::eval_gpu(
     const std::vector<mx::array>& inputs,
     mx::array& out) {
-#ifdef _METAL_
   metal::upsample(contiguous_input(inputs[0]), out, params_, stream(), /*backward=*/true);
-#else
-  // Not reached: upsample() refuses GPU streams in builds without Metal.
-  throw std::runtime_error(
-      "[upsample] this build of mlx-upsample has no GPU kernels (MLX was "
-      "not built with Metal); run it on a CPU stream");
-#endif
 }
 
 std::vector<mx::array> UpsampleBackward::jvp(
