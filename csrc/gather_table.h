@@ -44,34 +44,53 @@ struct GatherTable {
   bool is_identity(int first_row = 0) const;
 };
 
-// Rows [r0, r1) of the forward table (rows = outputs) or of the backward
-// table (rows = inputs) of axis `a`, into `t` (row k of t is row r0 + k),
-// re-using its storage. The nearest forward table has no weights.
-void build_rows(
-    const upsample::AxisMap& a,
-    int mode,
+// What one axis's gather table is built from: the axis's map, the call's
+// mode and its direction (forward, the rows are the outputs; backward, the
+// inputs).
+struct AxisGather {
+  upsample::AxisMap map;
+  upsample::Mode mode;
+  bool backward;
+
+  // The positions of the array written along the axis: the table's rows.
+  int rows() const {
+    return backward ? map.in_size : map.out_size;
+  }
+  // The positions of the array read, which the rows' entries index.
+  int sources() const {
+    return backward ? map.out_size : map.in_size;
+  }
+};
+
+// Every spatial axis of a call that resamples spatial sizes `in_sizes` to
+// `out_sizes` (the input's and the output's, forward and backward alike).
+std::vector<AxisGather> gather_axes(
+    const UpsampleParams& p,
     bool backward,
-    int r0,
-    int r1,
-    GatherTable& t);
+    const std::vector<int>& in_sizes,
+    const std::vector<int>& out_sizes);
 
-GatherTable forward_table(const upsample::AxisMap& a, int mode);
-GatherTable backward_table(const upsample::AxisMap& a, int mode);
+// Rows [r0, r1) of the table of `g` into `t` (row k of t is row r0 + k),
+// re-using its storage. The nearest forward table has no weights.
+void build_rows(const AxisGather& g, int r0, int r1, GatherTable& t);
 
-// Whether axis `a` maps every position onto itself with weight 1 (its rows
+// Every row of the table of `g`.
+GatherTable build_table(const AxisGather& g);
+
+// Whether the axis maps every position onto itself with weight 1 (its rows
 // are identity rows, GatherTable::is_identity), checked piece by piece so
 // that a long axis costs no whole table. Every backend returns its input
 // unchanged when all axes are (the CPU path and eval_gpu share its buffer):
 // the same bits on each, where a sum over an identity row's zero-weight
 // taps would make -0.0 +0.0 and 0 * inf NaN.
-bool is_identity_axis(const upsample::AxisMap& a, int mode, bool backward);
+bool is_identity_axis(const AxisGather& g);
 
 // Upper bounds, in O(1), that let a call be refused before its tables are
 // built and let a long 1-D call build its table in pieces: the entries of
-// the forward table of `a` (the backward table holds the same entries,
-// transposed), and the bytes that building the whole forward or backward
-// table holds at its peak. Kept next to the builders they describe.
-int64_t table_entries_bound(const upsample::AxisMap& a, int mode);
-double table_bytes_bound(const upsample::AxisMap& a, int mode, bool backward);
+// the table (forward and backward hold the same entries, transposed), and
+// the bytes that building the whole table holds at its peak. Kept next to
+// the builders they describe.
+int64_t table_entries_bound(const AxisGather& g);
+double table_bytes_bound(const AxisGather& g);
 
 } // namespace mlx_upsample

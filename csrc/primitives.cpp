@@ -171,7 +171,7 @@ void check_device(const mx::StreamOrDevice& s) {
 void check_device(const mx::StreamOrDevice&) {}
 #endif
 
-// The weighted methods compute in float32 (float16 and bfloat16 kept as
+// The weighted modes compute in float32 (float16 and bfloat16 kept as
 // such, integers and bools turned into float32). float64 and complex cannot
 // be computed exactly by float32 kernels, so they are refused rather than
 // rounded, with the array named: x, or a jvp's tangent.
@@ -251,7 +251,7 @@ mx::array upsample(
           "fixed-point uint8 kernels) runs on the CPU only; use stream=mx.cpu, "
           "or convert the input to float32 to interpolate on the GPU");
     }
-  } else if (is_weighted(params.method)) {
+  } else if (is_weighted(params.mode)) {
     check_weighted_dtype(x);
     if (!is_float(x.dtype())) {
       // Integers and bools interpolate in float32, as mlx.nn.Upsample does.
@@ -297,7 +297,7 @@ std::vector<mx::array> UpsampleForward::jvp(
     const std::vector<int>&) {
   check_differentiable(primals[0], params_);
   mx::array tangent = tangents[0];
-  if (is_weighted(params_.method)) {
+  if (is_weighted(params_.mode)) {
     check_tangent_dtype(tangent, primals[0]);
     if (!mx::issubdtype(tangent.dtype(), mx::inexact)) {
       // The derivative of the float op, as the op computes integer inputs;

@@ -31,9 +31,9 @@ struct NotImplemented : std::logic_error {
 };
 
 // Builds y = upsample(x) (the op used by the bindings), x (*batch, *spatial,
-// C) with as many spatial axes as `params` has. Weighted methods (all but
-// nearest) turn integer and bool inputs into float32; contiguity is taken
-// care of here.
+// C) with as many spatial axes as `params` has. Weighted modes (all but
+// the two nearest) turn integer and bool inputs into float32; contiguity is
+// taken care of here.
 mx::array upsample(
     const mx::array& x,
     const UpsampleParams& params,

@@ -7,10 +7,12 @@
 //
 // One spatial axis is described by an AxisMap (input size N, output size M
 // and the rule that maps an output index onto the input). The N-d operator is
-// the product of per-axis taps (separable). Two kinds of modes:
-//  - tap modes (nearest, linear, cubic) turn an output index into at most
-//    MAX_TAPS (input index, weight) pairs, indices repeated at the edges:
-//    axis_taps().
+// the product of per-axis taps (separable). The modes and rules are this
+// header's enums, which the host code passes as they are and the bindings
+// give Python (csrc/bindings.cpp). Two kinds of modes:
+//  - tap modes (the two nearest, linear, cubic) turn an output index into at
+//    most MAX_TAPS (input index, weight) pairs, indices repeated at the
+//    edges: axis_taps().
 //  - window modes (antialiased linear and cubic, area) read a contiguous,
 //    unbounded window of inputs whose length grows with the downscale factor:
 //    tap_window() gives the window and its normaliser, tap_weight() the
@@ -47,15 +49,19 @@
 
 namespace upsample {
 
-// Modes: how many taps an output reads along each axis and with what weights.
+// Modes: the resampling methods of both families (UpsampleParams::mode, and
+// Python's _ext.Mode), each reading along every axis a number of taps or a
+// window with its own weights. The two nearest modes read one tap of weight
+// 1 and differ only in their AxisMap's rule.
 enum Mode : int {
   MODE_NEAREST = 0,
-  MODE_LINEAR = 1,
-  MODE_CUBIC = 2,
-  // Window modes.
-  MODE_AA_LINEAR = 3, // antialiased linear: triangle filter, widened
-  MODE_AA_CUBIC = 4, //  antialiased cubic: Keys a = -0.5, widened
-  MODE_AREA = 5, //      adaptive average pooling windows (PyTorch "area")
+  MODE_NEAREST_EXACT = 1, // PyTorch's pixel-centre nearest, RULE_NEAREST_EXACT
+  MODE_LINEAR = 2,
+  MODE_CUBIC = 3,
+  // Window modes, last (is_window_mode).
+  MODE_AA_LINEAR = 4, // antialiased linear: triangle filter, widened
+  MODE_AA_CUBIC = 5, //  antialiased cubic: Keys a = -0.5, widened
+  MODE_AREA = 6, //      adaptive average pooling windows (PyTorch "area")
 };
 
 // Rules: how an output index i becomes an input coordinate along one axis.
@@ -91,7 +97,7 @@ UPSAMPLE_CONSTANT constexpr int FLOAT_COORD_LIMIT = 1 << 23;
 struct AxisMap {
   int in_size;
   int out_size;
-  int rule;
+  Rule rule;
   int factor; // RULE_NEAREST_REPLICATE only
   float scale; // input units per output step
   float offset; // RULE_CENTRED only
@@ -321,16 +327,24 @@ inline Taps cubic_taps(AxisMap a, int i) {
   return taps;
 }
 
-// Taps per output of a tap mode; 0 for the window modes (variable).
-inline int taps_per_output(int mode) {
-  if (mode >= MODE_AA_LINEAR) {
-    return 0;
-  }
-  return mode == MODE_NEAREST ? 1 : (mode == MODE_LINEAR ? 2 : 4);
+inline bool is_nearest_mode(Mode mode) {
+  return mode == MODE_NEAREST || mode == MODE_NEAREST_EXACT;
 }
 
-inline Taps axis_taps(AxisMap a, int mode, int i) {
-  if (mode == MODE_NEAREST) {
+inline bool is_window_mode(Mode mode) {
+  return mode >= MODE_AA_LINEAR;
+}
+
+// Taps per output of a tap mode; 0 for the window modes (variable).
+inline int taps_per_output(Mode mode) {
+  if (is_window_mode(mode)) {
+    return 0;
+  }
+  return is_nearest_mode(mode) ? 1 : (mode == MODE_LINEAR ? 2 : 4);
+}
+
+inline Taps axis_taps(AxisMap a, Mode mode, int i) {
+  if (is_nearest_mode(mode)) {
     return nearest_taps(a, i);
   } else if (mode == MODE_LINEAR) {
     return linear_taps(a, i);
@@ -339,10 +353,6 @@ inline Taps axis_taps(AxisMap a, int mode, int i) {
 }
 
 // ---- window modes -----------------------------------------------------------
-
-inline bool is_window_mode(int mode) {
-  return mode >= MODE_AA_LINEAR;
-}
 
 // The inputs first .. first + count - 1 (all inside [0, in_size)) read by one
 // output, the filter's centre and the sum of the raw weights. The centre is
@@ -364,7 +374,7 @@ inline float abs_f(float x) {
 // The antialias filters at distance x (in filter units): the triangle, or
 // Keys' cubic with a = -0.5. Both references agree on the value at the
 // breakpoints (0 at |x| = 1 for the triangle, at |x| = 2 for the cubic).
-inline float aa_filter(int mode, float x) {
+inline float aa_filter(Mode mode, float x) {
   x = abs_f(x);
   if (mode == MODE_AA_LINEAR) {
     return x < 1.0f ? 1.0f - x : 0.0f;
@@ -441,7 +451,7 @@ inline TapWindow window_span(AxisMap a, int i) {
 }
 
 // The raw (unnormalised) filter value of input j for window w.
-inline float raw_tap_weight(AxisMap a, int mode, TapWindow w, int j) {
+inline float raw_tap_weight(AxisMap a, Mode mode, TapWindow w, int j) {
   if (a.rule == RULE_AREA) {
     return 1.0f;
   } else if (a.rule == RULE_AA_CENTRED) {
@@ -454,7 +464,7 @@ inline float raw_tap_weight(AxisMap a, int mode, TapWindow w, int j) {
 
 // The window of output i with the sum of its raw weights, summed in tap
 // order like both references.
-inline TapWindow tap_window(AxisMap a, int mode, int i) {
+inline TapWindow tap_window(AxisMap a, Mode mode, int i) {
   TapWindow w = window_span(a, i);
   if (a.rule == RULE_AREA) {
     w.total = float(w.count);
@@ -470,7 +480,7 @@ inline TapWindow tap_window(AxisMap a, int mode, int i) {
 
 // The normalised weight of input j (inside window w). A window whose raw
 // weights sum to zero is left unnormalised (MLX: sums <= 0; PyTorch: == 0).
-inline float tap_weight(AxisMap a, int mode, TapWindow w, int j) {
+inline float tap_weight(AxisMap a, Mode mode, TapWindow w, int j) {
   float raw = raw_tap_weight(a, mode, w, j);
   bool normalise = a.rule == RULE_AA_CENTRED ? w.total > 0.0f : w.total != 0.0f;
   return normalise ? raw / w.total : raw;
@@ -480,14 +490,14 @@ inline float tap_weight(AxisMap a, int mode, TapWindow w, int j) {
 
 // Smallest and largest input index read by output i (an empty window gives
 // highest < lowest). Both are nondecreasing in i for every mode.
-inline int lowest_tap(AxisMap a, int mode, int i) {
+inline int lowest_tap(AxisMap a, Mode mode, int i) {
   if (is_window_mode(mode)) {
     return window_span(a, i).first;
   }
   return axis_taps(a, mode, i).index[0];
 }
 
-inline int highest_tap(AxisMap a, int mode, int i) {
+inline int highest_tap(AxisMap a, Mode mode, int i) {
   if (is_window_mode(mode)) {
     TapWindow w = window_span(a, i);
     return w.first + w.count - 1;
@@ -500,7 +510,7 @@ inline int highest_tap(AxisMap a, int mode, int i) {
 // the backward pass. Both the smallest and the largest tap index grow with i,
 // so two binary searches over the forward mapping find the range exactly,
 // with no inverse formula to drift from the forward rounding.
-inline OutputRange output_range(AxisMap a, int mode, int j) {
+inline OutputRange output_range(AxisMap a, Mode mode, int j) {
   // First output whose largest tap reaches j.
   int lo = 0;
   int hi = a.out_size;

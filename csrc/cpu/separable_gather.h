@@ -27,10 +27,8 @@ struct SeparableGather {
   std::vector<int> dst_sizes; // spatial sizes of the array written
   std::vector<GatherTable> tables; // one per spatial axis, dst_sizes[a] rows
   // Empty `tables`: one spatial axis whose table would be large next to the
-  // output (a long 1-D signal), built in pieces from its map while gathering.
-  upsample::AxisMap axis;
-  int mode;
-  bool backward;
+  // output (a long 1-D signal), built in pieces from `axis` while gathering.
+  AxisGather axis;
 };
 
 // Writes dst = the gather of src, both (batch, *sizes, channels) contiguous,

@@ -70,8 +70,8 @@ struct DoubleRows {
 // (support 1, unit width; align_corners shifts the centre by half a pixel).
 // Windows are truncated at the edges and renormalised.
 DoubleRows window_rows(const UpsampleParams& p, int axis, int n, int m) {
-  bool cubic = p.method == Method::AntialiasCubic;
-  bool antialias = cubic || p.method == Method::AntialiasLinear;
+  bool cubic = p.mode == upsample::MODE_AA_CUBIC;
+  bool antialias = cubic || p.mode == upsample::MODE_AA_LINEAR;
   double scale = axis_scale(p, axis, n, m);
   double interp = cubic ? 4 : 2;
   double support = antialias && scale >= 1.0 ? interp * 0.5 * scale : interp * 0.5;
@@ -148,7 +148,7 @@ DoubleRows cubic_rows(const UpsampleParams& p, int axis, int n, int m) {
 } // namespace
 
 FixedPointAxis fixed_point_axis(const UpsampleParams& p, int axis, int in_size, int out_size) {
-  DoubleRows r = p.method == Method::Cubic ? cubic_rows(p, axis, in_size, out_size)
+  DoubleRows r = p.mode == upsample::MODE_CUBIC ? cubic_rows(p, axis, in_size, out_size)
                                            : window_rows(p, axis, in_size, out_size);
   FixedPointAxis ax;
   ax.in_size = in_size;

@@ -40,7 +40,7 @@ struct NearestPlan {
   std::vector<int> in_sizes;
   std::vector<int> out_sizes;
   std::vector<GatherTable> tables; // per axis: source of each output
-  upsample::AxisMap axis;
+  AxisGather axis;
 };
 
 namespace baseline {
@@ -154,7 +154,7 @@ void run_nearest_forward(
     const mx::array& src,
     mx::array& dst,
     std::vector<GatherTable> tables,
-    const upsample::AxisMap& axis,
+    const AxisGather& axis,
     mx::Stream s,
     const std::string& call) {
   auto plan = std::make_shared<NearestPlan>();
@@ -175,9 +175,7 @@ void run_separable_gather(
     const mx::array& src,
     mx::array& dst,
     std::vector<GatherTable> tables,
-    const upsample::AxisMap& axis,
-    int mode,
-    bool backward,
+    const AxisGather& axis,
     mx::Stream s,
     const std::string& call) {
   SeparableGatherKernel kernel = separable_gather_kernel(src.dtype());
@@ -189,8 +187,6 @@ void run_separable_gather(
   g->dst_sizes = spatial_sizes(dst, dims);
   g->tables = std::move(tables);
   g->axis = axis;
-  g->mode = mode;
-  g->backward = backward;
   enqueue(src, dst, s, call, [kernel, g](const void* in, void* out) {
     kernel(in, out, *g);
   });
@@ -207,36 +203,36 @@ std::string shape_text(const mx::array& a) {
 // would rather kill the process half-way through zero-filling the tables
 // than fail the allocation.
 // A table built in pieces (in_pieces) costs a piece per thread, next to
-// nothing, and has no whole-table entry count.
+// nothing, and has no whole-table entry count. `src` is the array the
+// kernel reads, `dst` the one this call allocates (backward, the output's
+// cotangent and the input's); `copies`: the nearest forward, which copies
+// elements and needs no float32 buffers.
 void check_resources(
-    const mx::array& input_side,
-    const mx::array& output_side,
-    const std::vector<upsample::AxisMap>& maps,
-    int mode,
-    bool backward,
+    const mx::array& src,
+    const mx::array& dst,
+    const std::vector<AxisGather>& axes,
     bool in_pieces,
+    bool copies,
     const UpsampleParams& p,
     const std::string& call) {
-  // The array this call allocates: the output, or the input's cotangent.
-  double bytes = static_cast<double>((backward ? input_side : output_side).nbytes());
-  for (size_t a = 0; a < (in_pieces ? 0 : maps.size()); ++a) {
-    int64_t entries = table_entries_bound(maps[a], mode);
+  double bytes = static_cast<double>(dst.nbytes());
+  for (size_t a = 0; a < (in_pieces ? 0 : axes.size()); ++a) {
+    int64_t entries = table_entries_bound(axes[a]);
     if (entries > INT_MAX) {
       throw std::invalid_argument(
           "[upsample] resampling spatial axis " + std::to_string(a) +
-          " from " + std::to_string(maps[a].in_size) + " to " +
-          std::to_string(maps[a].out_size) + " (" + p.describe() +
+          " from " + std::to_string(axes[a].map.in_size) + " to " +
+          std::to_string(axes[a].map.out_size) + " (" + p.describe() +
           ") needs a gather table of up to " + std::to_string(entries) +
           " entries, more than the 2**31 - 1 the CPU kernels index");
     }
-    bytes += table_bytes_bound(maps[a], mode, backward);
+    bytes += table_bytes_bound(axes[a]);
   }
-  if (backward || mode != upsample::MODE_NEAREST) {
+  if (!copies) {
     // Each thread blends into float32 buffers of the source's inner slabs
     // (separable_gather.inc).
     // One per spatial axis but the first.
-    const mx::array& src = backward ? output_side : input_side;
-    std::vector<int> sizes = spatial_sizes(src, static_cast<int>(maps.size()));
+    std::vector<int> sizes = spatial_sizes(src, static_cast<int>(axes.size()));
     double slab = static_cast<double>(src.shape(-1));
     double buffers = 0;
     for (int a = static_cast<int>(sizes.size()) - 1; a >= 1; --a) {
@@ -269,7 +265,8 @@ void run_uint8_resample(
   std::array<int64_t, 2> buffer_bytes =
       uint8_buffer_bytes(batch, channels, src_sizes, dst_sizes);
   double bytes = double(dst.nbytes()) + double(buffer_bytes[0]) + double(buffer_bytes[1]);
-  double radius = p.method == Method::Linear || p.method == Method::AntialiasLinear ? 1 : 2;
+  double radius =
+      p.mode == upsample::MODE_LINEAR || p.mode == upsample::MODE_AA_LINEAR ? 1 : 2;
   for (int a = 0; a < p.spatial_dims(); ++a) {
     double taps = 2 * std::ceil(radius * std::max(1.0, double(src_sizes[a]) / dst_sizes[a])) + 1;
     bytes += double(dst_sizes[a]) * (2 * sizeof(int) + taps * (sizeof(int16_t) + sizeof(double)));
@@ -341,32 +338,28 @@ void upsample(
     run_uint8_resample(src, dst, p, s, call);
     return;
   }
-  int mode = kernel_mode(p.method);
-  std::vector<int> in_sizes = spatial_sizes(input_side, p.spatial_dims());
-  std::vector<int> out_sizes = spatial_sizes(output_side, p.spatial_dims());
-  std::vector<upsample::AxisMap> maps;
-  for (int a = 0; a < p.spatial_dims(); ++a) {
-    maps.push_back(axis_map(p, a, in_sizes[a], out_sizes[a]));
-  }
-  bool nearest_forward = !backward && mode == upsample::MODE_NEAREST;
-  bool in_pieces = maps.size() == 1 &&
-      table_bytes_bound(maps[0], mode, backward) > WHOLE_TABLE_BYTES;
-  check_resources(input_side, output_side, maps, mode, backward, in_pieces, p, call);
+  std::vector<AxisGather> axes = gather_axes(
+      p,
+      backward,
+      spatial_sizes(input_side, p.spatial_dims()),
+      spatial_sizes(output_side, p.spatial_dims()));
+  bool nearest_forward = !backward && upsample::is_nearest_mode(p.mode);
+  bool in_pieces = axes.size() == 1 && table_bytes_bound(axes[0]) > WHOLE_TABLE_BYTES;
+  check_resources(src, dst, axes, in_pieces, nearest_forward, p, call);
   if (in_pieces) {
-    if (is_identity_axis(maps[0], mode, backward)) {
+    if (is_identity_axis(axes[0])) {
       dst.copy_shared_buffer(src);
     } else if (nearest_forward) {
-      run_nearest_forward(src, dst, {}, maps[0], s, call);
+      run_nearest_forward(src, dst, {}, axes[0], s, call);
     } else {
-      run_separable_gather(src, dst, {}, maps[0], mode, backward, s, call);
+      run_separable_gather(src, dst, {}, axes[0], s, call);
     }
     return;
   }
   std::vector<GatherTable> tables;
   try {
-    for (const upsample::AxisMap& m : maps) {
-      tables.push_back(
-          backward ? backward_table(m, mode) : forward_table(m, mode));
+    for (const AxisGather& g : axes) {
+      tables.push_back(build_table(g));
     }
   } catch (const std::bad_alloc&) {
     // Within MLX's memory limit, but not available right now.
@@ -378,9 +371,9 @@ void upsample(
   if (all_identity(src, dst, tables)) {
     dst.copy_shared_buffer(src);
   } else if (nearest_forward) {
-    run_nearest_forward(src, dst, std::move(tables), maps[0], s, call);
+    run_nearest_forward(src, dst, std::move(tables), axes[0], s, call);
   } else {
-    run_separable_gather(src, dst, std::move(tables), maps[0], mode, backward, s, call);
+    run_separable_gather(src, dst, std::move(tables), axes[0], s, call);
   }
 }
 

@@ -8,6 +8,8 @@ from typing import Optional, Sequence, Tuple, Union
 
 import mlx.core as mx
 
+from ._ext import Mode
+
 # The largest output we agree to build: per axis (int32 indices in the
 # kernels) and in total (an absurd size is almost always a typo).
 MAX_AXIS_SIZE = 2**31 - 1
@@ -15,6 +17,8 @@ MAX_OUTPUT_ELEMENTS = 2**40
 
 LINEAR_MODES = ("linear", "bilinear", "trilinear")
 CUBIC_MODES = ("cubic", "bicubic")
+# The antialiased form of the modes that have one.
+ANTIALIASED = {Mode.linear: Mode.antialias_linear, Mode.cubic: Mode.antialias_cubic}
 
 
 def check_input(x) -> int:
