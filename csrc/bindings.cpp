@@ -1,8 +1,9 @@
 // Python bindings of the upsample op (nanobind, MLX's "mlx" domain).
 //
-// The Python layer (python/mlx_upsample) checks user arguments and maps both
-// semantic families onto this one call, with the math header's modes
-// (upsample_math.h) as the Python enum Mode.
+// The Python layer (python/mlx_upsample) checks the types and shapes of the
+// user's arguments and maps both semantic families onto this one call, with
+// the math header's modes (upsample_math.h) as the Python enum Mode; the op
+// checks limits and dtypes (primitives.cpp).
 #include <nanobind/nanobind.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/variant.h>
@@ -105,6 +106,7 @@ NB_MODULE(_ext, m) {
   m.def("num_threads_env_problem", &mlx_upsample::cpu::num_threads_env_problem,
         "Why MLX_UPSAMPLE_NUM_THREADS was ignored, or '' if unset or used.");
   m.attr("MAX_THREADS") = mlx_upsample::cpu::MAX_THREADS;
+  m.attr("MAX_AXIS_SIZE") = mlx_upsample::MAX_AXIS_SIZE;
 
   m.def("nanobind_registries", &nanobind_registries,
         "Keys of the nanobind registries in this interpreter (self-check).");

@@ -1,6 +1,9 @@
 #include "primitives.h"
 
-#include <climits>
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <numeric>
 #include <sstream>
 #include <stdexcept>
@@ -32,8 +35,46 @@ namespace mlx_upsample {
 
 namespace {
 
-// The largest output mlx-upsample agrees to build, in elements.
+// The largest output mlx-upsample agrees to build, in elements (an absurd
+// size is almost always a typo).
 constexpr long long MAX_OUTPUT_ELEMENTS = 1LL << 40;
+
+// `x` with the fewest significant digits that read back as `x`, in fixed
+// notation from 1e-4 to 1e16 as Python writes floats: "0.25", "100000",
+// "1e+20".
+std::string number_text(double x) {
+  char text[64];
+  int digits = 1;
+  for (; digits < 17; ++digits) {
+    std::snprintf(text, sizeof(text), "%.*e", digits - 1, x);
+    if (std::strtod(text, nullptr) == x) {
+      break;
+    }
+  }
+  std::snprintf(text, sizeof(text), "%.*e", digits - 1, x);
+  int exponent = std::atoi(std::strchr(text, 'e') + 1);
+  if (exponent >= -4 && exponent < 16) {
+    std::snprintf(text, sizeof(text), "%.*f", std::max(0, digits - 1 - exponent), x);
+  }
+  return text;
+}
+
+// How the Python functions' arguments give the output's sizes:
+// "scale_factor=(2, 1.5)" or "size=(5, 7)" (both where the axes mix them,
+// which only the C++ API allows).
+std::string sizing_text(const UpsampleParams& p) {
+  std::string scales, sizes;
+  bool any_scale = false, any_size = false;
+  for (int a = 0; a < p.spatial_dims(); ++a) {
+    scales += (a > 0 ? ", " : "") + number_text(p.scales[a]);
+    sizes += (a > 0 ? ", " : "") + std::to_string(p.sizes[a]);
+    any_scale = any_scale || p.sizes[a] == 0;
+    any_size = any_size || p.sizes[a] > 0;
+  }
+  std::string text = any_scale ? "scale_factor=(" + scales + ")" : "";
+  return text + (any_scale && any_size ? " and " : "") +
+      (any_size ? "size=(" + sizes + ")" : "");
+}
 
 // Arrays are (*batch, *spatial, C): one or more leading axes that the
 // kernels treat as a single batch axis of their product (the arrays are
@@ -67,7 +108,7 @@ mx::Shape forward_shape(const UpsampleParams& p, const mx::Shape& in) {
           " of the input is empty: input and output sizes must be at least 1");
     }
     long long m = output_size(p, a, in[lead + a]);
-    if (m < 1 || m > INT_MAX) {
+    if (m < 1 || m > MAX_AXIS_SIZE) {
       throw std::invalid_argument(
           "[upsample] spatial axis " + std::to_string(a) + " of length " +
           std::to_string(in[lead + a]) + " gives an output length of " +
@@ -79,8 +120,10 @@ mx::Shape forward_shape(const UpsampleParams& p, const mx::Shape& in) {
   if (total > MAX_OUTPUT_ELEMENTS) {
     std::ostringstream msg;
     msg.precision(17);
-    msg << "[upsample] the output would have " << total
-        << " elements, more than 2**40";
+    msg << "[upsample] " << sizing_text(p) << " gives an output of " << total
+        << " elements (spatial "
+        << shape_text(std::vector<int>(out.begin() + lead, out.end() - 1))
+        << "), more than 2**40";
     throw std::invalid_argument(msg.str());
   }
   return out;
@@ -179,12 +222,14 @@ bool weighted_dtype_ok(mx::Dtype t) {
   return is_float(t) || !mx::issubdtype(t, mx::inexact);
 }
 
-void check_weighted_dtype(const mx::array& x) {
+void check_weighted_dtype(const mx::array& x, upsample::Mode mode) {
   if (!weighted_dtype_ok(x.dtype())) {
     throw std::invalid_argument(
-        "[upsample] x has dtype " + dtype_name(x.dtype()) +
-        ": linear, cubic, antialias and area support float32, float16 "
-        "and bfloat16 (and integer or bool inputs, computed in float32)");
+        "[upsample] x has dtype " + dtype_name(x.dtype()) + ", which the " +
+        mode_name(mode) +
+        " mode does not support: it needs float32, float16 or bfloat16 "
+        "(integer and bool inputs are computed in float32); convert with "
+        "x.astype(mx.float32), or use nearest, which copies any dtype");
   }
 }
 
@@ -252,7 +297,7 @@ mx::array upsample(
           "or convert the input to float32 to interpolate on the GPU");
     }
   } else if (is_weighted(params.mode)) {
-    check_weighted_dtype(x);
+    check_weighted_dtype(x, params.mode);
     if (!is_float(x.dtype())) {
       // Integers and bools interpolate in float32, as mlx.nn.Upsample does.
       in = mx::astype(x, mx::float32, stream);

@@ -15,6 +15,7 @@
 // Its batch axes and channels are the cotangent's.
 #pragma once
 
+#include <climits>
 #include <stdexcept>
 
 #include "mlx/ops.h"
@@ -24,6 +25,11 @@
 namespace mlx_upsample {
 
 namespace mx = mlx::core;
+
+// The longest spatial axis of an output: MLX's shapes are int. The Python
+// functions check it too (as _ext.MAX_AXIS_SIZE), to name the user's
+// argument where it does not fit the op's arguments.
+constexpr long long MAX_AXIS_SIZE = INT_MAX;
 
 // What this build cannot do (the bindings raise NotImplementedError).
 struct NotImplemented : std::logic_error {

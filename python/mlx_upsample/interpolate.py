@@ -14,7 +14,6 @@ from ._checks import (
     check_mode,
     check_scale_or_size,
     check_stream,
-    check_weighted_dtype,
 )
 from ._ext import Family, Mode
 
@@ -141,8 +140,6 @@ def interpolate(
             f"(size={size!r})"
         )
     scales, sizes = check_scale_or_size(x, dims, scale_factor, size)
-    if op_mode not in (Mode.nearest, Mode.nearest_exact):
-        check_weighted_dtype(x, mode)
     stream = check_stream(stream)
     return _ext.upsample(
         x,

@@ -18,7 +18,6 @@ from ._checks import (
     check_scales,
     check_sizes,
     check_stream,
-    check_weighted_dtype,
 )
 from ._ext import Family, Mode
 
@@ -123,8 +122,6 @@ def upsample(
     op_mode, align_corners = _check_options(mode, align_corners, antialias)
     dims = check_input(x)
     scales, sizes = check_scale_or_size(x, dims, scale_factor, size)
-    if op_mode != Mode.nearest:
-        check_weighted_dtype(x, mode)
     stream = check_stream(stream)
     return _ext.upsample(
         x,
