@@ -207,7 +207,7 @@ std::string shape_text(const mx::array& a) {
 // kernel reads, `dst` the one this call allocates (backward, the output's
 // cotangent and the input's); `copies`: the nearest forward, which copies
 // elements and needs no float32 buffers.
-void check_resources(
+void check_cpu_resources(
     const mx::array& src,
     const mx::array& dst,
     const std::vector<AxisGather>& axes,
@@ -345,7 +345,7 @@ void upsample(
       spatial_sizes(output_side, p.spatial_dims()));
   bool nearest_forward = !backward && upsample::is_nearest_mode(p.mode);
   bool in_pieces = axes.size() == 1 && table_bytes_bound(axes[0]) > WHOLE_TABLE_BYTES;
-  check_resources(src, dst, axes, in_pieces, nearest_forward, p, call);
+  check_cpu_resources(src, dst, axes, in_pieces, nearest_forward, p, call);
   if (in_pieces) {
     if (is_identity_axis(axes[0])) {
       dst.copy_shared_buffer(src);

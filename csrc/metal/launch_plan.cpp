@@ -188,7 +188,7 @@ Planned plan_gather(
 // tables count twice: the plan holds a one-launch and a two-launch version
 // while it compares them, and eval_gpu copies the chosen one into a buffer
 // (while the builder holds its largest piece).
-void check_resources(
+void check_metal_resources(
     const UpsampleParams& p,
     bool backward,
     const std::vector<AxisGather>& axes,
@@ -281,7 +281,7 @@ LaunchPlan plan_launch(
       ? 0.0
       : double(product(dst_shape, 0, last)) * src_shape[last] * dst_shape.back() *
           sizeof(float);
-  check_resources(
+  check_metal_resources(
       p, backward, axes, src_batch_shape, dst_batch_shape, elem_size, temporary_bytes);
   Planned one = plan_gather(
       axes, copy, src_shape, dst_shape, type, type, elem_size, elem_size, src_offset,
