@@ -151,29 +151,29 @@ std::vector<AxisGather> gather_axes(
   return axes;
 }
 
-void build_rows(const AxisGather& g, int r0, int r1, GatherTable& t) {
-  if (g.backward) {
-    backward_rows(g.map, g.mode, r0, r1, t);
+void build_rows(const AxisGather& axis, int r0, int r1, GatherTable& t) {
+  if (axis.backward) {
+    backward_rows(axis.map, axis.mode, r0, r1, t);
   } else {
-    forward_rows(g.map, g.mode, r0, r1, t);
+    forward_rows(axis.map, axis.mode, r0, r1, t);
   }
 }
 
-GatherTable build_table(const AxisGather& g) {
+GatherTable build_table(const AxisGather& axis) {
   GatherTable t;
-  build_rows(g, 0, g.rows(), t);
+  build_rows(axis, 0, axis.rows(), t);
   return t;
 }
 
-bool is_identity_axis(const AxisGather& g) {
-  if (g.map.in_size != g.map.out_size) {
+bool is_identity_axis(const AxisGather& axis) {
+  if (axis.map.in_size != axis.map.out_size) {
     return false;
   }
   constexpr int PIECE = 1 << 16;
   GatherTable t;
-  for (int r0 = 0; r0 < g.rows(); r0 += PIECE) {
-    int r1 = std::min(g.rows(), r0 + PIECE);
-    build_rows(g, r0, r1, t);
+  for (int r0 = 0; r0 < axis.rows(); r0 += PIECE) {
+    int r1 = std::min(axis.rows(), r0 + PIECE);
+    build_rows(axis, r0, r1, t);
     if (!t.is_identity(r0)) {
       return false;
     }
@@ -181,13 +181,13 @@ bool is_identity_axis(const AxisGather& g) {
   return true;
 }
 
-int64_t table_entries_bound(const AxisGather& g) {
-  const AxisMap& a = g.map;
+int64_t table_entries_bound(const AxisGather& axis) {
+  const AxisMap& a = axis.map;
   int64_t outputs = a.out_size;
-  if (!upsample::is_window_mode(g.mode)) {
+  if (!upsample::is_window_mode(axis.mode)) {
     // The backward rows list, per output, the inputs between its lowest and
     // highest tap: at most its taps.
-    return outputs * upsample::taps_per_output(g.mode);
+    return outputs * upsample::taps_per_output(axis.mode);
   }
   // The longest window (window_span), in double: a support can be huge.
   double window;
@@ -203,18 +203,18 @@ int64_t table_entries_bound(const AxisGather& g) {
   return outputs * static_cast<int64_t>(std::min(window, double(a.in_size)));
 }
 
-double table_bytes_bound(const AxisGather& g) {
+double table_bytes_bound(const AxisGather& axis) {
   constexpr double OFFSET = sizeof(int64_t);
   constexpr double INDEX = sizeof(int);
   constexpr double ENTRY = sizeof(int) + sizeof(float);
-  double entries = static_cast<double>(table_entries_bound(g));
-  double outputs = g.map.out_size, inputs = g.map.in_size;
-  bool window = upsample::is_window_mode(g.mode);
+  double entries = static_cast<double>(table_entries_bound(axis));
+  double outputs = axis.map.out_size, inputs = axis.map.in_size;
+  bool window = upsample::is_window_mode(axis.mode);
   // Forward rows: tap rows have no offsets (nearest no weights either);
   // window rows grow by push_back, up to twice their entries, with offsets.
   double forward = window ? (outputs + 1) * OFFSET + entries * ENTRY * 2
-                          : entries * (upsample::is_nearest_mode(g.mode) ? INDEX : ENTRY);
-  if (!g.backward) {
+                          : entries * (upsample::is_nearest_mode(axis.mode) ? INDEX : ENTRY);
+  if (!axis.backward) {
     return forward;
   }
   // The forward rows, then their transpose and its fill cursors.

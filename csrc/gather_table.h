@@ -70,12 +70,12 @@ std::vector<AxisGather> gather_axes(
     const std::vector<int>& in_sizes,
     const std::vector<int>& out_sizes);
 
-// Rows [r0, r1) of the table of `g` into `t` (row k of t is row r0 + k),
+// Rows [r0, r1) of the table of `axis` into `t` (row k of t is row r0 + k),
 // re-using its storage. The nearest forward table has no weights.
-void build_rows(const AxisGather& g, int r0, int r1, GatherTable& t);
+void build_rows(const AxisGather& axis, int r0, int r1, GatherTable& t);
 
-// Every row of the table of `g`.
-GatherTable build_table(const AxisGather& g);
+// Every row of the table of `axis`.
+GatherTable build_table(const AxisGather& axis);
 
 // Whether the axis maps every position onto itself with weight 1 (its rows
 // are identity rows, GatherTable::is_identity), checked piece by piece so
@@ -83,14 +83,14 @@ GatherTable build_table(const AxisGather& g);
 // unchanged when all axes are (the CPU path and eval_gpu share its buffer):
 // the same bits on each, where a sum over an identity row's zero-weight
 // taps would make -0.0 +0.0 and 0 * inf NaN.
-bool is_identity_axis(const AxisGather& g);
+bool is_identity_axis(const AxisGather& axis);
 
 // Upper bounds, in O(1), that let a call be refused before its tables are
 // built and let a long 1-D call build its table in pieces: the entries of
 // the table (forward and backward hold the same entries, transposed), and
 // the bytes that building the whole table holds at its peak. Kept next to
 // the builders they describe.
-int64_t table_entries_bound(const AxisGather& g);
-double table_bytes_bound(const AxisGather& g);
+int64_t table_entries_bound(const AxisGather& axis);
+double table_bytes_bound(const AxisGather& axis);
 
 } // namespace mlx_upsample

@@ -34,7 +34,7 @@ struct SeparableGather {
 // Writes dst = the gather of src, both (batch, *sizes, channels) contiguous,
 // accumulating in float32 on up to num_threads() threads.
 using SeparableGatherKernel =
-    void (*)(const void* src, void* dst, const SeparableGather& g);
+    void (*)(const void* src, void* dst, const SeparableGather& plan);
 
 // The kernel for `dtype`: float32, float16 or bfloat16, else
 // std::invalid_argument (thrown here, before any work is enqueued).

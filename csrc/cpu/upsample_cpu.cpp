@@ -180,15 +180,15 @@ void run_separable_gather(
     const std::string& call) {
   SeparableGatherKernel kernel = separable_gather_kernel(src.dtype());
   int dims = static_cast<int>(tables.empty() ? 1 : tables.size());
-  auto g = std::make_shared<SeparableGather>();
-  g->batch = batch_size(src, dims);
-  g->channels = src.shape(-1);
-  g->src_sizes = spatial_sizes(src, dims);
-  g->dst_sizes = spatial_sizes(dst, dims);
-  g->tables = std::move(tables);
-  g->axis = axis;
-  enqueue(src, dst, s, call, [kernel, g](const void* in, void* out) {
-    kernel(in, out, *g);
+  auto plan = std::make_shared<SeparableGather>();
+  plan->batch = batch_size(src, dims);
+  plan->channels = src.shape(-1);
+  plan->src_sizes = spatial_sizes(src, dims);
+  plan->dst_sizes = spatial_sizes(dst, dims);
+  plan->tables = std::move(tables);
+  plan->axis = axis;
+  enqueue(src, dst, s, call, [kernel, plan](const void* in, void* out) {
+    kernel(in, out, *plan);
   });
 }
 
@@ -358,8 +358,8 @@ void upsample(
   }
   std::vector<GatherTable> tables;
   try {
-    for (const AxisGather& g : axes) {
-      tables.push_back(build_table(g));
+    for (const AxisGather& axis : axes) {
+      tables.push_back(build_table(axis));
     }
   } catch (const std::bad_alloc&) {
     // Within MLX's memory limit, but not available right now.

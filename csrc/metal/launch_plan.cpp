@@ -199,11 +199,11 @@ void check_metal_resources(
   uint64_t words = 0;
   double piece_bytes = 0;
   std::string sizes;
-  for (const AxisGather& g : axes) {
-    words += axis_words_bound(g);
-    piece_bytes = std::max(piece_bytes, append_axis_piece_bytes(g));
-    sizes += (sizes.empty() ? "" : ", ") + std::to_string(g.map.in_size) + " -> " +
-        std::to_string(g.map.out_size);
+  for (const AxisGather& axis : axes) {
+    words += axis_words_bound(axis);
+    piece_bytes = std::max(piece_bytes, append_axis_piece_bytes(axis));
+    sizes += (sizes.empty() ? "" : ", ") + std::to_string(axis.map.in_size) + " -> " +
+        std::to_string(axis.map.out_size);
   }
   std::string call = "[upsample] resampling " + shape_text(src_shape) + " to " +
       shape_text(dst_shape) + " (" + p.describe() + (backward ? ", backward" : "") +
@@ -263,8 +263,8 @@ LaunchPlan plan_launch(
       std::vector<int>(in_shape.begin() + 1, in_shape.end() - 1),
       std::vector<int>(out_shape.begin() + 1, out_shape.end() - 1));
   bool identity = true;
-  for (const AxisGather& g : axes) {
-    identity = identity && is_identity_axis(g);
+  for (const AxisGather& axis : axes) {
+    identity = identity && is_identity_axis(axis);
   }
   if (identity) {
     return {};

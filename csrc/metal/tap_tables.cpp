@@ -22,22 +22,22 @@ uint32_t weight_bits(float w) {
 
 } // namespace
 
-uint64_t axis_words_bound(const AxisGather& g) {
-  uint64_t rows = static_cast<uint64_t>(g.rows());
-  return 2 * (rows + static_cast<uint64_t>(table_entries_bound(g)));
+uint64_t axis_words_bound(const AxisGather& axis) {
+  uint64_t rows = static_cast<uint64_t>(axis.rows());
+  return 2 * (rows + static_cast<uint64_t>(table_entries_bound(axis)));
 }
 
-double append_axis_piece_bytes(const AxisGather& g) {
+double append_axis_piece_bytes(const AxisGather& axis) {
   // A piece's share of the whole table's peak, twice over for the outputs a
   // backward piece shares with its neighbours at its edges.
-  double rows = g.rows();
-  return table_bytes_bound(g) * std::min(1.0, 2.0 * PIECE_ROWS / rows);
+  double rows = axis.rows();
+  return table_bytes_bound(axis) * std::min(1.0, 2.0 * PIECE_ROWS / rows);
 }
 
-uint32_t append_axis(TapTables& t, const AxisGather& g, uint64_t stride) {
-  int rows = g.rows();
-  uint64_t bound = axis_words_bound(g);
-  uint64_t largest = uint64_t(g.sources() - 1);
+uint32_t append_axis(TapTables& t, const AxisGather& axis, uint64_t stride) {
+  int rows = axis.rows();
+  uint64_t bound = axis_words_bound(axis);
+  uint64_t largest = uint64_t(axis.sources() - 1);
   if (largest * stride > 0xFFFFFFFFull) {
     throw std::invalid_argument(
         "[upsample] a Metal tap offset exceeds 32 bits (stride " +
@@ -51,7 +51,7 @@ uint32_t append_axis(TapTables& t, const AxisGather& g, uint64_t stride) {
   uint32_t tap = first_row + static_cast<uint32_t>(rows);
   GatherTable piece;
   for (int r0 = 0; r0 < rows; r0 += PIECE_ROWS) {
-    build_rows(g, r0, std::min(rows, r0 + PIECE_ROWS), piece);
+    build_rows(axis, r0, std::min(rows, r0 + PIECE_ROWS), piece);
     for (int r = 0; r < piece.rows; ++r) {
       size_t pair = pairs + 2 * size_t(r0 + r);
       t.words[pair] = tap;
