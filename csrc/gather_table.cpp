@@ -169,10 +169,9 @@ bool is_identity_axis(const AxisGather& axis) {
   if (axis.map.in_size != axis.map.out_size) {
     return false;
   }
-  constexpr int PIECE = 1 << 16;
   GatherTable t;
-  for (int r0 = 0; r0 < axis.rows(); r0 += PIECE) {
-    int r1 = std::min(axis.rows(), r0 + PIECE);
+  for (int r0 = 0; r0 < axis.rows(); r0 += BUILDER_PIECE_ROWS) {
+    int r1 = std::min(axis.rows(), r0 + BUILDER_PIECE_ROWS);
     build_rows(axis, r0, r1, t);
     if (!t.is_identity(r0)) {
       return false;

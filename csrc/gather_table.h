@@ -22,6 +22,15 @@
 
 namespace mlx_upsample {
 
+// Rows of a table built at a time where it is never held whole. A piece of
+// GATHER_PIECE_ROWS is what one thread of the CPU kernels builds and then
+// gathers for every batch entry (TableBuild::InPieces): the unit the threads
+// share out of a single long row. A piece of BUILDER_PIECE_ROWS is what the
+// host builds only to read once (is_identity_axis, the Metal tap tables): it
+// keeps the row builder's tables a few MB whatever the axis.
+constexpr int GATHER_PIECE_ROWS = 4096;
+constexpr int BUILDER_PIECE_ROWS = 1 << 16;
+
 struct GatherTable {
   int rows = 0;
   // Entries per row when every row has as many (the kernels then unroll the
@@ -59,6 +68,25 @@ struct AxisGather {
   // The positions of the array read, which the rows' entries index.
   int sources() const {
     return backward ? map.out_size : map.in_size;
+  }
+};
+
+// How a CPU call has its tables: every axis's table built whole before the
+// kernel runs; or, for one spatial axis whose table would be large next to
+// the output (a long 1-D signal), a piece of rows at a time while the
+// kernel runs, from the axis's AxisGather.
+enum class TableBuild { Whole, InPieces };
+
+// The tables a CPU kernel reads (the plans of csrc/cpu/ extend it): Whole,
+// one per spatial axis in `tables`; InPieces, none, and the one `axis`
+// whose rows the kernel builds.
+struct KernelTables {
+  TableBuild build;
+  std::vector<GatherTable> tables;
+  AxisGather axis;
+
+  int spatial_dims() const {
+    return build == TableBuild::InPieces ? 1 : static_cast<int>(tables.size());
   }
 };
 

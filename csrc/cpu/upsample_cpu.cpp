@@ -31,16 +31,13 @@ namespace {
 // last spatial axis times the channels; rows that read the same input row as
 // a row written just before (1 row in 2 when upsampling an image by 2, 3 in
 // 4 for a volume) are copied from it (nearest_forward.inc).
-// With one spatial axis whose table would be large next to the output (a
-// long 1-D signal), `tables` is empty and the sources come from `axis`, a
-// piece at a time.
-struct NearestPlan {
+// The tables (KernelTables: whole ones hold the source of each output) and
+// sizes of one call.
+struct NearestPlan : KernelTables {
   int64_t channels;
   int64_t elem_bytes;
   std::vector<int> in_sizes;
   std::vector<int> out_sizes;
-  std::vector<GatherTable> tables; // per axis: source of each output
-  AxisGather axis;
 };
 
 namespace baseline {
@@ -149,22 +146,18 @@ void enqueue(
   encoder.dispatch([task, in, out]() { task(in, out); });
 }
 
-// `tables` empty: one spatial axis, built in pieces from `axis`.
 void run_nearest_forward(
     const mx::array& src,
     mx::array& dst,
-    std::vector<GatherTable> tables,
-    const AxisGather& axis,
+    KernelTables tables,
     mx::Stream s,
     const std::string& call) {
   auto plan = std::make_shared<NearestPlan>();
   plan->channels = dst.shape(-1);
   plan->elem_bytes = mx::size_of(src.dtype());
-  int dims = static_cast<int>(tables.empty() ? 1 : tables.size());
-  plan->in_sizes = spatial_sizes(src, dims);
-  plan->out_sizes = spatial_sizes(dst, dims);
-  plan->tables = std::move(tables);
-  plan->axis = axis;
+  plan->in_sizes = spatial_sizes(src, tables.spatial_dims());
+  plan->out_sizes = spatial_sizes(dst, tables.spatial_dims());
+  static_cast<KernelTables&>(*plan) = std::move(tables);
   int64_t rows = dst.size() / (int64_t(plan->out_sizes.back()) * plan->channels);
   enqueue(src, dst, s, call, [plan, rows](const void* in, void* out) {
     nearest_forward(in, out, *plan, rows);
@@ -174,19 +167,17 @@ void run_nearest_forward(
 void run_separable_gather(
     const mx::array& src,
     mx::array& dst,
-    std::vector<GatherTable> tables,
-    const AxisGather& axis,
+    KernelTables tables,
     mx::Stream s,
     const std::string& call) {
   SeparableGatherKernel kernel = separable_gather_kernel(src.dtype());
-  int dims = static_cast<int>(tables.empty() ? 1 : tables.size());
+  int dims = tables.spatial_dims();
   auto plan = std::make_shared<SeparableGather>();
   plan->batch = batch_size(src, dims);
   plan->channels = src.shape(-1);
   plan->src_sizes = spatial_sizes(src, dims);
   plan->dst_sizes = spatial_sizes(dst, dims);
-  plan->tables = std::move(tables);
-  plan->axis = axis;
+  static_cast<KernelTables&>(*plan) = std::move(tables);
   enqueue(src, dst, s, call, [kernel, plan](const void* in, void* out) {
     kernel(in, out, *plan);
   });
@@ -202,8 +193,8 @@ std::string shape_text(const mx::array& a) {
 // would exceed MLX's memory limit: Linux hands out address space freely and
 // would rather kill the process half-way through zero-filling the tables
 // than fail the allocation.
-// A table built in pieces (in_pieces) costs a piece per thread, next to
-// nothing, and has no whole-table entry count. `src` is the array the
+// A table built in pieces costs a piece per thread, next to nothing, and
+// has no whole-table entry count. `src` is the array the
 // kernel reads, `dst` the one this call allocates (backward, the output's
 // cotangent and the input's); `copies`: the nearest forward, which copies
 // elements and needs no float32 buffers.
@@ -211,12 +202,12 @@ void check_cpu_resources(
     const mx::array& src,
     const mx::array& dst,
     const std::vector<AxisGather>& axes,
-    bool in_pieces,
+    TableBuild build,
     bool copies,
     const UpsampleParams& p,
     const std::string& call) {
   double bytes = static_cast<double>(dst.nbytes());
-  for (size_t a = 0; a < (in_pieces ? 0 : axes.size()); ++a) {
+  for (size_t a = 0; a < (build == TableBuild::InPieces ? 0 : axes.size()); ++a) {
     int64_t entries = table_entries_bound(axes[a]);
     if (entries > INT_MAX) {
       throw std::invalid_argument(
@@ -344,15 +335,17 @@ void upsample(
       spatial_sizes(input_side, p.spatial_dims()),
       spatial_sizes(output_side, p.spatial_dims()));
   bool nearest_forward = !backward && upsample::is_nearest_mode(p.mode);
-  bool in_pieces = axes.size() == 1 && table_bytes_bound(axes[0]) > WHOLE_TABLE_BYTES;
-  check_cpu_resources(src, dst, axes, in_pieces, nearest_forward, p, call);
-  if (in_pieces) {
+  TableBuild build = axes.size() == 1 && table_bytes_bound(axes[0]) > WHOLE_TABLE_BYTES
+      ? TableBuild::InPieces
+      : TableBuild::Whole;
+  check_cpu_resources(src, dst, axes, build, nearest_forward, p, call);
+  if (build == TableBuild::InPieces) {
     if (is_identity_axis(axes[0])) {
       dst.copy_shared_buffer(src);
     } else if (nearest_forward) {
-      run_nearest_forward(src, dst, {}, axes[0], s, call);
+      run_nearest_forward(src, dst, {build, {}, axes[0]}, s, call);
     } else {
-      run_separable_gather(src, dst, {}, axes[0], s, call);
+      run_separable_gather(src, dst, {build, {}, axes[0]}, s, call);
     }
     return;
   }
@@ -371,9 +364,9 @@ void upsample(
   if (all_identity(src, dst, tables)) {
     dst.copy_shared_buffer(src);
   } else if (nearest_forward) {
-    run_nearest_forward(src, dst, std::move(tables), axes[0], s, call);
+    run_nearest_forward(src, dst, {build, std::move(tables), axes[0]}, s, call);
   } else {
-    run_separable_gather(src, dst, std::move(tables), axes[0], s, call);
+    run_separable_gather(src, dst, {build, std::move(tables), axes[0]}, s, call);
   }
 }
 

@@ -11,9 +11,6 @@ namespace mlx_upsample::metal {
 
 namespace {
 
-// Rows built at a time: the builder's tables stay a few MB whatever the axis.
-constexpr int PIECE_ROWS = 1 << 16;
-
 uint32_t weight_bits(float w) {
   uint32_t bits;
   std::memcpy(&bits, &w, sizeof(bits));
@@ -31,7 +28,7 @@ double append_axis_piece_bytes(const AxisGather& axis) {
   // A piece's share of the whole table's peak, twice over for the outputs a
   // backward piece shares with its neighbours at its edges.
   double rows = axis.rows();
-  return table_bytes_bound(axis) * std::min(1.0, 2.0 * PIECE_ROWS / rows);
+  return table_bytes_bound(axis) * std::min(1.0, 2.0 * BUILDER_PIECE_ROWS / rows);
 }
 
 uint32_t append_axis(TapTables& t, const AxisGather& axis, uint64_t stride) {
@@ -50,8 +47,8 @@ uint32_t append_axis(TapTables& t, const AxisGather& axis, uint64_t stride) {
   t.words.resize(pairs + 2 * size_t(rows));
   uint32_t tap = first_row + static_cast<uint32_t>(rows);
   GatherTable piece;
-  for (int r0 = 0; r0 < rows; r0 += PIECE_ROWS) {
-    build_rows(axis, r0, std::min(rows, r0 + PIECE_ROWS), piece);
+  for (int r0 = 0; r0 < rows; r0 += BUILDER_PIECE_ROWS) {
+    build_rows(axis, r0, std::min(rows, r0 + BUILDER_PIECE_ROWS), piece);
     for (int r = 0; r < piece.rows; ++r) {
       size_t pair = pairs + 2 * size_t(r0 + r);
       t.words[pair] = tap;
