@@ -247,14 +247,7 @@ void uint8_resample(
       batch, channels, src_sizes, dst_sizes,
       [&](size_t k, size_t count, int a, int64_t outer, int64_t inner) {
         uint8_t* out = k + 1 < count ? buffers[k % 2] : dst;
-#ifdef UPSAMPLE_AVX2_DISPATCH
-        if (use_avx2_kernels()) {
-          avx2::resample_axis(in, out, outer, inner, axes[a]);
-        } else
-#endif
-        {
-          baseline::resample_axis(in, out, outer, inner, axes[a]);
-        }
+        UPSAMPLE_ISA_KERNEL(resample_axis)(in, out, outer, inner, axes[a]);
         in = out;
       });
 }

@@ -52,15 +52,6 @@ namespace avx2 {
 UPSAMPLE_AVX2_END
 #endif
 
-void nearest_forward(const void* src, void* dst, const NearestPlan& q, int64_t rows) {
-#ifdef UPSAMPLE_AVX2_DISPATCH
-  if (use_avx2_kernels()) {
-    return avx2::nearest_forward(src, dst, q, rows);
-  }
-#endif
-  baseline::nearest_forward(src, dst, q, rows);
-}
-
 // Fresh large allocations arrive as untouched pages, and faulting them in 4 KB
 // at a time costs more than the upsampling itself. Where the kernel lets
 // processes opt in to transparent huge pages, ask for them on our own
@@ -160,7 +151,7 @@ void run_nearest_forward(
   static_cast<KernelTables&>(*plan) = std::move(tables);
   int64_t rows = dst.size() / (int64_t(plan->out_sizes.back()) * plan->channels);
   enqueue(src, dst, s, call, [plan, rows](const void* in, void* out) {
-    nearest_forward(in, out, *plan, rows);
+    UPSAMPLE_ISA_KERNEL(nearest_forward)(in, out, *plan, rows);
   });
 }
 
