@@ -74,10 +74,10 @@ NB_MODULE(_ext, m) {
       [](const mx::array& x,
          mlx_upsample::Family family,
          upsample::Mode mode,
-         bool align_corners,
-         bool recompute_scale,
          std::vector<double> scales,
          std::vector<int> sizes,
+         bool align_corners,
+         bool recompute_scale,
          mx::StreamOrDevice s) {
         mlx_upsample::UpsampleParams p{
             family, mode, align_corners, recompute_scale, std::move(scales), std::move(sizes)};
@@ -86,11 +86,11 @@ NB_MODULE(_ext, m) {
       "x"_a,
       "family"_a,
       "mode"_a,
-      "align_corners"_a,
-      "recompute_scale"_a,
       "scales"_a,
       "sizes"_a,
       nb::kw_only(),
+      "align_corners"_a = false,
+      "recompute_scale"_a = false,
       "stream"_a = nb::none(),
       "Upsample channels-last `x` (*batch, *spatial, C): one spatial axis per "
       "entry of `scales`, and one or more batch axes before them (the Python "

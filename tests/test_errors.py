@@ -399,7 +399,7 @@ def test_empty_batch_or_channels_never_crash(shape, call, expected_shape):
         # The C++ op itself, below the Python checks (what a Metal kernel would
         # otherwise read: a null buffer).
         ((1, 0, 4, 2), "(lambda ext: ext.upsample(x, ext.Family.pytorch, ext.Mode.linear, "
-                       "False, False, [0.0, 0.0], [3, 3]))(__import__('mlx_upsample')._ext)"),
+                       "[0.0, 0.0], [3, 3]))(__import__('mlx_upsample')._ext)"),
     ],
 )
 def test_empty_spatial_input_is_rejected(shape, call):

@@ -143,11 +143,11 @@ def interpolate(
     stream = check_stream(stream)
     return _ext.upsample(
         x,
-        family=Family.pytorch,
-        mode=op_mode,
+        Family.pytorch,
+        op_mode,
+        scales,
+        sizes,
         align_corners=align_corners,
         recompute_scale=recompute,
-        scales=list(scales),
-        sizes=list(sizes),
         stream=stream,
     )

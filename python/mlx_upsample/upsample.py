@@ -124,14 +124,7 @@ def upsample(
     scales, sizes = check_scale_or_size(x, dims, scale_factor, size)
     stream = check_stream(stream)
     return _ext.upsample(
-        x,
-        family=Family.mlx,
-        mode=op_mode,
-        align_corners=align_corners,
-        recompute_scale=False,
-        scales=list(scales),
-        sizes=list(sizes),
-        stream=stream,
+        x, Family.mlx, op_mode, scales, sizes, align_corners=align_corners, stream=stream
     )
 
 
