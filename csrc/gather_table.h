@@ -69,6 +69,11 @@ struct AxisGather {
   int sources() const {
     return backward ? map.out_size : map.in_size;
   }
+  // The nearest forward: rows of one tap of weight 1, which the kernels
+  // copy instead of weighing.
+  bool copies() const {
+    return !backward && upsample::is_nearest_mode(mode);
+  }
 };
 
 // How a CPU call has its tables: every axis's table built whole before the
@@ -91,7 +96,8 @@ struct KernelTables {
 };
 
 // Every spatial axis of a call that resamples spatial sizes `in_sizes` to
-// `out_sizes` (the input's and the output's, forward and backward alike).
+// `out_sizes` (the input's and the output's, forward and backward alike),
+// each with the call's mode and direction.
 std::vector<AxisGather> gather_axes(
     const UpsampleParams& p,
     bool backward,

@@ -137,32 +137,30 @@ void enqueue(
   encoder.dispatch([task, in, out]() { task(in, out); });
 }
 
-void run_nearest_forward(
+// Enqueues the kernel that `tables` are for: the nearest forward copies
+// elements (nearest_forward.inc), every other pass is a separable gather
+// (separable_gather.h).
+void run_kernel(
     const mx::array& src,
     mx::array& dst,
     KernelTables tables,
     mx::Stream s,
     const std::string& call) {
-  auto plan = std::make_shared<NearestPlan>();
-  plan->channels = dst.shape(-1);
-  plan->elem_bytes = mx::size_of(src.dtype());
-  plan->in_sizes = spatial_sizes(src, tables.spatial_dims());
-  plan->out_sizes = spatial_sizes(dst, tables.spatial_dims());
-  static_cast<KernelTables&>(*plan) = std::move(tables);
-  int64_t rows = dst.size() / (int64_t(plan->out_sizes.back()) * plan->channels);
-  enqueue(src, dst, s, call, [plan, rows](const void* in, void* out) {
-    UPSAMPLE_ISA_KERNEL(nearest_forward)(in, out, *plan, rows);
-  });
-}
-
-void run_separable_gather(
-    const mx::array& src,
-    mx::array& dst,
-    KernelTables tables,
-    mx::Stream s,
-    const std::string& call) {
+  const int dims = tables.spatial_dims();
+  if (tables.axis.copies()) {
+    auto plan = std::make_shared<NearestPlan>();
+    plan->channels = dst.shape(-1);
+    plan->elem_bytes = mx::size_of(src.dtype());
+    plan->in_sizes = spatial_sizes(src, dims);
+    plan->out_sizes = spatial_sizes(dst, dims);
+    static_cast<KernelTables&>(*plan) = std::move(tables);
+    int64_t rows = dst.size() / (int64_t(plan->out_sizes.back()) * plan->channels);
+    enqueue(src, dst, s, call, [plan, rows](const void* in, void* out) {
+      UPSAMPLE_ISA_KERNEL(nearest_forward)(in, out, *plan, rows);
+    });
+    return;
+  }
   SeparableGatherKernel kernel = separable_gather_kernel(src.dtype());
-  int dims = tables.spatial_dims();
   auto plan = std::make_shared<SeparableGather>();
   plan->batch = batch_size(src, dims);
   plan->channels = src.shape(-1);
@@ -185,16 +183,14 @@ std::string shape_text(const mx::array& a) {
 // would rather kill the process half-way through zero-filling the tables
 // than fail the allocation.
 // A table built in pieces costs a piece per thread, next to nothing, and
-// has no whole-table entry count. `src` is the array the
-// kernel reads, `dst` the one this call allocates (backward, the output's
-// cotangent and the input's); `copies`: the nearest forward, which copies
-// elements and needs no float32 buffers.
+// has no whole-table entry count. `src` is the array the kernel reads,
+// `dst` the one this call allocates (backward, the output's cotangent and
+// the input's).
 void check_cpu_resources(
     const mx::array& src,
     const mx::array& dst,
     const std::vector<AxisGather>& axes,
     TableBuild build,
-    bool copies,
     const UpsampleParams& p,
     const std::string& call) {
   double bytes = static_cast<double>(dst.nbytes());
@@ -210,7 +206,7 @@ void check_cpu_resources(
     }
     bytes += table_bytes_bound(axes[a]);
   }
-  if (!copies) {
+  if (!axes[0].copies()) {
     // Each thread blends into float32 buffers of the source's inner slabs
     // (separable_gather.inc).
     // One per spatial axis but the first.
@@ -325,18 +321,15 @@ void upsample(
       backward,
       spatial_sizes(input_side, p.spatial_dims()),
       spatial_sizes(output_side, p.spatial_dims()));
-  bool nearest_forward = !backward && upsample::is_nearest_mode(p.mode);
   TableBuild build = axes.size() == 1 && table_bytes_bound(axes[0]) > WHOLE_TABLE_BYTES
       ? TableBuild::InPieces
       : TableBuild::Whole;
-  check_cpu_resources(src, dst, axes, build, nearest_forward, p, call);
+  check_cpu_resources(src, dst, axes, build, p, call);
   if (build == TableBuild::InPieces) {
     if (is_identity_axis(axes[0])) {
       dst.copy_shared_buffer(src);
-    } else if (nearest_forward) {
-      run_nearest_forward(src, dst, {build, {}, axes[0]}, s, call);
     } else {
-      run_separable_gather(src, dst, {build, {}, axes[0]}, s, call);
+      run_kernel(src, dst, {build, {}, axes[0]}, s, call);
     }
     return;
   }
@@ -354,10 +347,8 @@ void upsample(
   }
   if (all_identity(src, dst, tables)) {
     dst.copy_shared_buffer(src);
-  } else if (nearest_forward) {
-    run_nearest_forward(src, dst, {build, std::move(tables), axes[0]}, s, call);
   } else {
-    run_separable_gather(src, dst, {build, std::move(tables), axes[0]}, s, call);
+    run_kernel(src, dst, {build, std::move(tables), axes[0]}, s, call);
   }
 }
 

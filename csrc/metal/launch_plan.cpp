@@ -252,16 +252,16 @@ LaunchPlan plan_launch(
   }
   const std::vector<int>& in_shape = backward ? dst_shape : src_shape;
   const std::vector<int>& out_shape = backward ? src_shape : dst_shape;
-  bool copy = upsample::is_nearest_mode(p.mode) && !backward;
-  std::string type = copy ? "u" + std::to_string(8 * elem_size) : dtype;
-  if (!copy) {
-    check_float(dtype);
-  }
   const std::vector<AxisGather> axes = gather_axes(
       p,
       backward,
       std::vector<int>(in_shape.begin() + 1, in_shape.end() - 1),
       std::vector<int>(out_shape.begin() + 1, out_shape.end() - 1));
+  bool copy = axes[0].copies();
+  std::string type = copy ? "u" + std::to_string(8 * elem_size) : dtype;
+  if (!copy) {
+    check_float(dtype);
+  }
   bool identity = true;
   for (const AxisGather& axis : axes) {
     identity = identity && is_identity_axis(axis);
