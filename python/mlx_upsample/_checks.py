@@ -14,8 +14,18 @@ import mlx.core as mx
 
 from ._ext import MAX_AXIS_SIZE, Mode
 
-LINEAR_MODES = ("linear", "bilinear", "trilinear")
-CUBIC_MODES = ("cubic", "bicubic")
+# The op's mode of each mode name of the public functions (each accepts
+# those of its Literal type).
+OP_MODES = {
+    "nearest": Mode.nearest,
+    "nearest-exact": Mode.nearest_exact,
+    "linear": Mode.linear,
+    "bilinear": Mode.linear,
+    "trilinear": Mode.linear,
+    "cubic": Mode.cubic,
+    "bicubic": Mode.cubic,
+    "area": Mode.area,
+}
 # The antialiased form of the modes that have one.
 ANTIALIASED = {Mode.linear: Mode.antialias_linear, Mode.cubic: Mode.antialias_cubic}
 

@@ -7,8 +7,7 @@ import mlx.core as mx
 from . import _ext
 from ._checks import (
     ANTIALIASED,
-    CUBIC_MODES,
-    LINEAR_MODES,
+    OP_MODES,
     check_bool,
     check_input,
     check_mode,
@@ -25,17 +24,9 @@ _MODES = get_args(InterpolateMode)
 
 
 def _op_mode(mode: str) -> Mode:
-    if mode == "nearest":
-        return Mode.nearest
-    if mode == "nearest-exact":
-        return Mode.nearest_exact
-    if mode in LINEAR_MODES:
-        return Mode.linear
-    if mode in CUBIC_MODES:
-        return Mode.cubic
-    if mode == "area":
-        return Mode.area
-    raise ValueError(f"mode must be one of {', '.join(map(repr, _MODES))}; got {mode!r}")
+    if mode not in _MODES:
+        raise ValueError(f"mode must be one of {', '.join(map(repr, _MODES))}; got {mode!r}")
+    return OP_MODES[mode]
 
 
 def interpolate(

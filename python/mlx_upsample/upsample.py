@@ -8,8 +8,7 @@ from mlx.nn import Module
 from . import _ext
 from ._checks import (
     ANTIALIASED,
-    CUBIC_MODES,
-    LINEAR_MODES,
+    OP_MODES,
     check_bool,
     check_input,
     check_mode,
@@ -27,15 +26,11 @@ UpsampleMode = Literal["nearest", "linear", "bilinear", "trilinear", "cubic", "b
 
 
 def _op_mode(mode: str) -> Mode:
-    if mode == "nearest":
-        return Mode.nearest
-    if mode in LINEAR_MODES:
-        return Mode.linear
-    if mode in CUBIC_MODES:
-        return Mode.cubic
-    raise ValueError(
-        f"mode must be one of {', '.join(map(repr, get_args(UpsampleMode)))}; got {mode!r}"
-    )
+    if mode not in get_args(UpsampleMode):
+        raise ValueError(
+            f"mode must be one of {', '.join(map(repr, get_args(UpsampleMode)))}; got {mode!r}"
+        )
+    return OP_MODES[mode]
 
 
 def _check_options(mode, align_corners, antialias) -> Tuple[Mode, bool]:
