@@ -116,7 +116,8 @@ def measure(driver, method, shape, scale, backward, dtype, samples):
         out = Path(tmp) / "callgrind.out"
         cmd = [
             "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-            *(f"--toggle-collect={p}" for p in KERNEL_PATTERNS), str(driver), family, method, "0", "0",
+            *(f"--toggle-collect={p}" for p in KERNEL_PATTERNS), str(driver),
+            *map(str, harness.enum_values(family, method)), "0", "0",
             str(int(backward)), dtype, str(elem), ",".join(map(str, src)),
             ",".join(map(str, dst)), ",".join(map(str, scales)), ",".join(["0"] * dims),
             str(samples),

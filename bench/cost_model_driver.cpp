@@ -5,10 +5,12 @@
 // dump after each launch holds the instructions of that launch's sampled
 // threads alone.
 //
-// Usage: cost_model_driver FAMILY METHOD ALIGN RECOMPUTE BACKWARD DTYPE
+// Usage: cost_model_driver FAMILY MODE ALIGN RECOMPUTE BACKWARD DTYPE
 //          ELEM_SIZE SRC_SHAPE DST_SHAPE SCALES SIZES SAMPLES
-// with shapes, scales and sizes comma-separated (scales and sizes one per
-// spatial axis, 0 where unused).
+// with FAMILY and MODE the values of mlx_upsample::Family and upsample::Mode
+// (cost_model.py passes those of their Python bindings), shapes, scales and
+// sizes comma-separated (scales and sizes one per spatial axis, 0 where
+// unused).
 #include <valgrind/callgrind.h>
 
 #include <cstdio>
@@ -60,8 +62,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: see the head of cost_model_driver.cpp\n");
     return 2;
   }
-  const char* family = argv[1];
-  const char* method = argv[2];
+  int family = std::atoi(argv[1]);
+  int mode = std::atoi(argv[2]);
   bool align = std::atoi(argv[3]) != 0;
   bool recompute = std::atoi(argv[4]) != 0;
   bool backward = std::atoi(argv[5]) != 0;
@@ -75,8 +77,8 @@ int main(int argc, char** argv) {
   int dims = static_cast<int>(scales.size());
 
   mlx_upsample::UpsampleParams p{
-      mlx_upsample::parse_family(family),
-      mlx_upsample::parse_method(method),
+      static_cast<mlx_upsample::Family>(family),
+      static_cast<upsample::Mode>(mode),
       align,
       recompute,
       scales,
@@ -114,7 +116,7 @@ int main(int argc, char** argv) {
   char kernel[256], error[256];
   emu_sample_threads(samples, dump_launch);
   int status = emu_run(
-      family, method, align, recompute, scales.data(), sizes.data(), dims,
+      family, mode, align, recompute, scales.data(), sizes.data(), dims,
       backward, static_cast<int>(src_shape.size()), src_shape.data(), dst_shape.data(), dtype, elem_size,
       SRC_OFFSET, MAX_THREADS_PER_GROUP, /*passes: the plan's choice*/ 0, src.data(), dst.data(), kernel, error, sizeof(error));
   if (status != 0) {

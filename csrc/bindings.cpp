@@ -1,7 +1,9 @@
 // Python bindings of the upsample op (nanobind, MLX's "mlx" domain).
 //
-// The Python layer (python/mlx_upsample) checks user arguments and maps both
-// semantic families onto this one call; here the names are parsed strictly.
+// The Python layer (python/mlx_upsample) checks the types and shapes of the
+// user's arguments and maps both semantic families onto this one call, with
+// the math header's modes (upsample_math.h) as the Python enum Mode; the op
+// checks limits and dtypes (primitives.cpp).
 #include <nanobind/nanobind.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/variant.h>
@@ -55,41 +57,48 @@ NB_MODULE(_ext, m) {
     }
   });
 
+  nb::enum_<mlx_upsample::Family>(
+      m, "Family", "Which reference's coordinate rules the op follows.")
+      .value("mlx", mlx_upsample::Family::MLX, "mlx.nn.Upsample's")
+      .value("pytorch", mlx_upsample::Family::PyTorch, "PyTorch's F.interpolate's");
+
+  nb::enum_<upsample::Mode>(m, "Mode", "The resampling methods (upsample_math.h).")
+      .value("nearest", upsample::MODE_NEAREST)
+      .value("nearest_exact", upsample::MODE_NEAREST_EXACT, "PyTorch family only")
+      .value("linear", upsample::MODE_LINEAR)
+      .value("cubic", upsample::MODE_CUBIC)
+      .value("antialias_linear", upsample::MODE_AA_LINEAR)
+      .value("antialias_cubic", upsample::MODE_AA_CUBIC)
+      .value("area", upsample::MODE_AREA, "PyTorch family only");
+
   m.def(
       "upsample",
       [](const mx::array& x,
-         const std::string& family,
-         const std::string& method,
-         bool align_corners,
-         bool recompute_scale,
+         mlx_upsample::Family family,
+         upsample::Mode mode,
          std::vector<double> scales,
          std::vector<int> sizes,
+         bool align_corners,
+         bool recompute_scale,
          mx::StreamOrDevice s) {
         mlx_upsample::UpsampleParams p{
-            mlx_upsample::parse_family(family),
-            mlx_upsample::parse_method(method),
-            align_corners,
-            recompute_scale,
-            std::move(scales),
-            std::move(sizes)};
+            family, mode, align_corners, recompute_scale, std::move(scales), std::move(sizes)};
         return mlx_upsample::upsample(x, p, s);
       },
       "x"_a,
       "family"_a,
-      "method"_a,
-      "align_corners"_a,
-      "recompute_scale"_a,
+      "mode"_a,
       "scales"_a,
       "sizes"_a,
       nb::kw_only(),
+      "align_corners"_a = false,
+      "recompute_scale"_a = false,
       "stream"_a = nb::none(),
       "Upsample channels-last `x` (*batch, *spatial, C): one spatial axis per "
       "entry of `scales`, and one or more batch axes before them (the Python "
       "functions pass exactly one, N). Per spatial axis give "
       "either a scale (sizes[a] == 0) or a size (scales[a] == 0). `family` "
-      "is 'mlx' or 'pytorch' and selects the coordinate rules; `method` is "
-      "'nearest', 'nearest-exact', 'linear', 'cubic', 'antialias-linear', "
-      "'antialias-cubic' or 'area' (PyTorch family only).");
+      "(a Family) selects the coordinate rules, `mode` (a Mode) the method.");
 
   // The Python package wraps set_num_threads to check the type of n.
   m.def("set_num_threads", &mlx_upsample::cpu::set_num_threads, "n"_a,
@@ -99,6 +108,7 @@ NB_MODULE(_ext, m) {
   m.def("num_threads_env_problem", &mlx_upsample::cpu::num_threads_env_problem,
         "Why MLX_UPSAMPLE_NUM_THREADS was ignored, or '' if unset or used.");
   m.attr("MAX_THREADS") = mlx_upsample::cpu::MAX_THREADS;
+  m.attr("MAX_AXIS_SIZE") = mlx_upsample::MAX_AXIS_SIZE;
 
   // Test hook: the layout of an array's memory once it is evaluated.
   m.def(

@@ -39,14 +39,14 @@ void compact(GatherTable& t) {
   }
 }
 
-void forward_rows(const AxisMap& a, int mode, int r0, int r1, GatherTable& t) {
+void forward_rows(const AxisMap& a, upsample::Mode mode, int r0, int r1, GatherTable& t) {
   t.rows = r1 - r0;
   t.offsets.clear();
   t.index.clear();
   t.weight.clear();
   if (!upsample::is_window_mode(mode)) {
     t.taps = upsample::taps_per_output(mode);
-    bool unit_weights = mode == upsample::MODE_NEAREST;
+    bool unit_weights = upsample::is_nearest_mode(mode);
     t.index.resize(size_t(t.rows) * t.taps);
     t.weight.resize(unit_weights ? 0 : size_t(t.rows) * t.taps);
     for (int i = r0; i < r1; ++i) {
@@ -78,12 +78,11 @@ void forward_rows(const AxisMap& a, int mode, int r0, int r1, GatherTable& t) {
 
 // Backward rows [j0, j1): the forward rows of the outputs that read them,
 // transposed. Input j's row lists the outputs whose taps (or window) hold j,
-// ascending, each with the total weight of its taps on j, summed in tap
-// order from 0 like weight_of_input (taps repeat at the edges) — the rows
-// output_range and weight_of_input give, bit for bit, in O(taps) per entry
-// instead of O(log M) forward evaluations (tap indices, and windows, are
-// contiguous, so every output in output_range(j) has a tap on j).
-void backward_rows(const AxisMap& a, int mode, int j0, int j1, GatherTable& t) {
+// ascending (the outputs output_range(j) gives: tap indices, and windows,
+// are contiguous, so every one of them has a tap on j), each with the total
+// weight of its taps on j, summed in tap order from 0 (taps repeat at the
+// edges); O(taps) per entry.
+void backward_rows(const AxisMap& a, upsample::Mode mode, int j0, int j1, GatherTable& t) {
   t.rows = j1 - j0;
   t.offsets.assign(size_t(t.rows) + 1, 0);
   t.index.clear();
@@ -140,41 +139,40 @@ void backward_rows(const AxisMap& a, int mode, int j0, int j1, GatherTable& t) {
 
 } // namespace
 
-void build_rows(
-    const AxisMap& a,
-    int mode,
+std::vector<AxisGather> gather_axes(
+    const UpsampleParams& p,
     bool backward,
-    int r0,
-    int r1,
-    GatherTable& t) {
-  if (backward) {
-    backward_rows(a, mode, r0, r1, t);
+    const std::vector<int>& in_sizes,
+    const std::vector<int>& out_sizes) {
+  std::vector<AxisGather> axes;
+  for (int a = 0; a < p.spatial_dims(); ++a) {
+    axes.push_back({axis_map(p, a, in_sizes[a], out_sizes[a]), p.mode, backward});
+  }
+  return axes;
+}
+
+void build_rows(const AxisGather& axis, int r0, int r1, GatherTable& t) {
+  if (axis.backward) {
+    backward_rows(axis.map, axis.mode, r0, r1, t);
   } else {
-    forward_rows(a, mode, r0, r1, t);
+    forward_rows(axis.map, axis.mode, r0, r1, t);
   }
 }
 
-GatherTable forward_table(const AxisMap& a, int mode) {
+GatherTable build_table(const AxisGather& axis) {
   GatherTable t;
-  forward_rows(a, mode, 0, a.out_size, t);
+  build_rows(axis, 0, axis.rows(), t);
   return t;
 }
 
-GatherTable backward_table(const AxisMap& a, int mode) {
-  GatherTable t;
-  backward_rows(a, mode, 0, a.in_size, t);
-  return t;
-}
-
-bool is_identity_axis(const AxisMap& a, int mode, bool backward) {
-  if (a.in_size != a.out_size) {
+bool is_identity_axis(const AxisGather& axis) {
+  if (axis.map.in_size != axis.map.out_size) {
     return false;
   }
-  constexpr int PIECE = 1 << 16;
   GatherTable t;
-  for (int r0 = 0; r0 < a.out_size; r0 += PIECE) {
-    int r1 = std::min(a.out_size, r0 + PIECE);
-    build_rows(a, mode, backward, r0, r1, t);
+  for (int r0 = 0; r0 < axis.rows(); r0 += BUILDER_PIECE_ROWS) {
+    int r1 = std::min(axis.rows(), r0 + BUILDER_PIECE_ROWS);
+    build_rows(axis, r0, r1, t);
     if (!t.is_identity(r0)) {
       return false;
     }
@@ -182,12 +180,13 @@ bool is_identity_axis(const AxisMap& a, int mode, bool backward) {
   return true;
 }
 
-int64_t table_entries_bound(const AxisMap& a, int mode) {
+int64_t table_entries_bound(const AxisGather& axis) {
+  const AxisMap& a = axis.map;
   int64_t outputs = a.out_size;
-  if (!upsample::is_window_mode(mode)) {
+  if (!upsample::is_window_mode(axis.mode)) {
     // The backward rows list, per output, the inputs between its lowest and
     // highest tap: at most its taps.
-    return outputs * upsample::taps_per_output(mode);
+    return outputs * upsample::taps_per_output(axis.mode);
   }
   // The longest window (window_span), in double: a support can be huge.
   double window;
@@ -203,18 +202,18 @@ int64_t table_entries_bound(const AxisMap& a, int mode) {
   return outputs * static_cast<int64_t>(std::min(window, double(a.in_size)));
 }
 
-double table_bytes_bound(const AxisMap& a, int mode, bool backward) {
+double table_bytes_bound(const AxisGather& axis) {
   constexpr double OFFSET = sizeof(int64_t);
   constexpr double INDEX = sizeof(int);
   constexpr double ENTRY = sizeof(int) + sizeof(float);
-  double entries = static_cast<double>(table_entries_bound(a, mode));
-  double outputs = a.out_size, inputs = a.in_size;
-  bool window = upsample::is_window_mode(mode);
+  double entries = static_cast<double>(table_entries_bound(axis));
+  double outputs = axis.map.out_size, inputs = axis.map.in_size;
+  bool window = upsample::is_window_mode(axis.mode);
   // Forward rows: tap rows have no offsets (nearest no weights either);
   // window rows grow by push_back, up to twice their entries, with offsets.
   double forward = window ? (outputs + 1) * OFFSET + entries * ENTRY * 2
-                          : entries * (mode == upsample::MODE_NEAREST ? INDEX : ENTRY);
-  if (!backward) {
+                          : entries * (upsample::is_nearest_mode(axis.mode) ? INDEX : ENTRY);
+  if (!axis.backward) {
     return forward;
   }
   // The forward rows, then their transpose and its fill cursors.

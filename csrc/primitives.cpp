@@ -1,6 +1,9 @@
 #include "primitives.h"
 
-#include <climits>
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <numeric>
 #include <sstream>
 #include <stdexcept>
@@ -14,14 +17,65 @@
 
 #ifdef _METAL_
 #include "metal/upsample_metal.h"
+#else
+namespace mlx_upsample::metal {
+
+// The GPU backend of a build without Metal, for both primitives' eval_gpu.
+// Not reached: upsample() refuses GPU streams in such builds (check_device).
+[[noreturn]] void upsample(
+    const mx::array&, mx::array&, const UpsampleParams&, mx::Stream, bool /* backward */) {
+  throw std::runtime_error(
+      "[upsample] this build of mlx-upsample has no GPU kernels (MLX was "
+      "not built with Metal); run it on a CPU stream");
+}
+
+} // namespace mlx_upsample::metal
 #endif
 
 namespace mlx_upsample {
 
 namespace {
 
-// The largest output mlx-upsample agrees to build, in elements.
+// The largest output mlx-upsample agrees to build, in elements (an absurd
+// size is almost always a typo).
 constexpr long long MAX_OUTPUT_ELEMENTS = 1LL << 40;
+
+// `x` with the fewest significant digits that read back as `x`, in fixed
+// notation from 1e-4 to 1e16 as Python writes floats: "0.25", "100000",
+// "1e+20".
+std::string number_text(double x) {
+  char text[64];
+  int digits = 1;
+  for (; digits < 17; ++digits) {
+    std::snprintf(text, sizeof(text), "%.*e", digits - 1, x);
+    if (std::strtod(text, nullptr) == x) {
+      break;
+    }
+  }
+  std::snprintf(text, sizeof(text), "%.*e", digits - 1, x);
+  int exponent = std::atoi(std::strchr(text, 'e') + 1);
+  if (exponent >= -4 && exponent < 16) {
+    std::snprintf(text, sizeof(text), "%.*f", std::max(0, digits - 1 - exponent), x);
+  }
+  return text;
+}
+
+// How the Python functions' arguments give the output's sizes:
+// "scale_factor=(2, 1.5)" or "size=(5, 7)" (both where the axes mix them,
+// which only the C++ API allows).
+std::string sizing_text(const UpsampleParams& p) {
+  std::string scales, sizes;
+  bool any_scale = false, any_size = false;
+  for (int a = 0; a < p.spatial_dims(); ++a) {
+    scales += (a > 0 ? ", " : "") + number_text(p.scales[a]);
+    sizes += (a > 0 ? ", " : "") + std::to_string(p.sizes[a]);
+    any_scale = any_scale || p.sizes[a] == 0;
+    any_size = any_size || p.sizes[a] > 0;
+  }
+  std::string text = any_scale ? "scale_factor=(" + scales + ")" : "";
+  return text + (any_scale && any_size ? " and " : "") +
+      (any_size ? "size=(" + sizes + ")" : "");
+}
 
 // Arrays are (*batch, *spatial, C): one or more leading axes that the
 // kernels treat as a single batch axis of their product (the arrays are
@@ -55,7 +109,7 @@ mx::Shape forward_shape(const UpsampleParams& p, const mx::Shape& in) {
           " of the input is empty: input and output sizes must be at least 1");
     }
     long long m = output_size(p, a, in[lead + a]);
-    if (m < 1 || m > INT_MAX) {
+    if (m < 1 || m > MAX_AXIS_SIZE) {
       throw std::invalid_argument(
           "[upsample] spatial axis " + std::to_string(a) + " of length " +
           std::to_string(in[lead + a]) + " gives an output length of " +
@@ -67,8 +121,10 @@ mx::Shape forward_shape(const UpsampleParams& p, const mx::Shape& in) {
   if (total > MAX_OUTPUT_ELEMENTS) {
     std::ostringstream msg;
     msg.precision(17);
-    msg << "[upsample] the output would have " << total
-        << " elements, more than 2**40";
+    msg << "[upsample] " << sizing_text(p) << " gives an output of " << total
+        << " elements (spatial "
+        << shape_text(std::vector<int>(out.begin() + lead, out.end() - 1))
+        << "), more than 2**40";
     throw std::invalid_argument(msg.str());
   }
   return out;
@@ -160,7 +216,7 @@ void check_device(const mx::StreamOrDevice& s) {
 void check_device(const mx::StreamOrDevice&) {}
 #endif
 
-// The weighted methods compute in float32 (float16 and bfloat16 kept as
+// The weighted modes compute in float32 (float16 and bfloat16 kept as
 // such, integers and bools turned into float32). float64 and complex cannot
 // be computed exactly by float32 kernels, so they are refused rather than
 // rounded, with the array named: x, or a jvp's tangent.
@@ -168,12 +224,14 @@ bool weighted_dtype_ok(mx::Dtype t) {
   return is_float(t) || !mx::issubdtype(t, mx::inexact);
 }
 
-void check_weighted_dtype(const mx::array& x) {
+void check_weighted_dtype(const mx::array& x, upsample::Mode mode) {
   if (!weighted_dtype_ok(x.dtype())) {
     throw std::invalid_argument(
-        "[upsample] x has dtype " + dtype_name(x.dtype()) +
-        ": linear, cubic, antialias and area support float32, float16 "
-        "and bfloat16 (and integer or bool inputs, computed in float32)");
+        "[upsample] x has dtype " + dtype_name(x.dtype()) + ", which the " +
+        mode_name(mode) +
+        " mode does not support: it needs float32, float16 or bfloat16 "
+        "(integer and bool inputs are computed in float32); convert with "
+        "x.astype(mx.float32), or use nearest, which copies any dtype");
   }
 }
 
@@ -246,8 +304,8 @@ mx::array upsample(
           "fixed-point uint8 kernels) runs on the CPU only; use stream=mx.cpu, "
           "or convert the input to float32 to interpolate on the GPU");
     }
-  } else if (is_weighted(params.method)) {
-    check_weighted_dtype(x);
+  } else if (is_weighted(params.mode)) {
+    check_weighted_dtype(x, params.mode);
     if (!is_float(x.dtype())) {
       // Integers and bools interpolate in float32, as mlx.nn.Upsample does.
       in = mx::astype(x, mx::float32, stream);
@@ -276,14 +334,7 @@ void UpsampleForward::eval_cpu(
 void UpsampleForward::eval_gpu(
     const std::vector<mx::array>& inputs,
     mx::array& out) {
-#ifdef _METAL_
   metal::upsample(contiguous_input(inputs[0]), out, params_, stream(), /*backward=*/false);
-#else
-  // Not reached: upsample() refuses GPU streams in builds without Metal.
-  throw std::runtime_error(
-      "[upsample] this build of mlx-upsample has no GPU kernels (MLX was "
-      "not built with Metal); run it on a CPU stream");
-#endif
 }
 
 // uint8 linear and cubic round and clamp every pass: piecewise constant, no
@@ -303,7 +354,7 @@ std::vector<mx::array> UpsampleForward::jvp(
     const std::vector<int>&) {
   check_differentiable(primals[0], params_);
   mx::array tangent = tangents[0];
-  if (is_weighted(params_.method)) {
+  if (is_weighted(params_.mode)) {
     check_tangent_dtype(tangent, primals[0]);
     if (!mx::issubdtype(tangent.dtype(), mx::inexact)) {
       // The derivative of the float op, as the op computes integer inputs;
@@ -352,14 +403,7 @@ void UpsampleBackward::eval_cpu(
 void UpsampleBackward::eval_gpu(
     const std::vector<mx::array>& inputs,
     mx::array& out) {
-#ifdef _METAL_
   metal::upsample(contiguous_input(inputs[0]), out, params_, stream(), /*backward=*/true);
-#else
-  // Not reached: upsample() refuses GPU streams in builds without Metal.
-  throw std::runtime_error(
-      "[upsample] this build of mlx-upsample has no GPU kernels (MLX was "
-      "not built with Metal); run it on a CPU stream");
-#endif
 }
 
 std::vector<mx::array> UpsampleBackward::jvp(

@@ -15,6 +15,7 @@
 // Its batch axes and channels are the cotangent's.
 #pragma once
 
+#include <climits>
 #include <stdexcept>
 
 #include "mlx/ops.h"
@@ -25,14 +26,19 @@ namespace mlx_upsample {
 
 namespace mx = mlx::core;
 
+// The longest spatial axis of an output: MLX's shapes are int. The Python
+// functions check it too (as _ext.MAX_AXIS_SIZE), to name the user's
+// argument where it does not fit the op's arguments.
+constexpr long long MAX_AXIS_SIZE = INT_MAX;
+
 // What this build cannot do (the bindings raise NotImplementedError).
 struct NotImplemented : std::logic_error {
   using std::logic_error::logic_error;
 };
 
 // Builds y = upsample(x) (the op used by the bindings), x (*batch, *spatial,
-// C) with as many spatial axes as `params` has. Weighted methods (all but
-// nearest) turn integer and bool inputs into float32. On GPU streams the
+// C) with as many spatial axes as `params` has. Weighted modes (all but
+// the two nearest) turn integer and bool inputs into float32. On GPU streams the
 // input is made contiguous here; the CPU primitives take any layout
 // (layout.h).
 mx::array upsample(

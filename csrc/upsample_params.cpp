@@ -9,38 +9,29 @@
 
 namespace mlx_upsample {
 
-bool is_weighted(Method m) {
-  return m != Method::Nearest && m != Method::NearestExact;
+bool is_weighted(upsample::Mode m) {
+  return !upsample::is_nearest_mode(m);
 }
 
-static bool is_antialias(Method m) {
-  return m == Method::AntialiasLinear || m == Method::AntialiasCubic;
+static bool is_antialias(upsample::Mode m) {
+  return m == upsample::MODE_AA_LINEAR || m == upsample::MODE_AA_CUBIC;
 }
 
 bool keeps_uint8(const UpsampleParams& p) {
-  return p.family == Family::PyTorch && is_weighted(p.method) &&
-      p.method != Method::Area;
+  return p.family == Family::PyTorch && is_weighted(p.mode) &&
+      p.mode != upsample::MODE_AREA;
 }
 
 bool UpsampleParams::operator==(const UpsampleParams& o) const {
-  return family == o.family && method == o.method &&
+  return family == o.family && mode == o.mode &&
       align_corners == o.align_corners &&
       recompute_scale == o.recompute_scale && scales == o.scales &&
       sizes == o.sizes;
 }
 
 std::string UpsampleParams::describe() const {
-  static const char* methods[] = {
-      "nearest",
-      "nearest-exact",
-      "linear",
-      "cubic",
-      "antialias-linear",
-      "antialias-cubic",
-      "area"};
   std::ostringstream s;
-  s << (family == Family::MLX ? "mlx" : "pytorch") << ", "
-    << methods[static_cast<int>(method)]
+  s << family_name(family) << ", " << mode_name(mode)
     << ", align_corners=" << (align_corners ? "true" : "false");
   return s.str();
 }
@@ -71,14 +62,14 @@ void validate(const UpsampleParams& p) {
     }
   }
   if (p.family == Family::MLX &&
-      (p.method == Method::NearestExact || p.method == Method::Area ||
+      (p.mode == upsample::MODE_NEAREST_EXACT || p.mode == upsample::MODE_AREA ||
        p.recompute_scale)) {
     throw std::invalid_argument(
         "[upsample] nearest-exact, area and recompute_scale are PyTorch rules");
   }
   if (p.align_corners &&
-      (p.method == Method::Area ||
-       (p.family == Family::MLX && is_antialias(p.method)))) {
+      (p.mode == upsample::MODE_AREA ||
+       (p.family == Family::MLX && is_antialias(p.mode)))) {
     // PyTorch has no align_corners for area; mlx.nn.Upsample rejects it
     // with antialias (PyTorch's antialias accepts it: its scale changes).
     throw std::invalid_argument(
@@ -220,7 +211,7 @@ static upsample::AxisMap antialias_map(
     int axis,
     upsample::AxisMap a) {
   int n = a.in_size, m = a.out_size;
-  double radius = p.method == Method::AntialiasLinear ? 1.0 : 2.0;
+  double radius = p.mode == upsample::MODE_AA_LINEAR ? 1.0 : 2.0;
   if (p.family == Family::MLX) {
     // mlx.nn.Upsample: the centred coordinate of RULE_CENTRED; the filter
     // widens by 1 / scale when downscaling; taps floor(src) + k for
@@ -290,7 +281,7 @@ static upsample::AxisMap nearest_map(
     }
   } else {
     Fraction s = pytorch_fraction(p, axis, n, m);
-    if (p.method == Method::NearestExact) {
+    if (p.mode == upsample::MODE_NEAREST_EXACT) {
       // floor((i + 0.5) * s) = floor((2 P i + P) / 2Q)
       a.rule = upsample::RULE_NEAREST_EXACT;
       set_exact(a, 2 * s.num, s.num, 2 * s.den);
@@ -310,12 +301,12 @@ axis_map(const UpsampleParams& p, int axis, int in_size, int out_size) {
   a.in_size = in_size;
   a.out_size = out_size;
   a.factor = 1;
-  if (p.method == Method::Nearest || p.method == Method::NearestExact) {
+  if (upsample::is_nearest_mode(p.mode)) {
     return nearest_map(p, axis, a);
-  } else if (p.method == Method::Area) {
+  } else if (p.mode == upsample::MODE_AREA) {
     a.rule = upsample::RULE_AREA;
     return a;
-  } else if (is_antialias(p.method)) {
+  } else if (is_antialias(p.mode)) {
     return antialias_map(p, axis, a);
   }
   int n = in_size, m = out_size;
@@ -349,54 +340,21 @@ axis_map(const UpsampleParams& p, int axis, int in_size, int out_size) {
   if (p.family == Family::PyTorch) {
     // PyTorch's linear kernels copy an axis that keeps its size, whatever the
     // scale and align_corners.
-    a.identity = p.method == Method::Linear && n == m;
+    a.identity = p.mode == upsample::MODE_LINEAR && n == m;
   }
   return a;
 }
 
-int kernel_mode(Method m) {
-  switch (m) {
-    case Method::Linear:
-      return upsample::MODE_LINEAR;
-    case Method::Cubic:
-      return upsample::MODE_CUBIC;
-    case Method::AntialiasLinear:
-      return upsample::MODE_AA_LINEAR;
-    case Method::AntialiasCubic:
-      return upsample::MODE_AA_CUBIC;
-    case Method::Area:
-      return upsample::MODE_AREA;
-    default:
-      return upsample::MODE_NEAREST;
-  }
+const char* mode_name(upsample::Mode m) {
+  // In the order of upsample::Mode.
+  static const char* const names[] = {
+      "nearest", "nearest-exact", "linear", "cubic", "antialias-linear", "antialias-cubic", "area"};
+  static_assert(sizeof(names) / sizeof(names[0]) == upsample::MODE_AREA + 1, "a name per mode");
+  return names[m];
 }
 
-Family parse_family(const std::string& s) {
-  if (s == "mlx") {
-    return Family::MLX;
-  } else if (s == "pytorch") {
-    return Family::PyTorch;
-  }
-  throw std::invalid_argument("[upsample] unknown family '" + s + "'");
-}
-
-Method parse_method(const std::string& s) {
-  if (s == "nearest") {
-    return Method::Nearest;
-  } else if (s == "nearest-exact") {
-    return Method::NearestExact;
-  } else if (s == "linear") {
-    return Method::Linear;
-  } else if (s == "cubic") {
-    return Method::Cubic;
-  } else if (s == "antialias-linear") {
-    return Method::AntialiasLinear;
-  } else if (s == "antialias-cubic") {
-    return Method::AntialiasCubic;
-  } else if (s == "area") {
-    return Method::Area;
-  }
-  throw std::invalid_argument("[upsample] unknown method '" + s + "'");
+const char* family_name(Family f) {
+  return f == Family::MLX ? "mlx" : "pytorch";
 }
 
 } // namespace mlx_upsample

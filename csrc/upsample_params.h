@@ -16,21 +16,8 @@ enum class Family { MLX, PyTorch };
 
 struct UpsampleParams;
 
-// Antialias* are the antialiased linear and cubic modes (a filter whose
-// support widens with the downscale factor); Area is PyTorch's "area"
-// (adaptive average pooling windows, PyTorch family only).
-enum class Method {
-  Nearest,
-  NearestExact,
-  Linear,
-  Cubic,
-  AntialiasLinear,
-  AntialiasCubic,
-  Area,
-};
-
-// Every method but the two nearest ones weighs its taps (float math).
-bool is_weighted(Method m);
+// Every mode but the two nearest ones weighs its taps (float math).
+bool is_weighted(upsample::Mode m);
 
 // interpolate keeps uint8 in its linear and cubic modes (with and without
 // antialias) and rounds like PyTorch's uint8 kernels; every other weighted
@@ -43,7 +30,10 @@ bool keeps_uint8(const UpsampleParams& p);
 // axis either a scale factor (output = floor(N * scale)) or a fixed size.
 struct UpsampleParams {
   Family family;
-  Method method;
+  // Antialiased linear and cubic are filters whose support widens with the
+  // downscale factor; nearest-exact and area (adaptive average pooling
+  // windows) are PyTorch rules (validate).
+  upsample::Mode mode;
   bool align_corners;
   // PyTorch: derive the kernel scale from the sizes instead of 1 / scale.
   bool recompute_scale;
@@ -67,12 +57,10 @@ long long output_size(const UpsampleParams& p, int axis, int in_size);
 upsample::AxisMap
 axis_map(const UpsampleParams& p, int axis, int in_size, int out_size);
 
-int kernel_mode(Method m);
-
-// "mlx" / "pytorch" and "nearest" / "nearest-exact" / "linear" / "cubic" /
-// "antialias-linear" / "antialias-cubic" / "area"; anything else throws
-// std::invalid_argument.
-Family parse_family(const std::string& s);
-Method parse_method(const std::string& s);
+// How messages (UpsampleParams::describe) spell a mode: "nearest",
+// "nearest-exact", "linear", "cubic", "antialias-linear", "antialias-cubic"
+// or "area"; and a family: "mlx" or "pytorch".
+const char* mode_name(upsample::Mode m);
+const char* family_name(Family f);
 
 } // namespace mlx_upsample

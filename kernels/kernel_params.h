@@ -34,7 +34,7 @@ struct Divisor {
   unsigned int shift;
 };
 
-UPSAMPLE_INLINE unsigned int divide(unsigned int n, Divisor d) {
+inline unsigned int divide(unsigned int n, Divisor d) {
 #ifdef __METAL_VERSION__
   unsigned int high = metal::mulhi(n << 1, d.magic);
 #else

@@ -383,34 +383,35 @@ template <typename T, int V>
   template [[host_name(name)]] [[kernel]] decltype(func<__VA_ARGS__>) func<__VA_ARGS__>;
 #endif
 
-#define instantiate_width(prefix, v, func, nd_func, ...)           \
-  instantiate_kernel(prefix "_1d_v" #v, func, __VA_ARGS__, 1, v)   \
-  instantiate_kernel(prefix "_2d_v" #v, func, __VA_ARGS__, 2, v)   \
-  instantiate_kernel(prefix "_3d_v" #v, func, __VA_ARGS__, 3, v)   \
+// One width v of a kernel at rank 1: the launches out of a float32
+// temporary, which only ever resample the last axis.
+#define instantiate_rank1(prefix, v, func, ...) \
+  instantiate_kernel(prefix "_1d_v" #v, func, __VA_ARGS__, 1, v)
+
+// One width v of a kernel at every rank.
+#define instantiate_ranks(prefix, v, func, nd_func, ...)         \
+  instantiate_rank1(prefix, v, func, __VA_ARGS__)                \
+  instantiate_kernel(prefix "_2d_v" #v, func, __VA_ARGS__, 2, v) \
+  instantiate_kernel(prefix "_3d_v" #v, func, __VA_ARGS__, 3, v) \
   instantiate_kernel(prefix "_nd_v" #v, nd_func, __VA_ARGS__, v)
 
-#define instantiate_widths(prefix, func, nd_func, ...)        \
-  instantiate_width(prefix, 1, func, nd_func, __VA_ARGS__)    \
-  instantiate_width(prefix, 2, func, nd_func, __VA_ARGS__)    \
-  instantiate_width(prefix, 3, func, nd_func, __VA_ARGS__)    \
-  instantiate_width(prefix, 4, func, nd_func, __VA_ARGS__)    \
-  instantiate_width(prefix, 8, func, nd_func, __VA_ARGS__)
+// `instantiate` (one of the two above) at every packet width the launch
+// plan picks (packet_width in csrc/metal/launch_plan.cpp).
+#define instantiate_widths(instantiate, prefix, ...) \
+  instantiate(prefix, 1, __VA_ARGS__)                \
+  instantiate(prefix, 2, __VA_ARGS__)                \
+  instantiate(prefix, 3, __VA_ARGS__)                \
+  instantiate(prefix, 4, __VA_ARGS__)                \
+  instantiate(prefix, 8, __VA_ARGS__)
 
-#define instantiate_rank1(prefix, func, ...)                  \
-  instantiate_kernel(prefix "_1d_v1", func, __VA_ARGS__, 1, 1) \
-  instantiate_kernel(prefix "_1d_v2", func, __VA_ARGS__, 1, 2) \
-  instantiate_kernel(prefix "_1d_v3", func, __VA_ARGS__, 1, 3) \
-  instantiate_kernel(prefix "_1d_v4", func, __VA_ARGS__, 1, 4) \
-  instantiate_kernel(prefix "_1d_v8", func, __VA_ARGS__, 1, 8)
-
-instantiate_widths("upsample_copy_u8", copy, copy_nd, uchar)
-instantiate_widths("upsample_copy_u16", copy, copy_nd, ushort)
-instantiate_widths("upsample_copy_u32", copy, copy_nd, uint)
-instantiate_widths("upsample_copy_u64", copy, copy_nd, ulong)
-instantiate_widths("upsample_gather_float32", gather, gather_nd, float, float)
-instantiate_widths("upsample_gather_float16", gather, gather_nd, half, half)
-instantiate_widths("upsample_gather_bfloat16", gather, gather_nd, bfloat, bfloat)
-instantiate_widths("upsample_gather_float16_float32", gather, gather_nd, half, float)
-instantiate_widths("upsample_gather_bfloat16_float32", gather, gather_nd, bfloat, float)
-instantiate_rank1("upsample_gather_float32_float16", gather, float, half)
-instantiate_rank1("upsample_gather_float32_bfloat16", gather, float, bfloat)
+instantiate_widths(instantiate_ranks, "upsample_copy_u8", copy, copy_nd, uchar)
+instantiate_widths(instantiate_ranks, "upsample_copy_u16", copy, copy_nd, ushort)
+instantiate_widths(instantiate_ranks, "upsample_copy_u32", copy, copy_nd, uint)
+instantiate_widths(instantiate_ranks, "upsample_copy_u64", copy, copy_nd, ulong)
+instantiate_widths(instantiate_ranks, "upsample_gather_float32", gather, gather_nd, float, float)
+instantiate_widths(instantiate_ranks, "upsample_gather_float16", gather, gather_nd, half, half)
+instantiate_widths(instantiate_ranks, "upsample_gather_bfloat16", gather, gather_nd, bfloat, bfloat)
+instantiate_widths(instantiate_ranks, "upsample_gather_float16_float32", gather, gather_nd, half, float)
+instantiate_widths(instantiate_ranks, "upsample_gather_bfloat16_float32", gather, gather_nd, bfloat, float)
+instantiate_widths(instantiate_rank1, "upsample_gather_float32_float16", gather, float, half)
+instantiate_widths(instantiate_rank1, "upsample_gather_float32_bfloat16", gather, float, bfloat)

@@ -7,17 +7,19 @@
 //
 // One spatial axis is described by an AxisMap (input size N, output size M
 // and the rule that maps an output index onto the input). The N-d operator is
-// the product of per-axis taps (separable). Two kinds of modes:
-//  - tap modes (nearest, linear, cubic) turn an output index into at most
-//    MAX_TAPS (input index, weight) pairs, indices repeated at the edges:
-//    axis_taps().
+// the product of per-axis taps (separable). The modes and rules are this
+// header's enums, which the host code passes as they are and the bindings
+// give Python (csrc/bindings.cpp). Two kinds of modes:
+//  - tap modes (the two nearest, linear, cubic) turn an output index into at
+//    most MAX_TAPS (input index, weight) pairs, indices repeated at the
+//    edges: axis_taps().
 //  - window modes (antialiased linear and cubic, area) read a contiguous,
 //    unbounded window of inputs whose length grows with the downscale factor:
 //    tap_window() gives the window and its normaliser, tap_weight() the
 //    weight of one input of it, computed on the fly (no arrays).
-// Both kinds answer the questions of the gather backward in one form:
-// lowest_tap/highest_tap (nondecreasing in i, so output_range can binary
-// search them) and weight_of_input(a, mode, i, j).
+// Both kinds answer the question of the gather backward in one form:
+// lowest_tap/highest_tap, nondecreasing in i, so that output_range can binary
+// search them for the outputs that read an input.
 #pragma once
 
 // No fused multiply-add: every coordinate and weight rounds after each
@@ -44,19 +46,22 @@
 #else
 #define UPSAMPLE_CONSTANT
 #endif
-#define UPSAMPLE_INLINE inline
 
 namespace upsample {
 
-// Modes: how many taps an output reads along each axis and with what weights.
+// Modes: the resampling methods of both families (UpsampleParams::mode, and
+// Python's _ext.Mode), each reading along every axis a number of taps or a
+// window with its own weights. The two nearest modes read one tap of weight
+// 1 and differ only in their AxisMap's rule.
 enum Mode : int {
   MODE_NEAREST = 0,
-  MODE_LINEAR = 1,
-  MODE_CUBIC = 2,
-  // Window modes.
-  MODE_AA_LINEAR = 3, // antialiased linear: triangle filter, widened
-  MODE_AA_CUBIC = 4, //  antialiased cubic: Keys a = -0.5, widened
-  MODE_AREA = 5, //      adaptive average pooling windows (PyTorch "area")
+  MODE_NEAREST_EXACT = 1, // PyTorch's pixel-centre nearest, RULE_NEAREST_EXACT
+  MODE_LINEAR = 2,
+  MODE_CUBIC = 3,
+  // Window modes, last (is_window_mode).
+  MODE_AA_LINEAR = 4, // antialiased linear: triangle filter, widened
+  MODE_AA_CUBIC = 5, //  antialiased cubic: Keys a = -0.5, widened
+  MODE_AREA = 6, //      adaptive average pooling windows (PyTorch "area")
 };
 
 // Rules: how an output index i becomes an input coordinate along one axis.
@@ -92,7 +97,7 @@ UPSAMPLE_CONSTANT constexpr int FLOAT_COORD_LIMIT = 1 << 23;
 struct AxisMap {
   int in_size;
   int out_size;
-  int rule;
+  Rule rule;
   int factor; // RULE_NEAREST_REPLICATE only
   float scale; // input units per output step
   float offset; // RULE_CENTRED only
@@ -139,7 +144,7 @@ struct OutputRange {
   int end;
 };
 
-UPSAMPLE_INLINE float floor_f(float x) {
+inline float floor_f(float x) {
 #ifdef __METAL_VERSION__
   return metal::floor(x);
 #else
@@ -148,7 +153,7 @@ UPSAMPLE_INLINE float floor_f(float x) {
 }
 
 // Round half to even, as mx.round does.
-UPSAMPLE_INLINE float round_even_f(float x) {
+inline float round_even_f(float x) {
 #ifdef __METAL_VERSION__
   return metal::rint(x);
 #else
@@ -156,7 +161,7 @@ UPSAMPLE_INLINE float round_even_f(float x) {
 #endif
 }
 
-UPSAMPLE_INLINE int clamp_index(int i, int n) {
+inline int clamp_index(int i, int n) {
   return i < 0 ? 0 : (i > n - 1 ? n - 1 : i);
 }
 
@@ -167,7 +172,7 @@ struct SplitCoord {
 };
 
 // floor(num / den) for den > 0 (integer division truncates towards zero).
-UPSAMPLE_INLINE long floor_div(long num, long den) {
+inline long floor_div(long num, long den) {
   long q = num / den;
   return (num % den != 0 && num < 0) ? q - 1 : q;
 }
@@ -175,7 +180,7 @@ UPSAMPLE_INLINE long floor_div(long num, long den) {
 // The exact coordinate (exact_step * i + exact_start) / exact_den of output
 // i, split. The fraction is a ratio of two integers below 2^32 rounded to
 // float, kept below 1.
-UPSAMPLE_INLINE SplitCoord exact_coord(AxisMap a, int i) {
+inline SplitCoord exact_coord(AxisMap a, int i) {
   long num = a.exact_step * long(i) + a.exact_start;
   SplitCoord c;
   c.whole = floor_div(num, a.exact_den);
@@ -185,7 +190,7 @@ UPSAMPLE_INLINE SplitCoord exact_coord(AxisMap a, int i) {
 }
 
 // The continuous input coordinate read by output i (linear and cubic).
-UPSAMPLE_INLINE float source_index(AxisMap a, int i) {
+inline float source_index(AxisMap a, int i) {
   float fi = float(i);
   if (a.rule == RULE_ALIGN_CORNERS) {
     return a.scale * fi;
@@ -197,7 +202,7 @@ UPSAMPLE_INLINE float source_index(AxisMap a, int i) {
 
 // Nearest on a long axis: the exact coordinate floored, or rounded half to
 // even (RULE_NEAREST_ROUND, as mx.round).
-UPSAMPLE_INLINE int exact_nearest_index(AxisMap a, int i) {
+inline int exact_nearest_index(AxisMap a, int i) {
   long num = a.exact_step * long(i) + a.exact_start;
   long q = floor_div(num, a.exact_den);
   if (a.rule == RULE_NEAREST_ROUND) {
@@ -210,7 +215,7 @@ UPSAMPLE_INLINE int exact_nearest_index(AxisMap a, int i) {
   return int(q < 0 ? 0 : (q > n - 1 ? n - 1 : q));
 }
 
-UPSAMPLE_INLINE int nearest_index(AxisMap a, int i) {
+inline int nearest_index(AxisMap a, int i) {
   int n = a.in_size;
   if (a.rule == RULE_NEAREST_REPLICATE) {
     return i / a.factor;
@@ -233,7 +238,7 @@ UPSAMPLE_INLINE int nearest_index(AxisMap a, int i) {
   return clamp_index(int(floor_f(float(i) * a.scale)), n);
 }
 
-UPSAMPLE_INLINE Taps nearest_taps(AxisMap a, int i) {
+inline Taps nearest_taps(AxisMap a, int i) {
   Taps t;
   t.index[0] = nearest_index(a, i);
   t.weight[0] = 1.0f;
@@ -243,7 +248,7 @@ UPSAMPLE_INLINE Taps nearest_taps(AxisMap a, int i) {
 
 // Two taps, with each family's edges (AxisMap::mlx_taps). An axis PyTorch
 // copies (identity) reads its own input twice.
-UPSAMPLE_INLINE Taps linear_taps(AxisMap a, int i) {
+inline Taps linear_taps(AxisMap a, int i) {
   int n = a.in_size;
   int i0;
   float l1;
@@ -283,17 +288,17 @@ UPSAMPLE_INLINE Taps linear_taps(AxisMap a, int i) {
 }
 
 // Keys' cubic convolution kernel: |x| <= 1 and 1 < |x| < 2.
-UPSAMPLE_INLINE float cubic_inner(float x, float A) {
+inline float cubic_inner(float x, float A) {
   return ((A + 2.0f) * x - (A + 3.0f)) * x * x + 1.0f;
 }
 
-UPSAMPLE_INLINE float cubic_outer(float x, float A) {
+inline float cubic_outer(float x, float A) {
   return ((A * x - 5.0f * A) * x + 8.0f * A) * x - 4.0f * A;
 }
 
 // Weights of the four taps floor(src) - 1 .. floor(src) + 2 for the
 // fractional part t, in PyTorch's order of operations.
-UPSAMPLE_INLINE Taps cubic_taps(AxisMap a, int i) {
+inline Taps cubic_taps(AxisMap a, int i) {
   int n = a.in_size;
   long whole;
   float t;
@@ -322,16 +327,24 @@ UPSAMPLE_INLINE Taps cubic_taps(AxisMap a, int i) {
   return taps;
 }
 
-// Taps per output of a tap mode; 0 for the window modes (variable).
-UPSAMPLE_INLINE int taps_per_output(int mode) {
-  if (mode >= MODE_AA_LINEAR) {
-    return 0;
-  }
-  return mode == MODE_NEAREST ? 1 : (mode == MODE_LINEAR ? 2 : 4);
+inline bool is_nearest_mode(Mode mode) {
+  return mode == MODE_NEAREST || mode == MODE_NEAREST_EXACT;
 }
 
-UPSAMPLE_INLINE Taps axis_taps(AxisMap a, int mode, int i) {
-  if (mode == MODE_NEAREST) {
+inline bool is_window_mode(Mode mode) {
+  return mode >= MODE_AA_LINEAR;
+}
+
+// Taps per output of a tap mode; 0 for the window modes (variable).
+inline int taps_per_output(Mode mode) {
+  if (is_window_mode(mode)) {
+    return 0;
+  }
+  return is_nearest_mode(mode) ? 1 : (mode == MODE_LINEAR ? 2 : 4);
+}
+
+inline Taps axis_taps(AxisMap a, Mode mode, int i) {
+  if (is_nearest_mode(mode)) {
     return nearest_taps(a, i);
   } else if (mode == MODE_LINEAR) {
     return linear_taps(a, i);
@@ -339,21 +352,7 @@ UPSAMPLE_INLINE Taps axis_taps(AxisMap a, int mode, int i) {
   return cubic_taps(a, i);
 }
 
-// Total weight with which output i's taps read input j (taps can repeat at
-// the edges, so this is a sum).
-UPSAMPLE_INLINE float weight_of_input(Taps t, int j) {
-  float w = 0.0f;
-  for (int k = 0; k < t.count; ++k) {
-    w += t.index[k] == j ? t.weight[k] : 0.0f;
-  }
-  return w;
-}
-
 // ---- window modes -----------------------------------------------------------
-
-UPSAMPLE_INLINE bool is_window_mode(int mode) {
-  return mode >= MODE_AA_LINEAR;
-}
 
 // The inputs first .. first + count - 1 (all inside [0, in_size)) read by one
 // output, the filter's centre and the sum of the raw weights. The centre is
@@ -368,14 +367,14 @@ struct TapWindow {
   float total;
 };
 
-UPSAMPLE_INLINE float abs_f(float x) {
+inline float abs_f(float x) {
   return x < 0.0f ? -x : x;
 }
 
 // The antialias filters at distance x (in filter units): the triangle, or
 // Keys' cubic with a = -0.5. Both references agree on the value at the
 // breakpoints (0 at |x| = 1 for the triangle, at |x| = 2 for the cubic).
-UPSAMPLE_INLINE float aa_filter(int mode, float x) {
+inline float aa_filter(Mode mode, float x) {
   x = abs_f(x);
   if (mode == MODE_AA_LINEAR) {
     return x < 1.0f ? 1.0f - x : 0.0f;
@@ -390,7 +389,7 @@ UPSAMPLE_INLINE float aa_filter(int mode, float x) {
 // binary searches of output_range need. The window rules are told apart by
 // the AxisMap's rule (RULE_AREA also serves as the identity of an antialias
 // axis that keeps its size, see axis_map).
-UPSAMPLE_INLINE TapWindow window_span(AxisMap a, int /* mode */, int i) {
+inline TapWindow window_span(AxisMap a, int i) {
   int n = a.in_size;
   TapWindow w;
   w.total = 0.0f;
@@ -452,7 +451,7 @@ UPSAMPLE_INLINE TapWindow window_span(AxisMap a, int /* mode */, int i) {
 }
 
 // The raw (unnormalised) filter value of input j for window w.
-UPSAMPLE_INLINE float raw_tap_weight(AxisMap a, int mode, TapWindow w, int j) {
+inline float raw_tap_weight(AxisMap a, Mode mode, TapWindow w, int j) {
   if (a.rule == RULE_AREA) {
     return 1.0f;
   } else if (a.rule == RULE_AA_CENTRED) {
@@ -465,8 +464,8 @@ UPSAMPLE_INLINE float raw_tap_weight(AxisMap a, int mode, TapWindow w, int j) {
 
 // The window of output i with the sum of its raw weights, summed in tap
 // order like both references.
-UPSAMPLE_INLINE TapWindow tap_window(AxisMap a, int mode, int i) {
-  TapWindow w = window_span(a, mode, i);
+inline TapWindow tap_window(AxisMap a, Mode mode, int i) {
+  TapWindow w = window_span(a, i);
   if (a.rule == RULE_AREA) {
     w.total = float(w.count);
     return w;
@@ -481,7 +480,7 @@ UPSAMPLE_INLINE TapWindow tap_window(AxisMap a, int mode, int i) {
 
 // The normalised weight of input j (inside window w). A window whose raw
 // weights sum to zero is left unnormalised (MLX: sums <= 0; PyTorch: == 0).
-UPSAMPLE_INLINE float tap_weight(AxisMap a, int mode, TapWindow w, int j) {
+inline float tap_weight(AxisMap a, Mode mode, TapWindow w, int j) {
   float raw = raw_tap_weight(a, mode, w, j);
   bool normalise = a.rule == RULE_AA_CENTRED ? w.total > 0.0f : w.total != 0.0f;
   return normalise ? raw / w.total : raw;
@@ -491,37 +490,27 @@ UPSAMPLE_INLINE float tap_weight(AxisMap a, int mode, TapWindow w, int j) {
 
 // Smallest and largest input index read by output i (an empty window gives
 // highest < lowest). Both are nondecreasing in i for every mode.
-UPSAMPLE_INLINE int lowest_tap(AxisMap a, int mode, int i) {
+inline int lowest_tap(AxisMap a, Mode mode, int i) {
   if (is_window_mode(mode)) {
-    return window_span(a, mode, i).first;
+    return window_span(a, i).first;
   }
   return axis_taps(a, mode, i).index[0];
 }
 
-UPSAMPLE_INLINE int highest_tap(AxisMap a, int mode, int i) {
+inline int highest_tap(AxisMap a, Mode mode, int i) {
   if (is_window_mode(mode)) {
-    TapWindow w = window_span(a, mode, i);
+    TapWindow w = window_span(a, i);
     return w.first + w.count - 1;
   }
   Taps t = axis_taps(a, mode, i);
   return t.index[t.count - 1];
 }
 
-// Total weight with which output i reads input j, any mode.
-UPSAMPLE_INLINE float weight_of_input(AxisMap a, int mode, int i, int j) {
-  if (is_window_mode(mode)) {
-    TapWindow w = tap_window(a, mode, i);
-    bool inside = j >= w.first && j < w.first + w.count;
-    return inside ? tap_weight(a, mode, w, j) : 0.0f;
-  }
-  return weight_of_input(axis_taps(a, mode, i), j);
-}
-
 // The outputs [begin, end) whose taps can read input j: the gather form of
 // the backward pass. Both the smallest and the largest tap index grow with i,
 // so two binary searches over the forward mapping find the range exactly,
 // with no inverse formula to drift from the forward rounding.
-UPSAMPLE_INLINE OutputRange output_range(AxisMap a, int mode, int j) {
+inline OutputRange output_range(AxisMap a, Mode mode, int j) {
   // First output whose largest tap reaches j.
   int lo = 0;
   int hi = a.out_size;

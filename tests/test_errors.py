@@ -398,8 +398,8 @@ def test_empty_batch_or_channels_never_crash(shape, call, expected_shape):
         ((1, 0, 4, 2), "upsample(x, 2.0, mode='cubic')"),
         # The C++ op itself, below the Python checks (what a Metal kernel would
         # otherwise read: a null buffer).
-        ((1, 0, 4, 2), "__import__('mlx_upsample')._ext.upsample("
-                       "x, 'pytorch', 'linear', False, False, [0.0, 0.0], [3, 3])"),
+        ((1, 0, 4, 2), "(lambda ext: ext.upsample(x, ext.Family.pytorch, ext.Mode.linear, "
+                       "[0.0, 0.0], [3, 3]))(__import__('mlx_upsample')._ext)"),
     ],
 )
 def test_empty_spatial_input_is_rejected(shape, call):

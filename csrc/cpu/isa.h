@@ -6,13 +6,14 @@
 //
 // A kernel source (a .inc file) is included once inside `namespace baseline`
 // and once inside `namespace avx2` between UPSAMPLE_AVX2_BEGIN and _END, a
-// `#pragma GCC target` region. Why not -mavx2 on a second copy of the file:
-// inline functions from shared headers (std::vector, ...) would then be
-// compiled with AVX2 too, and the linker could keep that copy for the
-// baseline path. The pragma applies only to functions defined inside the
-// region. Both paths give the same results bit for bit: no FMA contraction
-// (CMake sets -ffp-contract=off), the same order of operations per element,
-// float16 rounded to nearest even either way.
+// `#pragma GCC target` region, and its caller names an entry point of it as
+// UPSAMPLE_ISA_KERNEL(function), the one of this CPU's namespace. Why not
+// -mavx2 on a second copy of the file: inline functions from shared headers
+// (std::vector, ...) would then be compiled with AVX2 too, and the linker
+// could keep that copy for the baseline path. The pragma applies only to
+// functions defined inside the region. Both paths give the same results bit
+// for bit: no FMA contraction (CMake sets -ffp-contract=off), the same order
+// of operations per element, float16 rounded to nearest even either way.
 #pragma once
 
 // UPSAMPLE_PORTABLE_KERNELS builds only the baseline kernels, as every other
@@ -45,4 +46,11 @@ inline bool use_avx2_kernels() {
 }
 
 } // namespace mlx_upsample::cpu
+
+// `function` of the kernels for this CPU: avx2::function where
+// use_avx2_kernels(), else baseline::function (the same function type).
+#define UPSAMPLE_ISA_KERNEL(function) \
+  (::mlx_upsample::cpu::use_avx2_kernels() ? avx2::function : baseline::function)
+#else
+#define UPSAMPLE_ISA_KERNEL(function) (baseline::function)
 #endif

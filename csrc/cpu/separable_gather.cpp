@@ -28,12 +28,7 @@ UPSAMPLE_AVX2_END
 #endif
 
 SeparableGatherKernel separable_gather_kernel(mx::Dtype dtype) {
-  SeparableGatherKernel kernel = baseline::kernel_for(dtype);
-#ifdef UPSAMPLE_AVX2_DISPATCH
-  if (use_avx2_kernels()) {
-    kernel = avx2::kernel_for(dtype);
-  }
-#endif
+  SeparableGatherKernel kernel = UPSAMPLE_ISA_KERNEL(kernel_for)(dtype);
   if (kernel == nullptr) {
     throw std::invalid_argument(
         "[upsample] linear, cubic and gradients need a float dtype");

@@ -20,23 +20,19 @@
 
 namespace mlx_upsample::cpu {
 
-struct SeparableGather {
+// The tables (KernelTables: whole ones have dst_sizes[a] rows) and sizes of
+// one call.
+struct SeparableGather : KernelTables {
   int64_t batch;
   int64_t channels;
   std::vector<int> src_sizes; // spatial sizes of the array read
   std::vector<int> dst_sizes; // spatial sizes of the array written
-  std::vector<GatherTable> tables; // one per spatial axis, dst_sizes[a] rows
-  // Empty `tables`: one spatial axis whose table would be large next to the
-  // output (a long 1-D signal), built in pieces from its map while gathering.
-  upsample::AxisMap axis;
-  int mode;
-  bool backward;
 };
 
 // Writes dst = the gather of src, both (batch, *sizes, channels) contiguous,
 // accumulating in float32 on up to num_threads() threads.
 using SeparableGatherKernel =
-    void (*)(const void* src, void* dst, const SeparableGather& g);
+    void (*)(const void* src, void* dst, const SeparableGather& plan);
 
 // The kernel for `dtype`: float32, float16 or bfloat16, else
 // std::invalid_argument (thrown here, before any work is enqueued).

@@ -70,8 +70,8 @@ struct DoubleRows {
 // (support 1, unit width; align_corners shifts the centre by half a pixel).
 // Windows are truncated at the edges and renormalised.
 DoubleRows window_rows(const UpsampleParams& p, int axis, int n, int m) {
-  bool cubic = p.method == Method::AntialiasCubic;
-  bool antialias = cubic || p.method == Method::AntialiasLinear;
+  bool cubic = p.mode == upsample::MODE_AA_CUBIC;
+  bool antialias = cubic || p.mode == upsample::MODE_AA_LINEAR;
   double scale = axis_scale(p, axis, n, m);
   double interp = cubic ? 4 : 2;
   double support = antialias && scale >= 1.0 ? interp * 0.5 * scale : interp * 0.5;
@@ -148,7 +148,7 @@ DoubleRows cubic_rows(const UpsampleParams& p, int axis, int n, int m) {
 } // namespace
 
 FixedPointAxis fixed_point_axis(const UpsampleParams& p, int axis, int in_size, int out_size) {
-  DoubleRows r = p.method == Method::Cubic ? cubic_rows(p, axis, in_size, out_size)
+  DoubleRows r = p.mode == upsample::MODE_CUBIC ? cubic_rows(p, axis, in_size, out_size)
                                            : window_rows(p, axis, in_size, out_size);
   FixedPointAxis ax;
   ax.in_size = in_size;
@@ -247,14 +247,7 @@ void uint8_resample(
       batch, channels, src_sizes, dst_sizes,
       [&](size_t k, size_t count, int a, int64_t outer, int64_t inner) {
         uint8_t* out = k + 1 < count ? buffers[k % 2] : dst;
-#ifdef UPSAMPLE_AVX2_DISPATCH
-        if (use_avx2_kernels()) {
-          avx2::resample_axis(in, out, outer, inner, axes[a]);
-        } else
-#endif
-        {
-          baseline::resample_axis(in, out, outer, inner, axes[a]);
-        }
+        UPSAMPLE_ISA_KERNEL(resample_axis)(in, out, outer, inner, axes[a]);
         in = out;
       });
 }

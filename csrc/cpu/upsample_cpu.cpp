@@ -31,16 +31,13 @@ namespace {
 // last spatial axis times the channels; rows that read the same input row as
 // a row written just before (1 row in 2 when upsampling an image by 2, 3 in
 // 4 for a volume) are copied from it (nearest_forward.inc).
-// With one spatial axis whose table would be large next to the output (a
-// long 1-D signal), `tables` is empty and the sources come from `axis`, a
-// piece at a time.
-struct NearestPlan {
+// The tables (KernelTables: whole ones hold the source of each output) and
+// sizes of one call.
+struct NearestPlan : KernelTables {
   int64_t channels;
   int64_t elem_bytes;
   std::vector<int> in_sizes;
   std::vector<int> out_sizes;
-  std::vector<GatherTable> tables; // per axis: source of each output
-  upsample::AxisMap axis;
   // k > 0: output o of the last axis is input o / k and its pixels are 1, 2,
   // 4 or 8 bytes, copied with wide stores (nearest_replicate.inc).
   int64_t replicate = 0;
@@ -57,15 +54,6 @@ namespace avx2 {
 } // namespace avx2
 UPSAMPLE_AVX2_END
 #endif
-
-void nearest_forward(const void* src, void* dst, const NearestPlan& q, int64_t rows) {
-#ifdef UPSAMPLE_AVX2_DISPATCH
-  if (use_avx2_kernels()) {
-    return avx2::nearest_forward(src, dst, q, rows);
-  }
-#endif
-  baseline::nearest_forward(src, dst, q, rows);
-}
 
 // Fresh large allocations arrive as untouched pages, and faulting them in 4 KB
 // at a time costs more than the upsampling itself. Where the kernel lets
@@ -161,20 +149,20 @@ bool word_pixel(int64_t channels, mx::Dtype dtype) {
 // The last axis of a nearest forward replicates by its rule: output o is
 // input o / factor. Its table is then not built (for a 1-D x300 building it
 // would cost more than the copy).
-bool replicates_by_rule(const upsample::AxisMap& last, int64_t channels, mx::Dtype dtype) {
-  return last.rule == upsample::RULE_NEAREST_REPLICATE && last.factor > 1 &&
-      word_pixel(channels, dtype);
+bool replicates_by_rule(const AxisGather& last, int64_t channels, mx::Dtype dtype) {
+  return last.copies() && last.map.rule == upsample::RULE_NEAREST_REPLICATE &&
+      last.map.factor > 1 && word_pixel(channels, dtype);
 }
 
 // k if output o of the last axis reads input o / k (an integer scale k, by
 // its rule or by its table) and a pixel is a word of 1, 2, 4 or 8 bytes;
 // else 0.
-int64_t replication_factor(const NearestPlan& q, const upsample::AxisMap& last) {
-  int64_t pixel = q.channels * q.elem_bytes;
+int64_t replication_factor(const NearestPlan& plan, const upsample::AxisMap& last) {
+  int64_t pixel = plan.channels * plan.elem_bytes;
   if (pixel != 1 && pixel != 2 && pixel != 4 && pixel != 8) {
     return 0;
   }
-  int64_t n = q.in_sizes.back(), m = q.out_sizes.back();
+  int64_t n = plan.in_sizes.back(), m = plan.out_sizes.back();
   if (m % n != 0 || m == n) {
     return 0;
   }
@@ -182,10 +170,10 @@ int64_t replication_factor(const NearestPlan& q, const upsample::AxisMap& last) 
   if (last.rule == upsample::RULE_NEAREST_REPLICATE && last.factor == k) {
     return k;
   }
-  if (q.tables.empty()) {
+  if (plan.build == TableBuild::InPieces) {
     return 0;
   }
-  const GatherTable& t = q.tables.back();
+  const GatherTable& t = plan.tables.back();
   for (int64_t o = 0; o < m; ++o) {
     if (t.index[o] != o / k) {
       return 0;
@@ -194,52 +182,40 @@ int64_t replication_factor(const NearestPlan& q, const upsample::AxisMap& last) 
   return k;
 }
 
-// `tables` empty: one spatial axis, built in pieces from `axis`.
-void run_nearest_forward(
+// Enqueues the kernel that `tables` are for: the nearest forward copies
+// elements (nearest_forward.inc), every other pass is a separable gather
+// (separable_gather.h). `last` is the last spatial axis.
+void run_kernel(
     const mx::array& src,
     mx::array& dst,
-    std::vector<GatherTable> tables,
-    const upsample::AxisMap& axis,
+    KernelTables tables,
     const upsample::AxisMap& last,
     mx::Stream s,
     const std::string& call) {
-  auto plan = std::make_shared<NearestPlan>();
-  plan->channels = dst.shape(-1);
-  plan->elem_bytes = mx::size_of(src.dtype());
-  int dims = static_cast<int>(tables.empty() ? 1 : tables.size());
-  plan->in_sizes = spatial_sizes(src, dims);
-  plan->out_sizes = spatial_sizes(dst, dims);
-  plan->tables = std::move(tables);
-  plan->axis = axis;
-  plan->replicate = replication_factor(*plan, last);
-  int64_t rows = dst.size() / (int64_t(plan->out_sizes.back()) * plan->channels);
-  enqueue(src, dst, s, call, [plan, rows](const void* in, void* out) {
-    nearest_forward(in, out, *plan, rows);
-  });
-}
-
-void run_separable_gather(
-    const mx::array& src,
-    mx::array& dst,
-    std::vector<GatherTable> tables,
-    const upsample::AxisMap& axis,
-    int mode,
-    bool backward,
-    mx::Stream s,
-    const std::string& call) {
+  const int dims = tables.spatial_dims();
+  if (tables.axis.copies()) {
+    auto plan = std::make_shared<NearestPlan>();
+    plan->channels = dst.shape(-1);
+    plan->elem_bytes = mx::size_of(src.dtype());
+    plan->in_sizes = spatial_sizes(src, dims);
+    plan->out_sizes = spatial_sizes(dst, dims);
+    static_cast<KernelTables&>(*plan) = std::move(tables);
+    plan->replicate = replication_factor(*plan, last);
+    int64_t rows = dst.size() / (int64_t(plan->out_sizes.back()) * plan->channels);
+    enqueue(src, dst, s, call, [plan, rows](const void* in, void* out) {
+      UPSAMPLE_ISA_KERNEL(nearest_forward)(in, out, *plan, rows);
+    });
+    return;
+  }
   SeparableGatherKernel kernel = separable_gather_kernel(src.dtype());
-  int dims = static_cast<int>(tables.empty() ? 1 : tables.size());
-  auto g = std::make_shared<SeparableGather>();
-  g->batch = batch_size(src, dims);
-  g->channels = src.shape(-1);
-  g->src_sizes = spatial_sizes(src, dims);
-  g->dst_sizes = spatial_sizes(dst, dims);
-  g->tables = std::move(tables);
-  g->axis = axis;
-  g->mode = mode;
-  g->backward = backward;
-  enqueue(src, dst, s, call, [kernel, g](const void* in, void* out) {
-    kernel(in, out, *g);
+  auto plan = std::make_shared<SeparableGather>();
+  plan->batch = batch_size(src, dims);
+  plan->channels = src.shape(-1);
+  plan->src_sizes = spatial_sizes(src, dims);
+  plan->dst_sizes = spatial_sizes(dst, dims);
+  static_cast<KernelTables&>(*plan) = std::move(tables);
+  enqueue(src, dst, s, call, [kernel, plan](const void* in, void* out) {
+    kernel(in, out, *plan);
   });
 }
 
@@ -253,37 +229,35 @@ std::string shape_text(const mx::array& a) {
 // would exceed MLX's memory limit: Linux hands out address space freely and
 // would rather kill the process half-way through zero-filling the tables
 // than fail the allocation.
-// A table built in pieces (in_pieces) costs a piece per thread, next to
-// nothing, and has no whole-table entry count.
-void check_resources(
-    const mx::array& input_side,
-    const mx::array& output_side,
-    const std::vector<upsample::AxisMap>& maps,
-    int mode,
-    bool backward,
-    bool in_pieces,
+// A table built in pieces costs a piece per thread, next to nothing, and
+// has no whole-table entry count. `src` is the array the kernel reads,
+// `dst` the one this call allocates (backward, the output's cotangent and
+// the input's).
+void check_cpu_resources(
+    const mx::array& src,
+    const mx::array& dst,
+    const std::vector<AxisGather>& axes,
+    TableBuild build,
     const UpsampleParams& p,
     const std::string& call) {
-  // The array this call allocates: the output, or the input's cotangent.
-  double bytes = static_cast<double>((backward ? input_side : output_side).nbytes());
-  for (size_t a = 0; a < (in_pieces ? 0 : maps.size()); ++a) {
-    int64_t entries = table_entries_bound(maps[a], mode);
+  double bytes = static_cast<double>(dst.nbytes());
+  for (size_t a = 0; a < (build == TableBuild::InPieces ? 0 : axes.size()); ++a) {
+    int64_t entries = table_entries_bound(axes[a]);
     if (entries > INT_MAX) {
       throw std::invalid_argument(
           "[upsample] resampling spatial axis " + std::to_string(a) +
-          " from " + std::to_string(maps[a].in_size) + " to " +
-          std::to_string(maps[a].out_size) + " (" + p.describe() +
+          " from " + std::to_string(axes[a].map.in_size) + " to " +
+          std::to_string(axes[a].map.out_size) + " (" + p.describe() +
           ") needs a gather table of up to " + std::to_string(entries) +
           " entries, more than the 2**31 - 1 the CPU kernels index");
     }
-    bytes += table_bytes_bound(maps[a], mode, backward);
+    bytes += table_bytes_bound(axes[a]);
   }
-  if (backward || mode != upsample::MODE_NEAREST) {
+  if (!axes[0].copies()) {
     // Each thread blends into float32 buffers of the source's inner slabs
     // (separable_gather.inc).
     // One per spatial axis but the first.
-    const mx::array& src = backward ? output_side : input_side;
-    std::vector<int> sizes = spatial_sizes(src, static_cast<int>(maps.size()));
+    std::vector<int> sizes = spatial_sizes(src, static_cast<int>(axes.size()));
     double slab = static_cast<double>(src.shape(-1));
     double buffers = 0;
     for (int a = static_cast<int>(sizes.size()) - 1; a >= 1; --a) {
@@ -316,7 +290,8 @@ void run_uint8_resample(
   std::array<int64_t, 2> buffer_bytes =
       uint8_buffer_bytes(batch, channels, src_sizes, dst_sizes);
   double bytes = double(dst.nbytes()) + double(buffer_bytes[0]) + double(buffer_bytes[1]);
-  double radius = p.method == Method::Linear || p.method == Method::AntialiasLinear ? 1 : 2;
+  double radius =
+      p.mode == upsample::MODE_LINEAR || p.mode == upsample::MODE_AA_LINEAR ? 1 : 2;
   for (int a = 0; a < p.spatial_dims(); ++a) {
     double taps = 2 * std::ceil(radius * std::max(1.0, double(src_sizes[a]) / dst_sizes[a])) + 1;
     bytes += double(dst_sizes[a]) * (2 * sizeof(int) + taps * (sizeof(int16_t) + sizeof(double)));
@@ -388,35 +363,29 @@ void upsample(
     run_uint8_resample(src, dst, p, s, call);
     return;
   }
-  int mode = kernel_mode(p.method);
-  std::vector<int> in_sizes = spatial_sizes(input_side, p.spatial_dims());
-  std::vector<int> out_sizes = spatial_sizes(output_side, p.spatial_dims());
-  std::vector<upsample::AxisMap> maps;
-  for (int a = 0; a < p.spatial_dims(); ++a) {
-    maps.push_back(axis_map(p, a, in_sizes[a], out_sizes[a]));
-  }
-  bool nearest_forward = !backward && mode == upsample::MODE_NEAREST;
-  bool in_pieces = maps.size() == 1 &&
-      table_bytes_bound(maps[0], mode, backward) > WHOLE_TABLE_BYTES;
-  check_resources(input_side, output_side, maps, mode, backward, in_pieces, p, call);
-  if (in_pieces) {
-    if (is_identity_axis(maps[0], mode, backward)) {
+  std::vector<AxisGather> axes = gather_axes(
+      p,
+      backward,
+      spatial_sizes(input_side, p.spatial_dims()),
+      spatial_sizes(output_side, p.spatial_dims()));
+  TableBuild build = axes.size() == 1 && table_bytes_bound(axes[0]) > WHOLE_TABLE_BYTES
+      ? TableBuild::InPieces
+      : TableBuild::Whole;
+  check_cpu_resources(src, dst, axes, build, p, call);
+  if (build == TableBuild::InPieces) {
+    if (is_identity_axis(axes[0])) {
       dst.copy_shared_buffer(src);
-    } else if (nearest_forward) {
-      run_nearest_forward(src, dst, {}, maps[0], maps[0], s, call);
     } else {
-      run_separable_gather(src, dst, {}, maps[0], mode, backward, s, call);
+      run_kernel(src, dst, {build, {}, axes[0]}, axes[0].map, s, call);
     }
     return;
   }
   std::vector<GatherTable> tables;
   try {
-    for (const upsample::AxisMap& m : maps) {
-      bool skip = nearest_forward && &m == &maps.back() &&
-          replicates_by_rule(m, src.shape(-1), src.dtype());
-      tables.push_back(
-          skip ? GatherTable{}
-               : backward ? backward_table(m, mode) : forward_table(m, mode));
+    for (const AxisGather& axis : axes) {
+      bool skip = &axis == &axes.back() &&
+          replicates_by_rule(axis, src.shape(-1), src.dtype());
+      tables.push_back(skip ? GatherTable{} : build_table(axis));
     }
   } catch (const std::bad_alloc&) {
     // Within MLX's memory limit, but not available right now.
@@ -427,10 +396,8 @@ void upsample(
   }
   if (all_identity(src, dst, tables)) {
     dst.copy_shared_buffer(src);
-  } else if (nearest_forward) {
-    run_nearest_forward(src, dst, std::move(tables), maps[0], maps.back(), s, call);
   } else {
-    run_separable_gather(src, dst, std::move(tables), maps[0], mode, backward, s, call);
+    run_kernel(src, dst, {build, std::move(tables), axes[0]}, axes.back().map, s, call);
   }
 }
 

@@ -115,12 +115,10 @@ struct Planned {
 
 // The launch that resamples every spatial axis of `src_shape` into
 // `dst_shape` (both (batch, *spatial, channels) as the kernel sees them),
-// axis a along maps[a]. `in_type` / `out_type` name the element types read
+// axis a along axes[a]. `in_type` / `out_type` name the element types read
 // and written ("u<bits>" for a copy), `in_bytes` / `out_bytes` their sizes.
 Planned plan_gather(
-    const std::vector<upsample::AxisMap>& maps,
-    int mode,
-    bool backward,
+    const std::vector<AxisGather>& axes,
     bool copy,
     const std::vector<int>& src_shape,
     const std::vector<int>& dst_shape,
@@ -131,7 +129,7 @@ Planned plan_gather(
     long long src_offset,
     Buffer reads,
     Buffer writes) {
-  int dims = static_cast<int>(maps.size());
+  int dims = static_cast<int>(axes.size());
   int channels = dst_shape.back();
   int vec = packet_width(channels, src_offset, in_bytes);
   unsigned long long src_batch = product(src_shape, 1, src_shape.size());
@@ -168,7 +166,7 @@ Planned plan_gather(
     ap.by_size = magic_divisor(ap.size);
     ap.stride = stride;
     uint32_t before = l.table.size();
-    ap.rows = append_axis(l.table, maps[a], mode, backward, narrow ? stride : 1);
+    ap.rows = append_axis(l.table, axes[a], narrow ? stride : 1);
     double taps = double(l.table.size() - before - ap.size);
     taps_per_element *= taps / ap.size;
   }
@@ -190,30 +188,29 @@ Planned plan_gather(
 // tables count twice: the plan holds a one-launch and a two-launch version
 // while it compares them, and eval_gpu copies the chosen one into a buffer
 // (while the builder holds its largest piece).
-void check_resources(
+void check_metal_resources(
     const UpsampleParams& p,
     bool backward,
-    const std::vector<upsample::AxisMap>& maps,
-    int mode,
+    const std::vector<AxisGather>& axes,
     const std::vector<int>& src_shape,
     const std::vector<int>& dst_shape,
     int elem_size,
     double temporary_bytes) {
   uint64_t words = 0;
   double piece_bytes = 0;
-  std::string axes;
-  for (const upsample::AxisMap& m : maps) {
-    words += axis_words_bound(m, mode, backward);
-    piece_bytes = std::max(piece_bytes, append_axis_piece_bytes(m, mode, backward));
-    axes += (axes.empty() ? "" : ", ") + std::to_string(m.in_size) + " -> " +
-        std::to_string(m.out_size);
+  std::string sizes;
+  for (const AxisGather& axis : axes) {
+    words += axis_words_bound(axis);
+    piece_bytes = std::max(piece_bytes, append_axis_piece_bytes(axis));
+    sizes += (sizes.empty() ? "" : ", ") + std::to_string(axis.map.in_size) + " -> " +
+        std::to_string(axis.map.out_size);
   }
   std::string call = "[upsample] resampling " + shape_text(src_shape) + " to " +
       shape_text(dst_shape) + " (" + p.describe() + (backward ? ", backward" : "") +
       ") on the GPU";
   if (words > MAX_TABLE_WORDS) {
     throw std::invalid_argument(
-        call + ": spatial axes " + axes + " need a Metal tap table of up to " +
+        call + ": spatial axes " + sizes + " need a Metal tap table of up to " +
         std::to_string(words) + " 32-bit words, more than the 2**31 - 1 a table holds");
   }
   double output_bytes = double(product(dst_shape, 0, dst_shape.size())) * elem_size;
@@ -255,19 +252,19 @@ LaunchPlan plan_launch(
   }
   const std::vector<int>& in_shape = backward ? dst_shape : src_shape;
   const std::vector<int>& out_shape = backward ? src_shape : dst_shape;
-  int mode = kernel_mode(p.method);
-  bool copy = mode == upsample::MODE_NEAREST && !backward;
+  const std::vector<AxisGather> axes = gather_axes(
+      p,
+      backward,
+      std::vector<int>(in_shape.begin() + 1, in_shape.end() - 1),
+      std::vector<int>(out_shape.begin() + 1, out_shape.end() - 1));
+  bool copy = axes[0].copies();
   std::string type = copy ? "u" + std::to_string(8 * elem_size) : dtype;
   if (!copy) {
     check_float(dtype);
   }
-  std::vector<upsample::AxisMap> maps;
-  for (int a = 0; a < dims; ++a) {
-    maps.push_back(axis_map(p, a, in_shape[a + 1], out_shape[a + 1]));
-  }
   bool identity = true;
-  for (const upsample::AxisMap& m : maps) {
-    identity = identity && is_identity_axis(m, mode, backward);
+  for (const AxisGather& axis : axes) {
+    identity = identity && is_identity_axis(axis);
   }
   if (identity) {
     return {};
@@ -284,12 +281,11 @@ LaunchPlan plan_launch(
       ? 0.0
       : double(product(dst_shape, 0, last)) * src_shape[last] * dst_shape.back() *
           sizeof(float);
-  check_resources(
-      p, backward, maps, mode, src_batch_shape, dst_batch_shape, elem_size,
-      temporary_bytes);
+  check_metal_resources(
+      p, backward, axes, src_batch_shape, dst_batch_shape, elem_size, temporary_bytes);
   Planned one = plan_gather(
-      maps, mode, backward, copy, src_shape, dst_shape, type, type, elem_size,
-      elem_size, src_offset, Buffer::Source, Buffer::Destination);
+      axes, copy, src_shape, dst_shape, type, type, elem_size, elem_size, src_offset,
+      Buffer::Source, Buffer::Destination);
   if (one_only) {
     return {{one.launch}, {}};
   }
@@ -306,12 +302,11 @@ LaunchPlan plan_launch(
   std::vector<int> tmp_b = {rows, src_shape[last], channels};
   std::vector<int> dst_b = {rows, dst_shape[last], channels};
   Planned lead = plan_gather(
-      std::vector<upsample::AxisMap>(maps.begin(), maps.end() - 1), mode, backward,
-      false, src_a, tmp_a, type, "float32", elem_size, 4, src_offset, Buffer::Source,
-      Buffer::Temporary);
+      std::vector<AxisGather>(axes.begin(), axes.end() - 1), false, src_a, tmp_a, type,
+      "float32", elem_size, 4, src_offset, Buffer::Source, Buffer::Temporary);
   Planned rest = plan_gather(
-      {maps.back()}, mode, backward, false, tmp_b, dst_b, "float32", type, 4,
-      elem_size, 0, Buffer::Temporary, Buffer::Destination);
+      {axes.back()}, false, tmp_b, dst_b, "float32", type, 4, elem_size, 0,
+      Buffer::Temporary, Buffer::Destination);
   if (passes == Passes::Two || lead.cost + rest.cost < one.cost) {
     return {{lead.launch, rest.launch}, tmp_b};
   }

@@ -11,9 +11,6 @@ namespace mlx_upsample::metal {
 
 namespace {
 
-// Rows built at a time: the builder's tables stay a few MB whatever the axis.
-constexpr int PIECE_ROWS = 1 << 16;
-
 uint32_t weight_bits(float w) {
   uint32_t bits;
   std::memcpy(&bits, &w, sizeof(bits));
@@ -22,27 +19,22 @@ uint32_t weight_bits(float w) {
 
 } // namespace
 
-uint64_t axis_words_bound(const upsample::AxisMap& a, int mode, bool backward) {
-  uint64_t rows = static_cast<uint64_t>(backward ? a.in_size : a.out_size);
-  return 2 * (rows + static_cast<uint64_t>(table_entries_bound(a, mode)));
+uint64_t axis_words_bound(const AxisGather& axis) {
+  uint64_t rows = static_cast<uint64_t>(axis.rows());
+  return 2 * (rows + static_cast<uint64_t>(table_entries_bound(axis)));
 }
 
-double append_axis_piece_bytes(const upsample::AxisMap& a, int mode, bool backward) {
+double append_axis_piece_bytes(const AxisGather& axis) {
   // A piece's share of the whole table's peak, twice over for the outputs a
   // backward piece shares with its neighbours at its edges.
-  double rows = backward ? a.in_size : a.out_size;
-  return table_bytes_bound(a, mode, backward) * std::min(1.0, 2.0 * PIECE_ROWS / rows);
+  double rows = axis.rows();
+  return table_bytes_bound(axis) * std::min(1.0, 2.0 * BUILDER_PIECE_ROWS / rows);
 }
 
-uint32_t append_axis(
-    TapTables& t,
-    const upsample::AxisMap& a,
-    int mode,
-    bool backward,
-    uint64_t stride) {
-  int rows = backward ? a.in_size : a.out_size;
-  uint64_t bound = axis_words_bound(a, mode, backward);
-  uint64_t largest = backward ? uint64_t(a.out_size - 1) : uint64_t(a.in_size - 1);
+uint32_t append_axis(TapTables& t, const AxisGather& axis, uint64_t stride) {
+  int rows = axis.rows();
+  uint64_t bound = axis_words_bound(axis);
+  uint64_t largest = uint64_t(axis.sources() - 1);
   if (largest * stride > 0xFFFFFFFFull) {
     throw std::invalid_argument(
         "[upsample] a Metal tap offset exceeds 32 bits (stride " +
@@ -55,8 +47,8 @@ uint32_t append_axis(
   t.words.resize(pairs + 2 * size_t(rows));
   uint32_t tap = first_row + static_cast<uint32_t>(rows);
   GatherTable piece;
-  for (int r0 = 0; r0 < rows; r0 += PIECE_ROWS) {
-    build_rows(a, mode, backward, r0, std::min(rows, r0 + PIECE_ROWS), piece);
+  for (int r0 = 0; r0 < rows; r0 += BUILDER_PIECE_ROWS) {
+    build_rows(axis, r0, std::min(rows, r0 + BUILDER_PIECE_ROWS), piece);
     for (int r = 0; r < piece.rows; ++r) {
       size_t pair = pairs + 2 * size_t(r0 + r);
       t.words[pair] = tap;

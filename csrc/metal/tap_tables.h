@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "gather_table.h"
 #include "kernel_params.h"
 
 namespace mlx_upsample::metal {
@@ -33,26 +34,21 @@ struct TapTables {
 // mx::array, whose shape is an int (plan_launch refuses larger tables).
 constexpr uint64_t MAX_TABLE_WORDS = 0x7FFFFFFF;
 
-// An upper bound, in O(1), on the uint32 words append_axis adds for axis `a`
+// An upper bound, in O(1), on the uint32 words append_axis adds for `axis`
 // (from table_entries_bound, gather_table.h), so that a call is refused
 // before its tables are built.
-uint64_t axis_words_bound(const upsample::AxisMap& a, int mode, bool backward);
+uint64_t axis_words_bound(const AxisGather& axis);
 
 // The bytes append_axis holds while it builds an axis, besides the words: a
 // piece of rows of the row builder.
-double append_axis_piece_bytes(const upsample::AxisMap& a, int mode, bool backward);
+double append_axis_piece_bytes(const AxisGather& axis);
 
 // Appends the rows of one axis (one per position of the array written,
 // forward the outputs, backward the inputs) with source offsets index *
 // `stride`; returns the word of its first row pair (AxisParams::rows).
 // Throws std::invalid_argument if an offset does not fit in 32 bits; the
 // caller keeps the table within MAX_TABLE_WORDS (axis_words_bound).
-uint32_t append_axis(
-    TapTables& t,
-    const upsample::AxisMap& a,
-    int mode,
-    bool backward,
-    uint64_t stride);
+uint32_t append_axis(TapTables& t, const AxisGather& axis, uint64_t stride);
 
 // The magic number and shift of upsample::divide for divisor d >= 1.
 upsample::Divisor magic_divisor(uint32_t d);

@@ -35,7 +35,9 @@ const std::string& library_dir() {
   return dir;
 }
 
-std::string dtype_name(mx::Dtype t) {
+// The element type as the launch plan's `dtype` and the gather kernels'
+// names spell it; the copy kernels of the other types go by its size.
+std::string kernel_type_name(mx::Dtype t) {
   if (t == mx::float32) {
     return "float32";
   } else if (t == mx::float16) {
@@ -59,7 +61,7 @@ void upsample(
       backward,
       std::vector<int>(src.shape().begin(), src.shape().end()),
       std::vector<int>(dst.shape().begin(), dst.shape().end()),
-      dtype_name(src.dtype()),
+      kernel_type_name(src.dtype()),
       static_cast<int>(mx::size_of(src.dtype())),
       src.offset());
   if (plan.launches.empty()) {

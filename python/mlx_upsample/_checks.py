@@ -1,5 +1,9 @@
-"""Argument checking shared by the public functions: clear errors that name
-the argument and the value, before anything reaches the C++ op."""
+"""Argument checking shared by the public functions: the types and shapes
+of the arguments, with clear errors that name the argument and the value,
+before anything reaches the C++ op, which owns the limits and the dtypes
+(csrc/primitives.cpp). Its per-axis limit, _ext.MAX_AXIS_SIZE, is checked
+here too: a size beyond it does not fit the op's arguments, and a scale whose
+output size has no float (10**400, n * 1e308) cannot be handed to it."""
 
 import math
 from fractions import Fraction
@@ -8,13 +12,22 @@ from typing import Optional, Sequence, Tuple, Union
 
 import mlx.core as mx
 
-# The largest output we agree to build: per axis (int32 indices in the
-# kernels) and in total (an absurd size is almost always a typo).
-MAX_AXIS_SIZE = 2**31 - 1
-MAX_OUTPUT_ELEMENTS = 2**40
+from ._ext import MAX_AXIS_SIZE, Mode
 
-LINEAR_MODES = ("linear", "bilinear", "trilinear")
-CUBIC_MODES = ("cubic", "bicubic")
+# The op's mode of each mode name of the public functions (each accepts
+# those of its Literal type).
+OP_MODES = {
+    "nearest": Mode.nearest,
+    "nearest-exact": Mode.nearest_exact,
+    "linear": Mode.linear,
+    "bilinear": Mode.linear,
+    "trilinear": Mode.linear,
+    "cubic": Mode.cubic,
+    "bicubic": Mode.cubic,
+    "area": Mode.area,
+}
+# The antialiased form of the modes that have one.
+ANTIALIASED = {Mode.linear: Mode.antialias_linear, Mode.cubic: Mode.antialias_cubic}
 
 
 def check_input(x) -> int:
@@ -61,22 +74,6 @@ def check_stream(stream) -> Optional[Union[mx.Stream, mx.Device]]:
         "stream must be None, an mlx.core.Stream or an mlx.core.Device (e.g. mx.cpu), "
         f"got {short_repr(stream)}"
     )
-
-
-# The dtypes the weighted methods compute in; integer and bool inputs are
-# computed in float32 (as mlx.nn.Upsample does).
-FLOAT_DTYPES = (mx.float32, mx.float16, mx.bfloat16)
-
-
-def check_weighted_dtype(x: mx.array, mode: str) -> None:
-    """Linear, cubic, antialias and area weigh their taps in float32."""
-    if mx.issubdtype(x.dtype, mx.inexact) and x.dtype not in FLOAT_DTYPES:
-        raise ValueError(
-            f"x has dtype {x.dtype}, which mode={mode!r} does not support: it needs "
-            "float32, float16 or bfloat16 (integer and bool inputs are computed in "
-            "float32); convert with x.astype(mx.float32), or use mode='nearest', which "
-            "copies any dtype"
-        )
 
 
 def check_mode(mode) -> str:
@@ -127,8 +124,8 @@ def check_sizes(value, dims: int, name: str = "size") -> Tuple[int, ...]:
 
 
 def check_output_shape(x: mx.array, out_sizes: Sequence[int], name: str, value) -> None:
-    """Rejects empty spatial axes, outputs of length 0 and absurdly large
-    outputs (Python ints: exact, whatever their size)."""
+    """Rejects empty spatial axes and output axes of length 0 or beyond
+    MAX_AXIS_SIZE (Python ints: exact, whatever their size)."""
     spatial = tuple(x.shape[1:-1])
     if 0 in spatial:
         # An output position would have no input to read (PyTorch: "Input and
@@ -148,12 +145,6 @@ def check_output_shape(x: mx.array, out_sizes: Sequence[int], name: str, value) 
                 f"{name}={short_repr(value)} maps spatial size {n} to an output size of "
                 f"{short_repr(m)}, more than {MAX_AXIS_SIZE}"
             )
-    total = x.shape[0] * x.shape[-1] * math.prod(out_sizes)
-    if total > MAX_OUTPUT_ELEMENTS:
-        raise ValueError(
-            f"{name}={short_repr(value)} gives an output of {total} elements "
-            f"(spatial {tuple(out_sizes)}), more than 2**40"
-        )
 
 
 def scaled_sizes(x: mx.array, scales: Sequence[float]) -> Tuple[int, ...]:
@@ -176,7 +167,7 @@ def check_one_of(scale_factor, size) -> None:
 
 
 def check_scale_or_size(x: mx.array, dims: int, scale_factor, size):
-    """Exactly one of the two, checked against the output limits. Returns
+    """Exactly one of the two, checked against the per-axis limit. Returns
     the per-axis (scales, sizes), 0 where the other one is given."""
     check_one_of(scale_factor, size)
     if size is not None:

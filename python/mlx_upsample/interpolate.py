@@ -6,15 +6,15 @@ import mlx.core as mx
 
 from . import _ext
 from ._checks import (
-    CUBIC_MODES,
-    LINEAR_MODES,
+    ANTIALIASED,
+    OP_MODES,
     check_bool,
     check_input,
     check_mode,
     check_scale_or_size,
     check_stream,
-    check_weighted_dtype,
 )
+from ._ext import Family, Mode
 
 InterpolateMode = Literal[
     "nearest", "nearest-exact", "linear", "bilinear", "trilinear", "cubic", "bicubic", "area"
@@ -23,16 +23,10 @@ InterpolateMode = Literal[
 _MODES = get_args(InterpolateMode)
 
 
-def _method(mode: str) -> str:
-    if mode in ("nearest", "nearest-exact"):
-        return mode
-    if mode in LINEAR_MODES:
-        return "linear"
-    if mode in CUBIC_MODES:
-        return "cubic"
-    if mode == "area":
-        return mode
-    raise ValueError(f"mode must be one of {', '.join(map(repr, _MODES))}; got {mode!r}")
+def _op_mode(mode: str) -> Mode:
+    if mode not in _MODES:
+        raise ValueError(f"mode must be one of {', '.join(map(repr, _MODES))}; got {mode!r}")
+    return OP_MODES[mode]
 
 
 def interpolate(
@@ -110,24 +104,24 @@ def interpolate(
         >>> interpolate(x, size=(5, 7), mode="area").shape
         (1, 5, 7, 3)
     """
-    method = _method(check_mode(mode))
+    op_mode = _op_mode(check_mode(mode))
     dims = check_input(x)
     if align_corners is not None:
         align_corners = check_bool(align_corners, "align_corners")
-        if method in ("nearest", "nearest-exact", "area"):
+        if op_mode not in (Mode.linear, Mode.cubic):
             raise ValueError(
                 f"align_corners can only be set with the linear and cubic modes, "
                 f"got mode={mode!r} with align_corners={align_corners!r}"
             )
     align_corners = bool(align_corners)
     if check_bool(antialias, "antialias"):
-        if method not in ("linear", "cubic"):
+        if op_mode not in (Mode.linear, Mode.cubic):
             raise ValueError(
                 f"antialias=True is only supported with the linear and cubic modes, "
                 f"got mode={mode!r}"
             )
         # PyTorch accepts align_corners here: it only changes the scale.
-        method = "antialias-" + method
+        op_mode = ANTIALIASED[op_mode]
     recompute = False
     if recompute_scale_factor is not None:
         recompute = check_bool(recompute_scale_factor, "recompute_scale_factor")
@@ -137,16 +131,14 @@ def interpolate(
             f"(size={size!r})"
         )
     scales, sizes = check_scale_or_size(x, dims, scale_factor, size)
-    if method not in ("nearest", "nearest-exact"):
-        check_weighted_dtype(x, mode)
     stream = check_stream(stream)
     return _ext.upsample(
         x,
-        "pytorch",
-        method,
-        align_corners,
-        recompute,
-        list(scales),
-        list(sizes),
+        Family.pytorch,
+        op_mode,
+        scales,
+        sizes,
+        align_corners=align_corners,
+        recompute_scale=recompute,
         stream=stream,
     )

@@ -7,8 +7,8 @@ from mlx.nn import Module
 
 from . import _ext
 from ._checks import (
-    CUBIC_MODES,
-    LINEAR_MODES,
+    ANTIALIASED,
+    OP_MODES,
     check_bool,
     check_input,
     check_mode,
@@ -17,33 +17,29 @@ from ._checks import (
     check_scales,
     check_sizes,
     check_stream,
-    check_weighted_dtype,
 )
+from ._ext import Family, Mode
 
 ScaleFactor = Union[float, Tuple[float, ...]]
 Size = Union[int, Tuple[int, ...]]
 UpsampleMode = Literal["nearest", "linear", "bilinear", "trilinear", "cubic", "bicubic"]
 
 
-def _method(mode: str) -> str:
-    if mode == "nearest":
-        return "nearest"
-    if mode in LINEAR_MODES:
-        return "linear"
-    if mode in CUBIC_MODES:
-        return "cubic"
-    raise ValueError(
-        f"mode must be one of {', '.join(map(repr, get_args(UpsampleMode)))}; got {mode!r}"
-    )
+def _op_mode(mode: str) -> Mode:
+    if mode not in get_args(UpsampleMode):
+        raise ValueError(
+            f"mode must be one of {', '.join(map(repr, get_args(UpsampleMode)))}; got {mode!r}"
+        )
+    return OP_MODES[mode]
 
 
-def _check_options(mode, align_corners, antialias) -> Tuple[str, bool]:
-    """Returns the C++ method name and align_corners; raises the errors
+def _check_options(mode, align_corners, antialias) -> Tuple[Mode, bool]:
+    """Returns the op's mode and align_corners; raises the errors
     mlx.nn.Upsample raises (antialias with nearest or with align_corners)."""
-    method = _method(check_mode(mode))
+    op_mode = _op_mode(check_mode(mode))
     align_corners = check_bool(align_corners, "align_corners")
     if check_bool(antialias, "antialias"):
-        if method == "nearest":
+        if op_mode == Mode.nearest:
             raise ValueError(
                 f"antialias=True is not supported with mode={mode!r} (only with the "
                 "linear and cubic modes)"
@@ -53,8 +49,8 @@ def _check_options(mode, align_corners, antialias) -> Tuple[str, bool]:
                 "antialias=True is not supported with align_corners=True (as in "
                 "mlx.nn.Upsample)"
             )
-        method = "antialias-" + method
-    return method, align_corners
+        op_mode = ANTIALIASED[op_mode]
+    return op_mode, align_corners
 
 
 def upsample(
@@ -118,14 +114,12 @@ def upsample(
         >>> upsample(mx.ones((1, 16, 16, 3)), 0.25, mode="cubic", antialias=True).shape
         (1, 4, 4, 3)
     """
-    method, align_corners = _check_options(mode, align_corners, antialias)
+    op_mode, align_corners = _check_options(mode, align_corners, antialias)
     dims = check_input(x)
     scales, sizes = check_scale_or_size(x, dims, scale_factor, size)
-    if method != "nearest":
-        check_weighted_dtype(x, mode)
     stream = check_stream(stream)
     return _ext.upsample(
-        x, "mlx", method, align_corners, False, list(scales), list(sizes), stream=stream
+        x, Family.mlx, op_mode, scales, sizes, align_corners=align_corners, stream=stream
     )
 
 

@@ -159,16 +159,18 @@ void run(
   std::memcpy(dst, out.buffer.data, dst_bytes);
 }
 
+// `family` and `mode` are values of mlx_upsample::Family and upsample::Mode
+// (harness.py passes those of their Python bindings).
 mlx_upsample::UpsampleParams params(
-    const char* family,
-    const char* method,
+    int family,
+    int mode,
     int align_corners,
     int recompute_scale,
     std::vector<double> scales,
     std::vector<int> sizes) {
   return {
-      mlx_upsample::parse_family(family),
-      mlx_upsample::parse_method(method),
+      static_cast<mlx_upsample::Family>(family),
+      static_cast<upsample::Mode>(mode),
       align_corners != 0,
       recompute_scale != 0,
       std::move(scales),
@@ -256,8 +258,8 @@ const char* emu_executed_name(int i) {
 }
 
 int emu_run(
-    const char* family,
-    const char* method,
+    int family,
+    int mode,
     int align_corners,
     int recompute_scale,
     const double* scales,
@@ -280,7 +282,7 @@ int emu_run(
   return emulator::report_errors(error, text_capacity, [&] {
     auto p = emulator::params(
         family,
-        method,
+        mode,
         align_corners,
         recompute_scale,
         std::vector<double>(scales, scales + dims),
@@ -312,8 +314,8 @@ int emu_run(
 // group_z", launches separated by ';', in `plan`. Both shapes have `ndim`
 // entries, (*batch, *spatial, C). Returns 0, or 1 with a message in `error`.
 int emu_plan(
-    const char* family,
-    const char* method,
+    int family,
+    int mode,
     const double* scales,
     int dims,
     int backward,
@@ -328,7 +330,7 @@ int emu_plan(
     int text_capacity) {
   return emulator::report_errors(error, text_capacity, [&] {
     auto p = emulator::params(
-        family, method, 0, 0, std::vector<double>(scales, scales + dims),
+        family, mode, 0, 0, std::vector<double>(scales, scales + dims),
         std::vector<int>(dims, 0));
     auto plan = emulator::fitted_plan(
         p, backward != 0, std::vector<int>(src_shape, src_shape + ndim),
@@ -367,8 +369,8 @@ int emu_divide(
 // the rounding of the coordinate rules over many (N, M, i) at once. Returns
 // 0, or 1 with a message in `error`.
 int emu_lowest_taps(
-    const char* family,
-    const char* method,
+    int family,
+    int mode,
     int align_corners,
     double scale,
     int size,
@@ -378,11 +380,10 @@ int emu_lowest_taps(
     char* error,
     int text_capacity) {
   return emulator::report_errors(error, text_capacity, [&] {
-    auto p = emulator::params(family, method, align_corners, false, {scale}, {size});
+    auto p = emulator::params(family, mode, align_corners, false, {scale}, {size});
     upsample::AxisMap a = mlx_upsample::axis_map(p, 0, in_size, out_size);
-    int mode = mlx_upsample::kernel_mode(p.method);
     for (int i = 0; i < out_size; ++i) {
-      taps[i] = upsample::lowest_tap(a, mode, i);
+      taps[i] = upsample::lowest_tap(a, p.mode, i);
     }
   });
 }

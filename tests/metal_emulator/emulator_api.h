@@ -15,12 +15,13 @@ void emu_sample_threads(unsigned long long count, void (*callback)(const char*))
 // packed) that starts `src_offset` bytes into its Metal buffer and
 // pipelines that allow `max_threads_per_group` threads. Both shapes have
 // `ndim` entries, (*batch, *spatial, C) with `dims` spatial axes. `passes`: 0
-// the plan's choice, 1 or 2 forces one launch or two (Passes). Returns 0, or
-// 1 with a message in `error`. `kernel` receives the launched kernels'
-// names, joined by '+'.
+// the plan's choice, 1 or 2 forces one launch or two (Passes). `family`
+// and `mode` are values of mlx_upsample::Family and upsample::Mode. Returns
+// 0, or 1 with a message in `error`. `kernel` receives the launched
+// kernels' names, joined by '+'.
 int emu_run(
-    const char* family,
-    const char* method,
+    int family,
+    int mode,
     int align_corners,
     int recompute_scale,
     const double* scales,

@@ -16,6 +16,7 @@ from typing import Optional, Sequence
 
 import mlx.core as mx
 import numpy as np
+from mlx_upsample import _ext
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -132,6 +133,13 @@ class EmulatorError(RuntimeError):
     pass
 
 
+def enum_values(family: str, method: str) -> tuple:
+    """The values of the bound enums _ext.Family and _ext.Mode that the tests'
+    names stand for ("pytorch", "antialias-cubic": Family.pytorch,
+    Mode.antialias_cubic), as the emulator's C interface takes them."""
+    return _ext.Family[family].value, _ext.Mode[method.replace("-", "_")].value
+
+
 class Emulator:
     def __init__(self, lib_path: Path, name: str):
         self.name = name
@@ -193,7 +201,7 @@ class Emulator:
         error = ctypes.create_string_buffer(256)
         ints = lambda v: (ctypes.c_int * len(v))(*v)  # noqa: E731
         status = self._lib.emu_run(
-            family.encode(), method.encode(), int(align_corners), int(recompute_scale),
+            *enum_values(family, method), int(align_corners), int(recompute_scale),
             (ctypes.c_double * dims)(*scales), ints(sizes), dims, int(backward),
             src.ndim, ints(list(src.shape)), ints(list(dst_shape)),
             str(src.dtype).split(".")[-1].encode(), elem,
@@ -214,7 +222,7 @@ class Emulator:
         taps = np.zeros(out_size, dtype=np.int32)
         error = ctypes.create_string_buffer(256)
         status = self._lib.emu_lowest_taps(
-            family.encode(), method.encode(), int(align_corners), ctypes.c_double(scale),
+            *enum_values(family, method), int(align_corners), ctypes.c_double(scale),
             size, in_size, out_size, taps.ctypes.data_as(ctypes.c_void_p), error, 256,
         )
         if status != 0:
@@ -235,7 +243,7 @@ class Emulator:
         error = ctypes.create_string_buffer(1024)
         ints = lambda v: (ctypes.c_int * len(v))(*v)  # noqa: E731
         status = self._lib.emu_plan(
-            family.encode(), method.encode(), (ctypes.c_double * dims)(*scales), dims,
+            *enum_values(family, method), (ctypes.c_double * dims)(*scales), dims,
             int(backward), len(src_shape), ints(list(src_shape)), ints(list(dst_shape)),
             dtype.encode(),
             elem_size, ctypes.c_uint(max_threads_per_group), text, error, 1024,
