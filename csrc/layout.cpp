@@ -133,7 +133,7 @@ void adopt_channel_images(mx::array& dst, const mx::array& images, int dims) {
   // dst's axes is that of the same axis there.
   std::vector<int> order = channels_first_order(dst.ndim(), dims);
   mx::Strides strides(dst.ndim());
-  for (int k = 0; k < dst.ndim(); ++k) {
+  for (int k = 0; k < static_cast<int>(dst.ndim()); ++k) {
     strides[order[k]] = images.strides(k);
   }
   dst.copy_shared_buffer(
