@@ -27,7 +27,6 @@
 
 #include "mlx/array.h"
 #include "mlx/stream.h"
-#include "upsample_params.h"
 
 namespace mlx_upsample::layout {
 
@@ -80,7 +79,7 @@ mx::array copy_to_row_contiguous(const mx::array& a, mx::Stream s);
 // copies: the channel images' rows (the kernel's output's last spatial axis)
 // are so short that the kernels' per-row work outweighs copying the
 // cotangent and the result.
-bool short_channel_rows(const mx::array& dst, int dims);
+bool short_channel_rows(const mx::array& dst);
 
 // dst becomes channels-first memory holding `rows`, a row-contiguous
 // (*batch, *spatial, C) result (copied; rows is held until the copy ran).
@@ -118,7 +117,7 @@ void run_backward(
     mx::Stream s,
     Kernel kernel) {
   const bool channels_first = is_channels_first(x, dims) || is_channels_major(x, dims);
-  if (channels_first && short_channel_rows(dst, dims)) {
+  if (channels_first && short_channel_rows(dst)) {
     mx::array rows(dst.shape(), dst.dtype(), nullptr, {});
     kernel(
         cotangent.flags().row_contiguous ? cotangent : copy_to_row_contiguous(cotangent, s),

@@ -140,10 +140,9 @@ void enqueue(
   encoder.dispatch([task, in, out]() { task(in, out); });
 }
 
-// Pixels that nearest_replicate.inc copies as one word.
-bool word_pixel(int64_t channels, mx::Dtype dtype) {
-  int64_t pixel = channels * mx::size_of(dtype);
-  return pixel == 1 || pixel == 2 || pixel == 4 || pixel == 8;
+// Pixels of `bytes` that nearest_replicate.inc copies as one word.
+bool word_pixel(int64_t bytes) {
+  return bytes == 1 || bytes == 2 || bytes == 4 || bytes == 8;
 }
 
 // The last axis of a nearest forward replicates by its rule: output o is
@@ -151,15 +150,14 @@ bool word_pixel(int64_t channels, mx::Dtype dtype) {
 // would cost more than the copy).
 bool replicates_by_rule(const AxisGather& last, int64_t channels, mx::Dtype dtype) {
   return last.copies() && last.map.rule == upsample::RULE_NEAREST_REPLICATE &&
-      last.map.factor > 1 && word_pixel(channels, dtype);
+      last.map.factor > 1 && word_pixel(channels * mx::size_of(dtype));
 }
 
 // k if output o of the last axis reads input o / k (an integer scale k, by
 // its rule or by its table) and a pixel is a word of 1, 2, 4 or 8 bytes;
 // else 0.
 int64_t replication_factor(const NearestPlan& plan, const upsample::AxisMap& last) {
-  int64_t pixel = plan.channels * plan.elem_bytes;
-  if (pixel != 1 && pixel != 2 && pixel != 4 && pixel != 8) {
+  if (!word_pixel(plan.channels * plan.elem_bytes)) {
     return 0;
   }
   int64_t n = plan.in_sizes.back(), m = plan.out_sizes.back();

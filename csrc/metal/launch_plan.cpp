@@ -4,7 +4,6 @@
 #include <cstddef>
 #include <stdexcept>
 
-#include "gather_table.h"
 #include "memory_check.h"
 
 namespace mlx_upsample::metal {

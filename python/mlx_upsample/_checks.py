@@ -76,10 +76,13 @@ def check_stream(stream) -> Optional[Union[mx.Stream, mx.Device]]:
     )
 
 
-def check_mode(mode) -> str:
+def check_mode(mode, allowed: Sequence[str]) -> Mode:
+    """The op's Mode for one of a function's mode names (its Literal hint's)."""
     if not isinstance(mode, str):
         raise TypeError(f"mode must be a str, got {mode!r}")
-    return mode
+    if mode not in allowed:
+        raise ValueError(f"mode must be one of {', '.join(map(repr, allowed))}; got {mode!r}")
+    return OP_MODES[mode]
 
 
 def _per_axis(value, dims: int, name: str) -> tuple:

@@ -7,7 +7,6 @@ import mlx.core as mx
 from . import _ext
 from ._checks import (
     ANTIALIASED,
-    OP_MODES,
     check_bool,
     check_input,
     check_mode,
@@ -19,14 +18,6 @@ from ._ext import Family, Mode
 InterpolateMode = Literal[
     "nearest", "nearest-exact", "linear", "bilinear", "trilinear", "cubic", "bicubic", "area"
 ]
-
-_MODES = get_args(InterpolateMode)
-
-
-def _op_mode(mode: str) -> Mode:
-    if mode not in _MODES:
-        raise ValueError(f"mode must be one of {', '.join(map(repr, _MODES))}; got {mode!r}")
-    return OP_MODES[mode]
 
 
 def interpolate(
@@ -104,7 +95,7 @@ def interpolate(
         >>> interpolate(x, size=(5, 7), mode="area").shape
         (1, 5, 7, 3)
     """
-    op_mode = _op_mode(check_mode(mode))
+    op_mode = check_mode(mode, get_args(InterpolateMode))
     dims = check_input(x)
     if align_corners is not None:
         align_corners = check_bool(align_corners, "align_corners")

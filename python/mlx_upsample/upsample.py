@@ -8,7 +8,6 @@ from mlx.nn import Module
 from . import _ext
 from ._checks import (
     ANTIALIASED,
-    OP_MODES,
     check_bool,
     check_input,
     check_mode,
@@ -25,18 +24,10 @@ Size = Union[int, Tuple[int, ...]]
 UpsampleMode = Literal["nearest", "linear", "bilinear", "trilinear", "cubic", "bicubic"]
 
 
-def _op_mode(mode: str) -> Mode:
-    if mode not in get_args(UpsampleMode):
-        raise ValueError(
-            f"mode must be one of {', '.join(map(repr, get_args(UpsampleMode)))}; got {mode!r}"
-        )
-    return OP_MODES[mode]
-
-
 def _check_options(mode, align_corners, antialias) -> Tuple[Mode, bool]:
     """Returns the op's mode and align_corners; raises the errors
     mlx.nn.Upsample raises (antialias with nearest or with align_corners)."""
-    op_mode = _op_mode(check_mode(mode))
+    op_mode = check_mode(mode, get_args(UpsampleMode))
     align_corners = check_bool(align_corners, "align_corners")
     if check_bool(antialias, "antialias"):
         if op_mode == Mode.nearest:
