@@ -42,27 +42,7 @@ bool is_channels_first(const mx::array& a, int dims);
 // copied, to channels-first memory, and its result is channels-first too.
 bool is_channels_major(const mx::array& a, int dims);
 
-// Runs `kernel(src, dst)` (a backend's upsample on row-contiguous arrays,
-// which allocates dst) for the forward primitive: src is the input as it
-// comes, dst the primitive's output. Channels-first src gives channels-first
-// dst; any other layout is computed on row-contiguous memory.
-template <typename Kernel>
-void run_forward(const mx::array& src, mx::array& dst, int dims, mx::Stream s, Kernel kernel);
-
-// The same for the backward primitive: `cotangent` as it comes, `x` the
-// forward input (evaluated: its strides are known). The result, the
-// cotangent of x, is laid out as x is (channels-first when x is), reading a
-// cotangent of that layout in place and copying any other.
-template <typename Kernel>
-void run_backward(
-    const mx::array& cotangent,
-    const mx::array& x,
-    mx::array& dst,
-    int dims,
-    mx::Stream s,
-    Kernel kernel);
-
-// ---- implementation helpers (layout.cpp) -----------------------------------
+// ---- helpers (layout.cpp) ----------------------------------------------------
 
 // The row-contiguous (*batch, C, *spatial, 1) array on a channels-first a's
 // memory.
@@ -91,23 +71,39 @@ mx::array channel_images_like(const mx::array& dst, int dims);
 // dst becomes the (*batch, *spatial, C) view of images' memory.
 void adopt_channel_images(mx::array& dst, const mx::array& images, int dims);
 
+// a's memory as row-contiguous channel images (*batch, C, *spatial, 1): a
+// view when a is channels-first, else a copy.
+inline mx::array as_channel_images(const mx::array& a, int dims, mx::Stream s) {
+  return is_channels_first(a, dims) ? channel_images(a, dims)
+                                    : copy_to_channel_images(a, dims, s);
+}
+
+// a itself when row-contiguous, else a row-contiguous copy.
+inline mx::array as_row_contiguous(const mx::array& a, mx::Stream s) {
+  return a.flags().row_contiguous ? a : copy_to_row_contiguous(a, s);
+}
+
+// Runs `kernel(src, dst)` (a backend's upsample on row-contiguous arrays,
+// which allocates dst) for the forward primitive: src is the input as it
+// comes, dst the primitive's output. Channels-first src gives channels-first
+// dst; any other layout is computed on row-contiguous memory.
 template <typename Kernel>
 void run_forward(const mx::array& src, mx::array& dst, int dims, mx::Stream s, Kernel kernel) {
   if (src.flags().row_contiguous) {
     kernel(src, dst);
-  } else if (is_channels_first(src, dims)) {
+  } else if (is_channels_first(src, dims) || is_channels_major(src, dims)) {
     mx::array images = channel_images_like(dst, dims);
-    kernel(channel_images(src, dims), images);
-    adopt_channel_images(dst, images, dims);
-  } else if (is_channels_major(src, dims)) {
-    mx::array images = channel_images_like(dst, dims);
-    kernel(copy_to_channel_images(src, dims, s), images);
+    kernel(as_channel_images(src, dims, s), images);
     adopt_channel_images(dst, images, dims);
   } else {
     kernel(copy_to_row_contiguous(src, s), dst);
   }
 }
 
+// The same for the backward primitive: `cotangent` as it comes, `x` the
+// forward input (evaluated: its strides are known). The result, the
+// cotangent of x, is laid out as x is (channels-first when x is), reading a
+// cotangent of that layout in place and copying any other.
 template <typename Kernel>
 void run_backward(
     const mx::array& cotangent,
@@ -119,21 +115,14 @@ void run_backward(
   const bool channels_first = is_channels_first(x, dims) || is_channels_major(x, dims);
   if (channels_first && short_channel_rows(dst)) {
     mx::array rows(dst.shape(), dst.dtype(), nullptr, {});
-    kernel(
-        cotangent.flags().row_contiguous ? cotangent : copy_to_row_contiguous(cotangent, s),
-        rows);
+    kernel(as_row_contiguous(cotangent, s), rows);
     lay_out_channels_first(dst, rows, dims, s);
   } else if (channels_first) {
     mx::array images = channel_images_like(dst, dims);
-    kernel(
-        is_channels_first(cotangent, dims) ? channel_images(cotangent, dims)
-                                           : copy_to_channel_images(cotangent, dims, s),
-        images);
+    kernel(as_channel_images(cotangent, dims, s), images);
     adopt_channel_images(dst, images, dims);
-  } else if (cotangent.flags().row_contiguous) {
-    kernel(cotangent, dst);
   } else {
-    kernel(copy_to_row_contiguous(cotangent, s), dst);
+    kernel(as_row_contiguous(cotangent, s), dst);
   }
 }
 
