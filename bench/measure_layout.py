@@ -11,6 +11,7 @@ import torch.nn.functional as F
 import mlx_upsample
 
 from layout_cases import out_spatial
+from measure import mlx_contenders
 from timing import Contender, time_rounds
 
 TORCH_MODES = {("linear", 1): "linear", ("linear", 2): "bilinear", ("cubic", 2): "bicubic",
@@ -21,20 +22,6 @@ def channels_last_view(a):
     """(N, C, *S) -> the (N, *S, C) view of the same memory."""
     nd = a.ndim - 2
     return a.transpose(0, *range(2, 2 + nd), 1)
-
-
-def mlx_pair(name, fn, x, cot):
-    def forward():
-        y = fn(x)
-        mx.eval(y)
-        return y
-
-    def backward():
-        g = mx.vjp(fn, [x], [cot])[1][0]
-        mx.eval(g)
-        return g
-
-    return Contender(name, "fwd", forward), Contender(name, "bwd", backward)
 
 
 def bench_layout_case(case, args, rng):
@@ -54,9 +41,9 @@ def bench_layout_case(case, args, rng):
 
     up = nn.Upsample(scale_factor=scale_arg, mode=mode)
     # The views are rebuilt by every call, lazily, as a client's code would.
-    ours_view = mlx_pair("ours view", lambda a: ours(channels_last_view(a)), x_cf, cot_view)
-    ours_contig = mlx_pair("ours contig", ours, contig, cot_contig)
-    mlx_view = mlx_pair("mlx.nn view", lambda a: up(channels_last_view(a)), x_cf, cot_view)
+    ours_view = mlx_contenders("ours view", lambda a: ours(channels_last_view(a)), x_cf, cot_view)
+    ours_contig = mlx_contenders("ours contig", ours, contig, cot_contig)
+    mlx_view = mlx_contenders("mlx.nn view", lambda a: up(channels_last_view(a)), x_cf, cot_view)
 
     tmode = TORCH_MODES[(mode, nd)]
     kwargs = {} if tmode == "nearest" else {"align_corners": False}
