@@ -7,6 +7,7 @@ Channels-last like all of MLX: inputs are ``(N, *spatial, C)``.
 - :func:`interpolate`: PyTorch's ``F.interpolate`` semantics (PyTorch's
   coordinate rules, ``antialias=True`` and ``mode="area"``) on channels-last
   input.
+- :func:`affine_grid`: PyTorch's ``F.affine_grid`` for channels-last sizes.
 """
 
 import sys
@@ -32,7 +33,15 @@ if mx.__version__ != _BUILT_MLX_VERSION:
     )
 
 from ._threads import get_num_threads, set_num_threads  # noqa: E402
+from .affine_grid import affine_grid  # noqa: E402
 from .interpolate import interpolate  # noqa: E402
 from .upsample import Upsample, upsample  # noqa: E402
 
-__all__ = ["Upsample", "upsample", "interpolate", "set_num_threads", "get_num_threads"]
+__all__ = [
+    "Upsample",
+    "upsample",
+    "interpolate",
+    "affine_grid",
+    "set_num_threads",
+    "get_num_threads",
+]
