@@ -65,6 +65,12 @@ def rand(shape, dtype=mx.float32, seed=0):
     return mx.array(a).astype(dtype)
 
 
+def rand_uniform(shape, low, high, dtype=mx.float32, seed=0):
+    """Seeded uniform input in [low, high) (numpy, like ``rand``)."""
+    rng = np.random.default_rng(seed)
+    return mx.array(rng.uniform(low, high, shape).astype(np.float32)).astype(dtype)
+
+
 def rand_int(shape, dtype=mx.int32, seed=0, low=-50, high=50):
     rng = np.random.default_rng(seed)
     if dtype == mx.bool_:

@@ -1,7 +1,8 @@
 """The references the suite compares against: PyTorch and mlx.nn.Upsample.
 
-Every reference in this suite is PyTorch (``torch.nn.functional.interpolate``, float64),
-``mlx.nn.Upsample``, or, where neither can serve (MLX's own cubic taps here, axes past
+Every reference in this suite is PyTorch (``torch.nn.functional.interpolate`` and
+``grid_sample``, float64 unless a test needs its float32 kernel), ``mlx.nn.Upsample``,
+or, where neither can serve (MLX's own cubic taps here, axes past
 float32's reach in test_precision.py), the formula they implement evaluated in numpy;
 nothing is compared against mlx_upsample alone. docs/semantics.md holds the rules of
 both families.
@@ -217,3 +218,23 @@ def mlx_cubic_taps_inconsistent(n, s, ac):
     to floor(1.0) = 1 instead of 0, so MLX skips the nearest input pixel (an MLX bug)."""
     src = _mlx_src_f32(n, s, ac)
     return bool(np.any(np.floor(src + np.float32(1)) != np.floor(src) + 1))
+
+
+# --------------------------------------------------------------------------------------
+# grid_sample reference
+# --------------------------------------------------------------------------------------
+
+
+def torch_grid_sample(x, grid, cot=None, dtype=torch.float64, **kw):
+    """torch.nn.functional.grid_sample on channels-last x (N, *S, C) and grid (N, *So, nd)
+    (the same layout in both libraries), computed in ``dtype``. Returns the channels-last
+    output as float64 numpy and, given a cotangent ``cot``, the gradients of
+    sum(out * cot) for x and grid."""
+    xt = to_torch_nchw(x, requires_grad=cot is not None, dtype=dtype)
+    gt = torch.from_numpy(to_f64(grid)).to(dtype).requires_grad_(cot is not None)
+    out = F.grid_sample(xt, gt, **kw)
+    if cot is None:
+        return from_torch_nchw(out)
+    (out * to_torch_nchw(cot, dtype=dtype)).sum().backward()
+    grid_grad = gt.grad.detach().to(torch.float64).numpy()
+    return from_torch_nchw(out), from_torch_nchw(xt.grad), grid_grad
