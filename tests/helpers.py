@@ -80,6 +80,23 @@ def rand_int(shape, dtype=mx.int32, seed=0, low=-50, high=50):
     return mx.array(rng.integers(low, high, size=shape)).astype(dtype)
 
 
+def grid_from_pixels(pixels, size, align_corners):
+    """The normalised grid values (float64 numpy) whose source coordinate, in PyTorch's
+    rules, is ``pixels`` along an axis of ``size``: exact in float32 where ``size``
+    (align_corners=False) or ``size - 1`` (True) is a power of two and the pixels are
+    multiples of 1/2."""
+    p = np.asarray(pixels, np.float64)
+    if align_corners:
+        return p * 2 / (size - 1) - 1
+    return (2 * p + 1) / size - 1
+
+
+def vjp_outputs(fn, primals, cot):
+    """fn's output and the gradients of sum(fn(*primals) * cot) for every primal."""
+    (out,), grads = mx.vjp(fn, list(primals), [cot])
+    return (out, *grads)
+
+
 # --------------------------------------------------------------------------------------
 # assertions
 # --------------------------------------------------------------------------------------

@@ -153,3 +153,24 @@ SWEEP_MODES = [
     ("cubic", False),
     ("cubic", True),
 ]
+
+
+# grid_sample: (x shape, grid shape) per number of spatial dims (small, odd sizes, the
+# grid's spatial shape differing from x's), and every (dims, mode, padding, align_corners)
+# PyTorch has: bicubic is 2-D only, "bilinear" is trilinear in 3-D.
+GRID_SHAPES = {2: ((2, 5, 7, 3), (2, 4, 6, 2)), 3: ((2, 4, 5, 3, 2), (2, 3, 2, 4, 3))}
+GRID_MODES = {2: ("bilinear", "nearest", "bicubic"), 3: ("bilinear", "nearest")}
+GRID_PADDINGS = ("zeros", "border", "reflection")
+
+
+def grid_combos():
+    return [
+        pytest.param(dims, mode, padding, ac, id=f"{dims}d-{mode}-{padding}-ac{int(ac)}")
+        for dims in (2, 3)
+        for mode in GRID_MODES[dims]
+        for padding in GRID_PADDINGS
+        for ac in (False, True)
+    ]
+
+
+GRID_COMBOS = grid_combos()

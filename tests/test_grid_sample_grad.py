@@ -1,0 +1,150 @@
+"""grid_sample gradients for x and grid against PyTorch's autograd (float64): every mode x
+padding x align_corners x dtype in 2-D and 3-D, integer and edge coordinates, grids far
+outside, many points on one pixel, many channels; and the determinism of the x gradient
+(repeat runs and thread counts, bit for bit)."""
+
+import mlx.core as mx
+import numpy as np
+import pytest
+
+import mlx_upsample
+from helpers import HALF_TYPES, assert_close, grid_from_pixels, rand, rand_uniform, vjp_outputs
+from params import GRID_COMBOS, GRID_MODES, GRID_PADDINGS, GRID_SHAPES
+from references import torch_grid_sample
+
+from mlx_upsample import grid_sample
+
+DTYPES = [mx.float32, mx.float16, mx.bfloat16]
+
+
+def kw(mode, padding, ac):
+    return dict(mode=mode, padding_mode=padding, align_corners=ac)
+
+
+def grads(x, grid, cot, **kwargs):
+    return vjp_outputs(lambda a, g: grid_sample(a, g, **kwargs), [x, grid], cot)
+
+
+def check_against_torch(x, grid, cot, grid_tol=1e-4, **kwargs):
+    out, gx, gg = grads(x, grid, cot, **kwargs)
+    ref, ref_gx, ref_gg = torch_grid_sample(x, grid, cot, **kwargs)
+    assert gx.dtype == x.dtype and gg.dtype == grid.dtype
+    assert gx.shape == x.shape and gg.shape == grid.shape
+    half = x.dtype in HALF_TYPES
+    assert_close(out, ref, *((1e-2, 1e-2) if half else (1e-5, 1e-5)))
+    assert_close(gx, ref_gx, *((1e-2, 1e-2) if half else (1e-5, 1e-5)))
+    # the grid's gradient sums C channels of value differences scaled by size / 2
+    assert_close(gg, ref_gg, *((2e-2, 2e-2) if half else (grid_tol, grid_tol)))
+    if kwargs["mode"] == "nearest":
+        assert not np.any(np.array(gg.astype(mx.float32)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("dims,mode,padding,ac", GRID_COMBOS)
+def test_gradients_match_torch(dims, mode, padding, ac, dtype):
+    xs, gs = GRID_SHAPES[dims]
+    x = rand(xs, dtype, seed=30 + dims)
+    grid = rand_uniform(gs, -1.25, 1.25, dtype, seed=31)
+    cot = rand((*gs[:-1], xs[-1]), dtype, seed=32)
+    check_against_torch(x, grid, cot, **kw(mode, padding, ac))
+
+
+@pytest.mark.parametrize("dims,mode,padding,ac", GRID_COMBOS)
+def test_gradients_far_outside(dims, mode, padding, ac):
+    xs, gs = GRID_SHAPES[dims]
+    x, cot = rand(xs, seed=33), rand((*gs[:-1], xs[-1]), seed=34)
+    grid = rand_uniform(gs, -5, 5, seed=35)
+    check_against_torch(x, grid, cot, grid_tol=1e-3, **kw(mode, padding, ac))
+
+
+# Axis sizes whose pixel coordinates k / 2 have exact grid values (helpers.grid_from_pixels).
+TIE_SIZE = {False: 4, True: 5}
+
+
+@pytest.mark.parametrize("dims,mode,padding,ac", GRID_COMBOS)
+def test_gradients_at_integer_and_edge_coordinates(dims, mode, padding, ac):
+    """Whole and half pixel coordinates, on and past the borders, in every component
+    (PyTorch's one-sided rules: floor picks the cell, a border is outside for the clip)."""
+    size = TIE_SIZE[ac]
+    pixels = np.arange(-3, 2 * size + 2) / 2 - 0.5  # -2, -1.5, ..., size + 0.5
+    g = grid_from_pixels(pixels, size, ac)
+    mesh = np.meshgrid(*([g] * dims), indexing="ij")
+    grid = mx.array(np.stack(mesh[::-1], axis=-1)[None].astype(np.float32))
+    x = rand((1, *[size] * dims, 3), seed=36)
+    cot = rand((*grid.shape[:-1], 3), seed=37)
+    check_against_torch(x, grid, cot, **kw(mode, padding, ac))
+
+
+@pytest.mark.parametrize("mode", GRID_MODES[2])
+@pytest.mark.parametrize("padding", GRID_PADDINGS)
+def test_many_channels(mode, padding):
+    """More channels than the grid gradient's partial sums, not a multiple of them."""
+    x = rand((2, 6, 5, 77), seed=38)
+    grid = rand_uniform((2, 3, 4, 2), -1.2, 1.2, seed=39)
+    cot = rand((2, 3, 4, 77), seed=40)
+    check_against_torch(x, grid, cot, **kw(mode, padding, False))
+
+
+@pytest.mark.parametrize("dims,mode,padding,ac", GRID_COMBOS)
+def test_many_points_on_few_pixels(dims, mode, padding, ac):
+    """A grid squeezed near one corner: every input pixel there sums many outputs."""
+    xs, _ = GRID_SHAPES[dims]
+    gs = (xs[0], *[9] * dims, dims)
+    x = rand(xs, seed=41)
+    grid = rand_uniform(gs, -1.05, -0.6, seed=42)
+    cot = rand((*gs[:-1], xs[-1]), seed=43)
+    check_against_torch(x, grid, cot, **kw(mode, padding, ac))
+
+
+def test_grad_equals_vjp_and_value_and_grad():
+    xs, gs = GRID_SHAPES[2]
+    x, grid = rand(xs, seed=44), rand_uniform(gs, -1.1, 1.1, seed=45)
+    cot = rand((*gs[:-1], xs[-1]), seed=46)
+
+    def loss(a, g):
+        return (grid_sample(a, g, mode="bicubic", padding_mode="border") * cot).sum()
+
+    _, gx, gg = grads(x, grid, cot, **kw("bicubic", "border", False))
+    (value, (vx, vg)) = mx.value_and_grad(loss, argnums=(0, 1))(x, grid)
+    assert_close(vx, gx, 0, 0)
+    assert_close(vg, gg, 0, 0)
+    assert_close(mx.grad(loss, argnums=1)(x, grid), gg, 0, 0)
+
+
+# --------------------------------------------------------------------------------------
+# determinism: no float atomics, a fixed summation order
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def restore_threads():
+    old = mlx_upsample.get_num_threads()
+    yield
+    mlx_upsample.set_num_threads(old)
+
+
+def _bits(a):
+    return np.array(a.astype(mx.float32)).view(np.uint32)
+
+
+@pytest.mark.parametrize(
+    "dims,mode", [(d, m) for d in (2, 3) for m in GRID_MODES[d]], ids=lambda v: str(v)
+)
+@pytest.mark.parametrize("dtype", [mx.float32, mx.bfloat16], ids=str)
+def test_x_gradient_is_bitwise_deterministic(dims, mode, dtype, restore_threads):
+    """Many outputs per input pixel (a zoom into a corner plus random points), summed
+    in the same order on every run and with 1 or 2 threads."""
+    sp = (12, 10) if dims == 2 else (6, 5, 4)
+    x = rand((2, *sp, 5), dtype, seed=47)
+    zoom = rand_uniform((2, *[24] * dims, dims), -1.0, -0.5, dtype, seed=48)
+    spread_out = rand_uniform((2, *[24] * dims, dims), -1.1, 1.1, dtype, seed=49)
+    grid = mx.concatenate([zoom, spread_out], axis=1)
+    cot = rand((*grid.shape[:-1], 5), dtype, seed=50)
+    runs = []
+    for threads in (2, 1, 2, 2, 1):
+        mlx_upsample.set_num_threads(threads)
+        _, gx, gg = grads(x, grid, cot, **kw(mode, "zeros", False))
+        runs.append((_bits(gx), _bits(gg)))
+    for gx, gg in runs[1:]:
+        np.testing.assert_array_equal(gx, runs[0][0])
+        np.testing.assert_array_equal(gg, runs[0][1])
