@@ -50,15 +50,19 @@ def to_torch_layout(a):
 
 
 def mlx_contenders(name, fn, x, cot):
+    """Forward and backward of fn(x); x may be a tuple of arrays (fn takes them all, the
+    backward computes every gradient and returns them all)."""
+    primals = list(x) if isinstance(x, tuple) else [x]
+
     def forward():
-        y = fn(x)
+        y = fn(*primals)
         mx.eval(y)
         return y
 
     def backward():
-        grad = mx.vjp(fn, [x], [cot])[1][0]
-        mx.eval(grad)
-        return grad
+        grads = mx.vjp(fn, primals, [cot])[1]
+        mx.eval(grads)
+        return tuple(grads) if isinstance(x, tuple) else grads[0]
 
     return Contender(name, "fwd", forward), Contender(name, "bwd", backward)
 

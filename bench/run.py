@@ -23,6 +23,9 @@ With --full (or only them, --layout-only) it also runs the layout cases of
 layout_cases.py: channels-first memory viewed channels-last and 1 to 3 channels, ours on
 the view and on a contiguous copy against mlx.nn on the view and torch on its contiguous
 channels-first tensor (measure_layout.py).
+With --full (or only them, --grid) it also runs the grid_sample cases of grid_cases.py:
+ours vs the pure-MLX composition of gathers (grid_baseline.py) vs torch's grid_sample on
+NCHW, forward and backward (the gradients of x and of the grid) (measure_grid.py).
 How a case is measured, its memory included: measure.py, and probe.py for the resident
 set of one call in a fresh process. How each call is timed (warm-up, bursts, idle waits,
 slow contenders, re-timing a noisy case): timing.py. The table shows the median and the
@@ -51,9 +54,11 @@ import torch
 import mlx_upsample
 
 import cases
+import grid_cases
 import layout_cases
 import report
 from measure import bench_case, mlx_eval_overhead_us
+from measure_grid import bench_grid_case, grid_target_lines, render_grid
 from measure_layout import bench_layout_case, layout_target_lines, render_layout
 from targets import target_lines
 from timing import keep_freed_memory
@@ -68,6 +73,8 @@ def parse_args():
     parser.add_argument("--layout-only", action="store_true",
                         help="only the layout and few-channel cases (layout_cases.py; "
                              "part of --full)")
+    parser.add_argument("--grid", action="store_true",
+                        help="only the grid_sample cases (grid_cases.py; part of --full)")
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per contender")
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls per contender")
     parser.add_argument("--device", choices=("cpu", "gpu"),
@@ -126,6 +133,16 @@ def run_layout_jobs(args):
     return rows
 
 
+def run_grid_jobs(args):
+    rng = np.random.default_rng(2)
+    rows = []
+    for k, case in enumerate(grid_cases.grid_jobs(), 1):
+        print(f"[grid {k}/{len(grid_cases.GRID_CASES)}] {case[0]} {case[3]}",
+              file=sys.stderr, flush=True)
+        rows += bench_grid_case(case, args, rng)
+    return rows
+
+
 def main():
     args = parse_args()
     heap_reuse = not args.system_malloc and keep_freed_memory()
@@ -136,8 +153,10 @@ def main():
     print(report.meta_text(meta))
     print(report.LEGEND, flush=True)
 
-    rows = [] if args.layout_only else run_jobs(cases.jobs(args.full, args.antialias_only), args)
+    only = args.layout_only or args.grid
+    rows = [] if only else run_jobs(cases.jobs(args.full, args.antialias_only), args)
     layout_rows = run_layout_jobs(args) if args.full or args.layout_only else []
+    grid_rows = run_grid_jobs(args) if args.full or args.grid else []
 
     if rows:
         print(report.render_terminal(rows))
@@ -147,10 +166,14 @@ def main():
         print("\nlayout cases (ms; ours/mlx.nn on the channels-last view, torch on its "
               "contiguous channels-first tensor):\n" + render_layout(layout_rows))
         print("\nlayout targets:\n" + "\n".join(layout_target_lines(layout_rows)))
+    if grid_rows:
+        print("\ngrid_sample cases (ms; ours and the MLX gathers channels-last, torch on its "
+              "NCHW tensor; check: max |result - torch's|):\n" + render_grid(grid_rows))
+        print("\ngrid_sample targets:\n" + "\n".join(grid_target_lines(grid_rows)))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"meta": meta, "results": rows, "layout_results": layout_rows}, f,
-                      indent=1)
+            json.dump({"meta": meta, "results": rows, "layout_results": layout_rows,
+                       "grid_results": grid_rows}, f, indent=1)
     if args.markdown and rows:
         with open(args.markdown, "w") as f:
             f.write(report.render_markdown(rows, meta))
