@@ -163,11 +163,12 @@ def test_nearest_half_way_points_round_to_even(dims, padding, ac):
 
 
 def test_nearest_rounds_half_to_even_not_away():
-    """Coordinates 0.5 and 1.5 along x (W = 4, align_corners=False): pixels 0 and 2."""
-    x = mx.arange(4, dtype=mx.float32).reshape(1, 1, 4, 1)
-    grid = mx.array([[[[-0.5, 0.0], [0.0, 0.0], [-0.75, 0.0], [0.75, 0.0]]]])  # 1, 1.5, 0.5, 3.5
+    """Source coordinates -0.5, 0.5, 1.5, 2.5 and 3.5 along x (W = 4, align_corners=False)
+    read pixels 0, 0, 2, 2 and 4 (outside: 0)."""
+    x = (mx.arange(4, dtype=mx.float32) + 10).reshape(1, 1, 4, 1)
+    grid = mx.array([[[[-1.0, 0.0], [-0.5, 0.0], [0.0, 0.0], [0.5, 0.0], [1.0, 0.0]]]])
     out = np.array(grid_sample(x, grid, mode="nearest", padding_mode="zeros")).ravel()
-    np.testing.assert_array_equal(out, [1, 2, 0, 0])  # 3.5 rounds to 4: outside, 0
+    np.testing.assert_array_equal(out, [10, 10, 12, 12, 0])
 
 
 @pytest.mark.parametrize("dims,mode,padding,ac", GRID_COMBOS)
