@@ -123,23 +123,14 @@ def run_jobs(jobs, args):
     return rows
 
 
-def run_layout_jobs(args):
-    rng = np.random.default_rng(1)
+def run_named_jobs(label, jobs, bench, args, seed):
+    """Measures named cases (a case's first field is its name) with bench(case, args, rng);
+    one progress line per case on stderr."""
+    rng = np.random.default_rng(seed)
     rows = []
-    for k, case in enumerate(layout_cases.layout_jobs(), 1):
-        print(f"[layout {k}/{len(layout_cases.LAYOUT_CASES)}] {case[0]} {case[2]}",
-              file=sys.stderr, flush=True)
-        rows += bench_layout_case(case, args, rng)
-    return rows
-
-
-def run_grid_jobs(args):
-    rng = np.random.default_rng(2)
-    rows = []
-    for k, case in enumerate(grid_cases.grid_jobs(), 1):
-        print(f"[grid {k}/{len(grid_cases.GRID_CASES)}] {case[0]} {case[3]}",
-              file=sys.stderr, flush=True)
-        rows += bench_grid_case(case, args, rng)
+    for k, case in enumerate(jobs, 1):
+        print(f"[{label} {k}/{len(jobs)}] {case[0]}", file=sys.stderr, flush=True)
+        rows += bench(case, args, rng)
     return rows
 
 
@@ -155,8 +146,12 @@ def main():
 
     only = args.layout_only or args.grid
     rows = [] if only else run_jobs(cases.jobs(args.full, args.antialias_only), args)
-    layout_rows = run_layout_jobs(args) if args.full or args.layout_only else []
-    grid_rows = run_grid_jobs(args) if args.full or args.grid else []
+    layout_rows, grid_rows = [], []
+    if args.full or args.layout_only:
+        layout_rows = run_named_jobs("layout", layout_cases.layout_jobs(), bench_layout_case,
+                                     args, seed=1)
+    if args.full or args.grid:
+        grid_rows = run_named_jobs("grid", grid_cases.grid_jobs(), bench_grid_case, args, seed=2)
 
     if rows:
         print(report.render_terminal(rows))
