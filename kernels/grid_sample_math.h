@@ -1,0 +1,378 @@
+// The coordinate and weight math of grid_sample, written once.
+//
+// Included by the CPU path (csrc/cpu/grid_sample_cpu.cpp), the Metal kernels
+// (kernels/grid_sample.metal) and the Metal emulator, like upsample_math.h,
+// whose rules it keeps: plain scalar arithmetic, no FMA contraction (the
+// pragma there), no pointers.
+//
+// A grid value g in [-1, 1] along one spatial axis of the input becomes a
+// source coordinate (grid_source), and that coordinate the axis's taps: one
+// (nearest), two (linear) or four (cubic) input indices with their weights
+// and the weights' derivatives (grid_axis_taps). A point's taps are the
+// products of its axes' taps (grid_taps), enumerated z, y, x with x fastest.
+//
+// Note [grid_sample order of operations]
+// Every backend computes, per output point and channel, in this order, so
+// that the CPU path and the Metal kernels agree bit for bit:
+//  - forward: out = sum over taps of value * weight, from the first product,
+//    in tap order (grid_taps); a tap outside the input reads 0.
+//  - gradient of x: each input element sums weight * cotangent over the
+//    output points that read it, in increasing output index, and within one
+//    point in tap order, from 0 (a tap outside the input adds nothing). No
+//    float atomics: the order is fixed, whatever the thread count.
+//  - gradient of the grid along axis a: per channel c the tap sum of
+//    value * dweight[a] (grid_dtaps), times the cotangent; the channels
+//    summed into GRID_PARTIALS partial sums (channel c into partial
+//    c % GRID_PARTIALS, in increasing c, each from 0), then the partials
+//    folded pairwise (grid_fold_partials), times the axis's multiplier
+//    (GridAxisTaps::grad). Nearest: 0, written without reading anything
+//    (as PyTorch; 0 * inf would be NaN).
+//  - jvp in the grid: the forward's sum with the weights of grid_tangent_taps.
+//
+// Note [grid_sample NaN coordinates]
+// PyTorch's CPU kernels differ in 2-D and 3-D, and we follow each:
+//  - 2-D: clipping (border, reflection) maps NaN to 0; with zeros padding a
+//    NaN or infinite coordinate gives NaN weights, and its taps, outside,
+//    read 0: the output is NaN (0 * NaN).
+//  - 3-D: clipping maps NaN to size - 1, and taps outside are skipped (their
+//    weight is 0): with zeros padding such a point gives 0.
+// The gradients at a NaN coordinate: the grid's is 0 under border and
+// reflection (the clip's derivative, 1 only strictly inside (0, size - 1));
+// PyTorch's backward reads outside its input there.
+#pragma once
+
+#include "upsample_math.h"
+
+namespace upsample {
+
+// How a coordinate outside the input samples (torch's padding_mode).
+enum Padding : int {
+  PADDING_ZEROS = 0, //      taps outside read 0
+  PADDING_BORDER = 1, //     the coordinate clipped to [0, size - 1]
+  PADDING_REFLECTION = 2, // reflected at the borders, then clipped
+};
+
+UPSAMPLE_CONSTANT constexpr int GRID_MAX_DIMS = 3;
+// Taps of one point: 4 x 4 (2-D cubic) at most; 2 x 2 x 2 in 3-D.
+UPSAMPLE_CONSTANT constexpr int GRID_MAX_TAPS = 16;
+UPSAMPLE_CONSTANT constexpr int GRID_PARTIALS = 32;
+
+// One spatial axis of the input as grid values see it: the constants of
+// PyTorch's ComputeLocation (its CPU kernel), precomputed on the host.
+struct GridAxis {
+  int size;
+  float scale; //      pixels per grid unit: (size - 1) / 2 aligned, size / 2 not
+  float shift; //      src = (g + 1) * scale - shift: 0 aligned, 0.5 not
+  float max_val; //    size - 1
+  float low; //        reflection: within [low, low + twice_span / 2]
+  float twice_span;
+  int reflect_empty; // aligned, size 1: reflection maps every g to 0
+  int nan_high; //     3-D: clipping maps NaN to size - 1 (else to 0)
+};
+
+// The parameter block of one call (a Metal kernel's buffer as it is).
+struct GridSampleArgs {
+  int dims; // 2 or 3
+  Mode mode; // MODE_NEAREST, MODE_LINEAR or MODE_CUBIC
+  Padding padding;
+  int skip_outside; // 3-D: taps outside weigh 0 (Note [... NaN coordinates])
+  GridAxis axis[GRID_MAX_DIMS]; // x (the last spatial axis), y, z
+};
+
+inline GridAxis grid_axis(int size, int align_corners, int dims) {
+  GridAxis a;
+  a.size = size;
+  a.max_val = float(size - 1);
+  a.nan_high = dims == 3;
+  if (align_corners) {
+    a.scale = float(size - 1) / 2.0f;
+    a.shift = 0.0f;
+    a.low = 0.0f;
+    a.twice_span = float(size - 1) * 2.0f;
+    a.reflect_empty = size <= 1;
+  } else {
+    a.scale = float(size) / 2.0f;
+    a.shift = 0.5f;
+    a.low = -0.5f;
+    a.twice_span = float(size) * 2.0f;
+    a.reflect_empty = 0;
+  }
+  return a;
+}
+
+inline float trunc_f(float x) {
+#ifdef __METAL_VERSION__
+  return metal::trunc(x);
+#else
+  return __builtin_truncf(x);
+#endif
+}
+
+inline bool is_nan_f(float x) {
+  return !(x == x);
+}
+
+// The integer of a whole-valued float, or INT_MIN (outside every axis)
+// where it has none: NaN, infinities and |x| >= 2^31 (what x86's conversion
+// gives, which PyTorch's kernels rely on).
+inline int grid_index(float x) {
+  return (x > -2147483648.0f && x < 2147483648.0f) ? int(x) : (-2147483647 - 1);
+}
+
+inline bool grid_inside(int i, int size) {
+  return i > -1 && i < size;
+}
+
+// A coordinate and its derivative with respect to the value it came from.
+struct GridCoord {
+  float x;
+  float grad;
+};
+
+// Clipped to [0, size - 1]; the derivative is 1 strictly inside, 0 on and
+// past the borders (PyTorch: "borders are considered out of bounds").
+inline GridCoord grid_clip(GridAxis a, float x) {
+  GridCoord c;
+  if (is_nan_f(x)) {
+    c.x = a.nan_high ? a.max_val : 0.0f;
+    c.grad = 0.0f;
+    return c;
+  }
+  c.x = x > 0.0f ? (x < a.max_val ? x : a.max_val) : 0.0f;
+  c.grad = (x > 0.0f && x < a.max_val) ? 1.0f : 0.0f;
+  return c;
+}
+
+// Reflected into [low, low + twice_span / 2] (PyTorch's CPU formula: folds
+// of twice the span by truncation, then one more flip where needed).
+inline GridCoord grid_reflect(GridAxis a, float x) {
+  GridCoord c;
+  if (a.reflect_empty) {
+    c.x = 0.0f;
+    c.grad = 0.0f;
+    return c;
+  }
+  float in = x - a.low;
+  float sign = in < 0.0f ? -1.0f : 1.0f;
+  float span = abs_f(in);
+  float extra = span - trunc_f(span / a.twice_span) * a.twice_span;
+  float flipped = a.twice_span - extra;
+  bool flip = extra > flipped;
+  c.x = (flip ? flipped : extra) + a.low;
+  c.grad = flip ? -sign : sign;
+  return c;
+}
+
+// Padding applied to a coordinate already in pixels (PyTorch's
+// compute_coordinates): the identity for zeros.
+inline GridCoord grid_pad(GridAxis a, Padding padding, float x) {
+  GridCoord c;
+  c.x = x;
+  c.grad = 1.0f;
+  if (padding == PADDING_REFLECTION) {
+    GridCoord r = grid_reflect(a, x);
+    GridCoord k = grid_clip(a, r.x);
+    c.x = k.x;
+    c.grad = r.grad * k.grad;
+  } else if (padding == PADDING_BORDER) {
+    c = grid_clip(a, x);
+  }
+  return c;
+}
+
+inline float grid_unnormalize(GridAxis a, float g) {
+  return (g + 1.0f) * a.scale - a.shift;
+}
+
+// The source coordinate of grid value g (nearest and linear) and d src / d g.
+inline GridCoord grid_source(GridAxis a, Padding padding, float g) {
+  GridCoord c = grid_pad(a, padding, grid_unnormalize(a, g));
+  c.grad = c.grad * a.scale;
+  return c;
+}
+
+// One axis of one point: input indices (INT_MIN-like where outside),
+// weights, the weights' derivatives in the source coordinate, and the
+// coordinate's derivative in the grid value.
+struct GridAxisTaps {
+  int index[4];
+  float weight[4];
+  float dweight[4];
+  int count;
+  float grad;
+};
+
+inline GridAxisTaps grid_nearest_taps(GridAxis a, Padding padding, float g) {
+  GridAxisTaps t;
+  // Round half to even, as PyTorch's kernels round.
+  t.index[0] = grid_index(round_even_f(grid_source(a, padding, g).x));
+  t.weight[0] = 1.0f;
+  t.dweight[0] = 0.0f;
+  t.count = 1;
+  t.grad = 0.0f;
+  return t;
+}
+
+inline GridAxisTaps grid_linear_taps(GridAxis a, Padding padding, float g) {
+  GridCoord c = grid_source(a, padding, g);
+  float fl = floor_f(c.x);
+  float frac = c.x - fl;
+  GridAxisTaps t;
+  t.index[0] = grid_index(fl);
+  // Below 2^31 - 128 when not INT_MIN: no overflow.
+  t.index[1] = t.index[0] + 1;
+  t.weight[0] = 1.0f - frac;
+  t.weight[1] = frac;
+  t.dweight[0] = -1.0f;
+  t.dweight[1] = 1.0f;
+  t.count = 2;
+  t.grad = c.grad;
+  return t;
+}
+
+// Keys' cubic weights (A = -0.75) of the taps floor(x) - 1 .. floor(x) + 2
+// and their derivatives in x, in the order of operations of PyTorch's CPU
+// grid_sample (it writes the derivatives' negatives; a negation is exact).
+// Its cubic mode pads each tap, not the coordinate, and its grid gradient
+// ignores the padding: the multiplier is the scale alone.
+inline GridAxisTaps grid_cubic_taps(GridAxis a, Padding padding, float g) {
+  float x = grid_unnormalize(a, g);
+  float fl = floor_f(x);
+  float t = x - fl;
+  float A = CUBIC_A;
+  GridAxisTaps taps;
+  taps.weight[0] = cubic_outer(t + 1.0f, A);
+  taps.weight[1] = cubic_inner(t, A);
+  taps.weight[2] = cubic_inner(1.0f - t, A);
+  taps.weight[3] = cubic_outer(2.0f - t, A);
+  float u = -1.0f - t;
+  taps.dweight[0] = -((-3.0f * A * u - 10.0f * A) * u - 8.0f * A);
+  u = 0.0f - t;
+  taps.dweight[1] = -((-3.0f * (A + 2.0f) * u - 2.0f * (A + 3.0f)) * u);
+  u = 1.0f - t;
+  taps.dweight[2] = -((3.0f * (A + 2.0f) * u - 2.0f * (A + 3.0f)) * u);
+  u = 2.0f - t;
+  taps.dweight[3] = -((3.0f * A * u - 10.0f * A) * u + 8.0f * A);
+  for (int k = 0; k < 4; ++k) {
+    taps.index[k] = grid_index(grid_pad(a, padding, fl + float(k - 1)).x);
+  }
+  taps.count = 4;
+  taps.grad = a.scale;
+  return taps;
+}
+
+// Grid value g along axis `d` (0: x, 1: y, 2: z) of a point.
+inline GridAxisTaps grid_axis_taps(GridSampleArgs p, int d, float g) {
+  GridAxis a = p.axis[d];
+  if (p.mode == MODE_NEAREST) {
+    return grid_nearest_taps(a, p.padding, g);
+  } else if (p.mode == MODE_LINEAR) {
+    return grid_linear_taps(a, p.padding, g);
+  }
+  return grid_cubic_taps(a, p.padding, g);
+}
+
+// The one tap of a 2-D point's missing z axis.
+inline GridAxisTaps grid_unit_taps() {
+  GridAxisTaps t;
+  t.index[0] = 0;
+  t.weight[0] = 1.0f;
+  t.dweight[0] = 0.0f;
+  t.count = 1;
+  t.grad = 0.0f;
+  return t;
+}
+
+// A point's taps, z, y, x with x fastest: the input pixel (row-major over
+// the spatial axes, -1 when outside on any axis) and a product of the axes'
+// weights, (x * y) * z. With `along` = 0, 1 or 2 the weight of that axis is
+// replaced by its derivative (the tap weights of d out / d src[along]); -1
+// gives the weights themselves.
+struct GridTaps {
+  int count;
+  int pixel[GRID_MAX_TAPS];
+  float weight[GRID_MAX_TAPS];
+};
+
+inline GridTaps grid_tap_products(
+    GridSampleArgs p,
+    GridAxisTaps x,
+    GridAxisTaps y,
+    GridAxisTaps z,
+    int along) {
+  GridTaps taps;
+  int n = 0;
+  for (int kz = 0; kz < z.count; ++kz) {
+    float wz = along == 2 ? z.dweight[kz] : z.weight[kz];
+    bool in_z = p.dims < 3 || grid_inside(z.index[kz], p.axis[2].size);
+    for (int ky = 0; ky < y.count; ++ky) {
+      float wy = along == 1 ? y.dweight[ky] : y.weight[ky];
+      bool in_y = in_z && grid_inside(y.index[ky], p.axis[1].size);
+      for (int kx = 0; kx < x.count; ++kx) {
+        float wx = along == 0 ? x.dweight[kx] : x.weight[kx];
+        bool inside = in_y && grid_inside(x.index[kx], p.axis[0].size);
+        taps.pixel[n] = inside
+            ? (z.index[kz] * p.axis[1].size + y.index[ky]) * p.axis[0].size + x.index[kx]
+            : -1;
+        taps.weight[n] = (!inside && p.skip_outside) ? 0.0f : (wx * wy) * wz;
+        ++n;
+      }
+    }
+  }
+  taps.count = n;
+  return taps;
+}
+
+// The taps of the point at grid values (gx, gy[, gz]) (gz unused in 2-D).
+struct GridPoint {
+  GridAxisTaps axis[GRID_MAX_DIMS];
+};
+
+inline GridPoint grid_point(GridSampleArgs p, float gx, float gy, float gz) {
+  GridPoint pt;
+  pt.axis[0] = grid_axis_taps(p, 0, gx);
+  pt.axis[1] = grid_axis_taps(p, 1, gy);
+  pt.axis[2] = p.dims == 3 ? grid_axis_taps(p, 2, gz) : grid_unit_taps();
+  return pt;
+}
+
+inline GridTaps grid_taps(GridSampleArgs p, GridPoint pt) {
+  return grid_tap_products(p, pt.axis[0], pt.axis[1], pt.axis[2], -1);
+}
+
+inline GridTaps grid_dtaps(GridSampleArgs p, GridPoint pt, int along) {
+  return grid_tap_products(p, pt.axis[0], pt.axis[1], pt.axis[2], along);
+}
+
+// The jvp's weights for grid tangents (tx, ty[, tz]): per tap
+// sum over axes of dweight[a] * (grad[a] * t[a]), x first.
+inline GridTaps grid_tangent_taps(GridSampleArgs p, GridPoint pt, float tx, float ty, float tz) {
+  GridTaps taps = grid_dtaps(p, pt, 0);
+  float sx = pt.axis[0].grad * tx;
+  float sy = pt.axis[1].grad * ty;
+  float sz = pt.axis[2].grad * tz;
+  GridTaps dy = grid_dtaps(p, pt, 1);
+  GridTaps dz = grid_dtaps(p, pt, 2);
+  for (int k = 0; k < taps.count; ++k) {
+    float w = taps.weight[k] * sx + dy.weight[k] * sy;
+    taps.weight[k] = p.dims == 3 ? w + dz.weight[k] * sz : w;
+  }
+  return taps;
+}
+
+// The channel sums of the grid gradient (Note [grid_sample order of
+// operations]): partial[l] += partial[l + w] for w = 16, 8, 4, 2, 1.
+struct GridPartials {
+  float sum[GRID_PARTIALS];
+};
+
+inline float grid_fold_partials(GridPartials s) {
+  for (int w = GRID_PARTIALS / 2; w > 0; w /= 2) {
+    for (int l = 0; l < w; ++l) {
+      s.sum[l] = s.sum[l] + s.sum[l + w];
+    }
+  }
+  return s.sum[0];
+}
+
+} // namespace upsample
