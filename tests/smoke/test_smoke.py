@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import mlx_upsample
-from mlx_upsample import _build_config, _selfcheck, interpolate, upsample
+from mlx_upsample import _build_config, _selfcheck, affine_grid, interpolate, upsample
 from mlx_upsample.interpolate import InterpolateMode
 from mlx_upsample.upsample import UpsampleMode
 
@@ -145,3 +145,15 @@ def test_every_mode_in_the_type_hints_is_accepted():
         upsample(x, 2, "area")
     with pytest.raises(ValueError, match="'nearest-exact'.*'cubic'.*'area'"):
         interpolate(x, size=8, mode="box")
+
+
+def test_affine_grid_is_pytorchs_formula():
+    """theta @ (x, y, 1) at the pixel centres (align_corners=False) or the corner
+    pixels' centres at -1 and 1 (True); its gradient in theta, compiled shapelessly."""
+    theta = mx.array([[[0.5, -0.25, 0.1], [0.2, 1.5, -0.3]]])
+    for ac, xs, ys in [(False, (np.arange(4) * 2 + 1) / 4 - 1, (np.arange(3) * 2 + 1) / 3 - 1),
+                       (True, np.linspace(-1, 1, 4), np.linspace(-1, 1, 3))]:
+        base = np.stack([*np.meshgrid(xs, ys), np.ones((3, 4))], axis=-1)
+        _close(affine_grid(theta, (1, 3, 4, 2), ac)[0], base @ np.array(theta[0]).T)
+    loss = lambda t: (affine_grid(t, (1, 3, 4, 2)) ** 2).sum()  # noqa: E731
+    _close(mx.compile(mx.grad(loss), shapeless=True)(theta), mx.grad(loss)(theta))
