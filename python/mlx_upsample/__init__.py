@@ -7,6 +7,8 @@ Channels-last like all of MLX: inputs are ``(N, *spatial, C)``.
 - :func:`interpolate`: PyTorch's ``F.interpolate`` semantics (PyTorch's
   coordinate rules, ``antialias=True`` and ``mode="area"``) on channels-last
   input.
+- :func:`grid_sample`: PyTorch's ``F.grid_sample`` (sampling at arbitrary
+  coordinates) on channels-last input.
 - :func:`affine_grid`: PyTorch's ``F.affine_grid`` for channels-last sizes.
 """
 
@@ -33,6 +35,7 @@ if mx.__version__ != _BUILT_MLX_VERSION:
     )
 
 from ._threads import get_num_threads, set_num_threads  # noqa: E402
+from .grid_sample import grid_sample  # noqa: E402
 from .affine_grid import affine_grid  # noqa: E402
 from .interpolate import interpolate  # noqa: E402
 from .upsample import Upsample, upsample  # noqa: E402
@@ -41,6 +44,7 @@ __all__ = [
     "Upsample",
     "upsample",
     "interpolate",
+    "grid_sample",
     "affine_grid",
     "set_num_threads",
     "get_num_threads",
