@@ -35,8 +35,8 @@ if mx.__version__ != _BUILT_MLX_VERSION:
     )
 
 from ._threads import get_num_threads, set_num_threads  # noqa: E402
-from .grid_sample import grid_sample  # noqa: E402
 from .affine_grid import affine_grid  # noqa: E402
+from .grid_sample import grid_sample  # noqa: E402
 from .interpolate import interpolate  # noqa: E402
 from .upsample import Upsample, upsample  # noqa: E402
 
