@@ -69,6 +69,21 @@ def test_grids_far_outside(dims, mode, padding, ac):
                  torch_grid_sample(x, grid, **kw(mode, padding, ac)), 1e-4, 1e-4)
 
 
+@pytest.mark.parametrize("dims,mode,padding,ac", GRID_COMBOS)
+def test_coordinates_beyond_int32_sample_as_torch(dims, mode, padding, ac):
+    """Grid values whose pixel coordinates pass 2**31 (and float32's range, nearly):
+    outside every axis for zeros, the edge for border, PyTorch's float32 reflection."""
+    xs, gs = GRID_SHAPES[dims]
+    x = rand(xs, seed=22)
+    g = np.array(rand_uniform(gs, -1, 1, seed=23))
+    flat = g.reshape(-1, dims)
+    for i, v in enumerate([1e9, -1e9, 1e20, -1e20, 3e38, -3e38, 6e8, 2**31 / 3.5, -(2**31) / 3.5]):
+        flat[i, i % dims] = v
+    grid = mx.array(g)
+    ref = torch_grid_sample(x, grid, dtype=torch.float32, **kw(mode, padding, ac))
+    assert_close(grid_sample(x, grid, **kw(mode, padding, ac)), ref, 1e-4, 1e-4)
+
+
 def test_the_default_arguments_are_bilinear_zeros_unaligned():
     xs, gs = GRID_SHAPES[2]
     x, grid = rand(xs, seed=1), rand_uniform(gs, -1.2, 1.2, seed=2)
@@ -105,6 +120,32 @@ def test_shapes(xs, gs, mode):
         for ac in (False, True):
             assert_close(grid_sample(x, grid, **kw(mode, padding, ac)),
                          torch_grid_sample(x, grid, **kw(mode, padding, ac)))
+
+
+def test_gpu_stream_without_metal_is_refused_and_with_metal_agrees():
+    xs, gs = GRID_SHAPES[2]
+    x, grid = rand(xs, seed=1), rand_uniform(gs, -1.1, 1.1, seed=2)
+    if mx.metal.is_available():
+        assert_close(grid_sample(x, grid, stream=mx.gpu), grid_sample(x, grid, stream=mx.cpu))
+    else:
+        raises_with(ValueError, lambda: grid_sample(x, grid, stream=mx.gpu), "stream", "mx.cpu")
+
+
+def test_memory_limit_is_a_memory_error():
+    """A call whose result (forward) or gradients (backward) exceed MLX's memory limit
+    raises MemoryError at eval naming the call; under the limit it runs."""
+    x = rand((1, 64, 64, 4), seed=24)
+    grid = rand_uniform((1, 128, 128, 2), -1, 1, seed=25)
+    mx.eval(x, grid)
+    old = mx.set_memory_limit(2**16)
+    try:
+        y = grid_sample(x, grid, stream=mx.cpu)
+        raises_with(MemoryError, lambda: mx.eval(y), "grid_sample", "(1, 64, 64, 4)", "memory limit")
+        g = mx.grad(lambda a, b: grid_sample(a, b, stream=mx.cpu).sum(), argnums=(0, 1))
+        raises_with(MemoryError, lambda: mx.eval(g(x, grid)), "grid_sample", "backward")
+    finally:
+        mx.set_memory_limit(old)
+    assert_close(grid_sample(x, grid), torch_grid_sample(x, grid, align_corners=False))
 
 
 @pytest.mark.parametrize(

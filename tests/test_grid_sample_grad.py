@@ -96,6 +96,81 @@ def test_many_points_on_few_pixels(dims, mode, padding, ac):
     check_against_torch(x, grid, cot, **kw(mode, padding, ac))
 
 
+@pytest.mark.parametrize("channels", [1, 2, 3, 5, 8, 9, 16, 17, 31, 33, 64, 65])
+def test_channel_counts_on_a_medium_image(channels):
+    """Every channel count up to two vectors and a tail, on an image and grid large
+    enough to be split between threads."""
+    x = rand((2, 13, 17, channels), seed=channels)
+    grid = rand_uniform((2, 11, 19, 2), -1.2, 1.2, seed=channels + 1)
+    cot = rand((2, 11, 19, channels), seed=channels + 2)
+    for mode in GRID_MODES[2]:
+        for padding in GRID_PADDINGS:
+            check_against_torch(x, grid, cot, **kw(mode, padding, channels % 2 == 0))
+
+
+@pytest.mark.parametrize("x_dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("grid_dtype", DTYPES, ids=str)
+def test_mixed_dtypes(x_dtype, grid_dtype):
+    """x and grid of different float dtypes: the result has x's, each gradient its input's."""
+    xs, gs = GRID_SHAPES[2]
+    x = rand(xs, x_dtype, seed=51)
+    grid = rand_uniform(gs, -1.1, 1.1, grid_dtype, seed=52)
+    cot = rand((*gs[:-1], xs[-1]), x_dtype, seed=53)
+    out, gx, gg = grads(x, grid, cot, **kw("bicubic", "reflection", False))
+    assert (out.dtype, gx.dtype, gg.dtype) == (x_dtype, x_dtype, grid_dtype)
+    ref, ref_gx, ref_gg = torch_grid_sample(x, grid, cot, **kw("bicubic", "reflection", False))
+    half = (1e-2, 1e-2)
+    assert_close(out, ref, *(half if x_dtype in HALF_TYPES else (1e-5, 1e-5)))
+    assert_close(gx, ref_gx, *(half if x_dtype in HALF_TYPES else (1e-5, 1e-5)))
+    assert_close(gg, ref_gg, *((2e-2, 2e-2) if grid_dtype in HALF_TYPES else (1e-4, 1e-4)))
+
+
+@pytest.mark.parametrize("mode", GRID_MODES[2])
+def test_strided_and_broadcast_cotangents(mode):
+    xs, gs = GRID_SHAPES[2]
+    x, grid = rand(xs, seed=54), rand_uniform(gs, -1.2, 1.2, seed=55)
+    channels_first = rand((gs[0], xs[-1], *gs[1:-1]), seed=56).transpose(0, 2, 3, 1)
+    broadcast = mx.broadcast_to(rand((1, *gs[1:-1], 1), seed=57), (*gs[:-1], xs[-1]))
+    stepped = rand((gs[0], 2 * gs[1], gs[2], 2 * xs[-1]), seed=58)[:, ::2, :, ::-2]
+    for cot in (channels_first, broadcast, stepped):
+        check_against_torch(x, grid, cot, **kw(mode, "border", False))
+
+
+@pytest.mark.parametrize("dims,mode,padding,ac", GRID_COMBOS)
+def test_gradients_at_nonfinite_coordinates(dims, mode, padding, ac):
+    """Where the forward is finite (its values are PyTorch's: test_grid_sample.py), the x
+    gradient is its adjoint, <J^T cot, t> = <J t, cot>, and finite; the grid gradient
+    of a NaN component is 0 under border and reflection (the clip's derivative) and the
+    grid gradient of the finite points is unchanged. PyTorch's backward reads outside
+    its input at such points, so it is not run here."""
+    xs, gs = GRID_SHAPES[dims]
+    x, tx = rand(xs, seed=59), rand(xs, seed=60)
+    g = np.array(rand_uniform(gs, -1.1, 1.1, seed=61))
+    flat = g.reshape(-1, dims)
+    bad_points = [0, 3, 5, 7]
+    flat[0, 0], flat[3, dims - 1], flat[5, 0], flat[7, :] = np.nan, np.inf, -np.inf, np.nan
+    grid = mx.array(g)
+    cot = rand((*gs[:-1], xs[-1]), seed=62)
+    f = lambda a, b: grid_sample(a, b, **kw(mode, padding, ac))  # noqa: E731
+    out, gx, gg = grads(x, grid, cot, **kw(mode, padding, ac))
+    forward = np.array(f(tx, grid)).astype(np.float64)
+    if np.all(np.isfinite(forward)):
+        lhs = float(np.sum(forward * np.array(cot)))
+        rhs = float(np.sum(np.array(gx).astype(np.float64) * np.array(tx)))
+        assert abs(lhs - rhs) <= 1e-5 * float(np.sum(np.abs(forward * np.array(cot))))
+        assert np.all(np.isfinite(np.array(gx)))
+    ggn = np.array(gg).reshape(-1, dims)
+    if padding != "zeros" and mode != "bicubic":
+        nan_components = np.isnan(flat)
+        assert not np.any(ggn[nan_components])
+    # the other points' grid gradient: that of the same grid with finite values there
+    finite = np.delete(np.arange(flat.shape[0]), bad_points)
+    clean = flat.copy()
+    clean[bad_points] = 0.0
+    _, _, gg_clean = grads(x, mx.array(clean.reshape(g.shape)), cot, **kw(mode, padding, ac))
+    assert_close(ggn[finite], np.array(gg_clean).reshape(-1, dims)[finite], 0, 0)
+
+
 def test_grad_equals_vjp_and_value_and_grad():
     xs, gs = GRID_SHAPES[2]
     x, grid = rand(xs, seed=44), rand_uniform(gs, -1.1, 1.1, seed=45)
@@ -141,7 +216,7 @@ def test_x_gradient_is_bitwise_deterministic(dims, mode, dtype, restore_threads)
     grid = mx.concatenate([zoom, spread_out], axis=1)
     cot = rand((*grid.shape[:-1], 5), dtype, seed=50)
     runs = []
-    for threads in (2, 1, 2, 2, 1):
+    for threads in (2, 1, 3, 8, 2, 1):
         mlx_upsample.set_num_threads(threads)
         _, gx, gg = grads(x, grid, cot, **kw(mode, "zeros", False))
         runs.append((_bits(gx), _bits(gg)))
