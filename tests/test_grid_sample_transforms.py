@@ -245,3 +245,48 @@ def test_warp_of_a_warp():
     (out * to_torch_nchw(cot)).sum().backward()
     assert_close(gx, np.moveaxis(xt.grad.numpy(), 1, -1))
     assert_close(gfl, ft.grad.numpy(), 1e-4, 1e-4)
+
+
+# --------------------------------------------------------------------------------------
+# second derivatives: those through the cotangent and in x exist, those in the grid raise
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dims,mode", [(d, m) for d in (2, 3) for m in GRID_MODES[d]],
+                         ids=lambda v: str(v))
+def test_hessian_vector_product_in_x(dims, mode):
+    """loss = sum(f(x)**2) with f linear in x: H v = 2 J^T J v = the vjp of 2 f(v)."""
+    x, grid, _ = inputs(dims, seed=150)
+    v = rand(x.shape, seed=151)
+    f = lambda a: grid_sample(a, grid, mode=mode, padding_mode="reflection")  # noqa: E731
+    loss = lambda a: (f(a) ** 2).sum()  # noqa: E731
+    hv = mx.grad(lambda a: (mx.grad(loss)(a) * v).sum())(x)
+    assert_close(hv, mx.vjp(f, [x], [2 * f(v)])[1][0], 1e-5, 1e-5)
+    _, (fwd_over_rev,) = mx.jvp(mx.grad(loss), [x], [v])
+    assert_close(fwd_over_rev, hv, 1e-5, 1e-5)
+
+
+def test_gradient_of_the_x_gradient_in_the_cotangent_is_the_forward():
+    x, grid, cot = inputs(2, seed=152)
+    w = rand(x.shape, seed=153)
+    f = lambda a: grid_sample(a, grid, mode="bicubic")  # noqa: E731
+    g = mx.grad(lambda c: (mx.vjp(f, [x], [c])[1][0] * w).sum())(cot)
+    assert_close(g, f(w), 1e-5, 1e-5)
+
+
+@pytest.mark.parametrize(
+    "name,call",
+    [
+        ("grad of the grid gradient", lambda x, g, c: mx.grad(
+            lambda b: mx.grad(lambda b2: (grid_sample(x, b2) * c).sum())(b).sum())(g)),
+        ("grad in the grid of the x gradient", lambda x, g, c: mx.grad(
+            lambda b: mx.grad(lambda a: (grid_sample(a, b) * c).sum())(x).sum())(g)),
+        ("jvp in the grid of the grid jvp", lambda x, g, c: mx.jvp(
+            lambda b: mx.jvp(lambda b2: grid_sample(x, b2), [b], [b])[1][0], [g], [g])[1][0]),
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
+def test_second_derivatives_in_the_grid_raise_not_implemented(name, call):
+    x, grid, cot = inputs(2, seed=154)
+    with pytest.raises(NotImplementedError, match="grid_sample"):
+        mx.eval(call(x, grid, cot))
