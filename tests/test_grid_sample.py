@@ -115,11 +115,17 @@ SHAPES = [
     ids=str,
 )
 def test_shapes(xs, gs, mode):
+    """Values and both gradients; 1-pixel axes with align_corners=True map every grid
+    value to the pixel (and reflect onto it)."""
     x, grid = rand(xs, seed=3), rand_uniform(gs, -1.1, 1.1, seed=4)
+    cot = rand((*gs[:-1], xs[-1]), seed=5)
     for padding in GRID_PADDINGS:
         for ac in (False, True):
-            assert_close(grid_sample(x, grid, **kw(mode, padding, ac)),
-                         torch_grid_sample(x, grid, **kw(mode, padding, ac)))
+            out, gx, gg = vjp_both(x, grid, cot, **kw(mode, padding, ac))
+            ref, ref_gx, ref_gg = torch_grid_sample(x, grid, cot, **kw(mode, padding, ac))
+            assert_close(out, ref)
+            assert_close(gx, ref_gx)
+            assert_close(gg, ref_gg, 1e-4, 1e-4)
 
 
 def test_gpu_stream_without_metal_is_refused_and_with_metal_agrees():

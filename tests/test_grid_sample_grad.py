@@ -171,6 +171,20 @@ def test_gradients_at_nonfinite_coordinates(dims, mode, padding, ac):
     assert_close(ggn[finite], np.array(gg_clean).reshape(-1, dims)[finite], 0, 0)
 
 
+@pytest.mark.parametrize("mode", GRID_MODES[2])
+def test_every_point_on_one_spot(mode):
+    """128 x 128 points on the same spot: four (or one, or sixteen) pixels each sum
+    16384 products per image (float32 sums: 1e-4 of the largest)."""
+    x = rand((2, 6, 5, 4), seed=63)
+    grid = mx.zeros((2, 128, 128, 2)) + mx.array([0.1, -0.3])
+    cot = rand((2, 128, 128, 4), seed=64)
+    for padding in GRID_PADDINGS:
+        out, gx, gg = grads(x, grid, cot, **kw(mode, padding, False))
+        ref, ref_gx, ref_gg = torch_grid_sample(x, grid, cot, **kw(mode, padding, False))
+        assert_close(gx, ref_gx, 1e-4, 1e-4)
+        assert_close(gg, ref_gg, 1e-5, 1e-5)
+
+
 def test_grad_equals_vjp_and_value_and_grad():
     xs, gs = GRID_SHAPES[2]
     x, grid = rand(xs, seed=44), rand_uniform(gs, -1.1, 1.1, seed=45)
