@@ -78,6 +78,13 @@ def test_jvp_in_grid_matches_torch_finite_differences(dims, mode, padding, ac):
         assert not np.any(np.array(jv))
 
 
+@pytest.mark.parametrize("dtype", [mx.float64, mx.int32], ids=str)
+def test_grid_tangent_dtype_is_named(dtype):
+    x, grid, _ = inputs(2, seed=69)
+    with pytest.raises(ValueError, match="tangent"):
+        mx.eval(mx.jvp(lambda g: grid_sample(x, g), [grid], [grid.astype(dtype)])[1])
+
+
 def test_jvp_of_half_types_keeps_the_dtype():
     x, grid, _ = inputs(2, seed=69)
     for dtype in (mx.float16, mx.bfloat16):
