@@ -3,6 +3,8 @@ padding x align_corners x dtype in 2-D and 3-D, integer and edge coordinates, gr
 outside, many points on one pixel, many channels; and the determinism of the x gradient
 (repeat runs and thread counts, bit for bit)."""
 
+import threading
+
 import mlx.core as mx
 import numpy as np
 import pytest
@@ -237,3 +239,26 @@ def test_x_gradient_is_bitwise_deterministic(dims, mode, dtype, restore_threads)
     for gx, gg in runs[1:]:
         np.testing.assert_array_equal(gx, runs[0][0])
         np.testing.assert_array_equal(gg, runs[0][1])
+
+
+def test_concurrent_calls_from_python_threads_give_the_same_bits():
+    """Four Python threads, each on its own CPU stream, sharing the op's thread pool."""
+    x = rand((4, 24, 24, 8), seed=65)
+    grid = rand_uniform((4, 30, 30, 2), -1.1, 1.1, seed=66)
+    cot = rand((4, 30, 30, 8), seed=67)
+    expected = [_bits(a) for a in grads(x, grid, cot, **kw("bicubic", "zeros", False))]
+    mismatches = []
+
+    def work():
+        with mx.stream(mx.new_stream(mx.cpu)):
+            for _ in range(10):
+                got = grads(x, grid, cot, **kw("bicubic", "zeros", False))
+                if not all(np.array_equal(_bits(a), b) for a, b in zip(got, expected)):
+                    mismatches.append(1)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not mismatches

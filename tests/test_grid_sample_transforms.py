@@ -204,6 +204,15 @@ def test_shapeless_compile_follows_new_shapes(dims, mode):
             assert_close(a, b, 1e-6, 1e-6)
 
 
+def test_shapeless_compile_of_vmap_follows_new_sizes():
+    f = lambda a, g: grid_sample(a, g, mode="bicubic", padding_mode="reflection")  # noqa: E731
+    compiled = mx.compile(mx.vmap(f), shapeless=True)
+    for k, (v, n, h, w, ho, wo) in enumerate([(3, 2, 5, 7, 4, 5), (2, 1, 9, 3, 6, 2)]):
+        x = rand((v, n, h, w, 3), seed=125 + k)
+        grid = rand_uniform((v, n, ho, wo, 2), -1.2, 1.2, seed=127 + k)
+        assert_close(compiled(x, grid), mx.vmap(f)(x, grid), 0, 0)
+
+
 # --------------------------------------------------------------------------------------
 # compositions
 # --------------------------------------------------------------------------------------
