@@ -184,7 +184,8 @@ def test_compile_matches_eager(dims, mode, padding, ac):
 def test_shapeless_compile_follows_new_shapes(dims, mode):
     """New batch, input sizes, grid sizes and channels through one compiled graph,
     forward and both gradients."""
-    f = lambda a, g: grid_sample(a, g, mode=mode, padding_mode="border", align_corners=True)  # noqa: E731
+    def f(a, g):
+        return grid_sample(a, g, mode=mode, padding_mode="border", align_corners=True)
 
     def vjp(a, g, c):
         return vjp_outputs(f, [a, g], c)
@@ -227,7 +228,8 @@ def test_spatial_transformer_gradient_wrt_theta_matches_torch(dims, ac):
     x = rand(xs, seed=130)
     theta = rand((xs[0], dims, dims + 1), seed=131) * 0.5 + mx.eye(dims, dims + 1)
     cot = rand(size, seed=132)
-    loss = lambda a, t: (grid_sample(a, affine_grid(t, size, ac), align_corners=ac) * cot).sum()  # noqa: E731
+    def loss(a, t):
+        return (grid_sample(a, affine_grid(t, size, ac), align_corners=ac) * cot).sum()
     gx, gt = mx.grad(loss, argnums=(0, 1))(x, theta)
     xt = to_torch_nchw(x, requires_grad=True)
     tt = torch.from_numpy(to_f64(theta)).requires_grad_(True)
