@@ -8,6 +8,7 @@ import threading
 import mlx.core as mx
 import numpy as np
 import pytest
+import torch
 
 import mlx_upsample
 from helpers import HALF_TYPES, assert_close, grid_from_pixels, rand, rand_uniform, vjp_outputs
@@ -262,3 +263,35 @@ def test_concurrent_calls_from_python_threads_give_the_same_bits():
     for t in threads:
         t.join()
     assert not mismatches
+
+
+@pytest.mark.parametrize("seed", range(48))
+def test_random_cases_match_torch_float32(seed):
+    """Random dims, mode, padding, align_corners, sizes (1 to 7, any, so the pixel
+    coordinates of grid values are rounded) and channels; a fifth of the grid values on
+    whole or half pixels, where rounding decides the tap. PyTorch's float32 kernels round
+    the same float32 operations: the same taps, values and gradients to float32 sums."""
+    rng = np.random.default_rng(1000 + seed)
+    dims = 2 + seed % 2
+    mode = GRID_MODES[dims][(seed // 2) % len(GRID_MODES[dims])]
+    padding = GRID_PADDINGS[(seed // 6) % 3]
+    ac = bool(rng.integers(0, 2))
+    n, c = int(rng.integers(1, 3)), int(rng.integers(1, 12))
+    sp = tuple(int(v) for v in rng.integers(1, 8, dims))
+    so = tuple(int(v) for v in rng.integers(1, 7, dims))
+    lim = float(rng.choice([1.0, 1.5, 3.0]))
+    g = rng.uniform(-lim, lim, (n, *so, dims))
+    on_pixels = rng.random(g.shape) < 0.2
+    for d, size in enumerate(sp[::-1]):  # grid component d is spatial axis -1 - d
+        pix = rng.integers(-2, 2 * size + 2, g.shape[:-1]) / 2 - 0.5
+        g[..., d] = np.where(on_pixels[..., d], grid_from_pixels(pix, size, ac and size > 1),
+                             g[..., d])
+    x = mx.array(rng.standard_normal((n, *sp, c)).astype(np.float32))
+    grid = mx.array(g.astype(np.float32))
+    cot = mx.array(rng.standard_normal((n, *so, c)).astype(np.float32))
+    out, gx, gg = grads(x, grid, cot, **kw(mode, padding, ac))
+    ref, ref_gx, ref_gg = torch_grid_sample(x, grid, cot, dtype=torch.float32,
+                                            **kw(mode, padding, ac))
+    assert_close(out, ref)
+    assert_close(gx, ref_gx)
+    assert_close(gg, ref_gg, 1e-4, 1e-4)
