@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import mlx_upsample
-from mlx_upsample import _build_config, _selfcheck, affine_grid, interpolate, upsample
+from mlx_upsample import _build_config, _selfcheck, affine_grid, grid_sample, interpolate, upsample
 from mlx_upsample.interpolate import InterpolateMode
 from mlx_upsample.upsample import UpsampleMode
 
@@ -157,3 +157,21 @@ def test_affine_grid_is_pytorchs_formula():
         _close(affine_grid(theta, (1, 3, 4, 2), ac)[0], base @ np.array(theta[0]).T)
     loss = lambda t: (affine_grid(t, (1, 3, 4, 2)) ** 2).sum()  # noqa: E731
     _close(mx.compile(mx.grad(loss), shapeless=True)(theta), mx.grad(loss)(theta))
+
+
+def test_grid_sample_on_small_inputs():
+    """The identity grid reproduces x in every mode; half a pixel to the right, bilinear
+    averages neighbours (the last column with zeros beyond it); gradients and compile."""
+    x = _x((2, 5, 6, 3))
+    identity = affine_grid(mx.array(np.tile(np.eye(2, 3, dtype=np.float32), (2, 1, 1))),
+                           (2, 5, 6, 3), align_corners=True)
+    for mode in ("bilinear", "nearest", "bicubic"):
+        _close(grid_sample(x, identity, mode=mode, align_corners=True), x)
+    shifted = identity + mx.array([1 / 5, 0.0])  # half a pixel along W (5 steps span 2)
+    y = grid_sample(x, shifted, align_corners=True)
+    _close(y[:, :, :-1], (x[:, :, :-1] + x[:, :, 1:]) / 2)
+    _close(y[:, :, -1], x[:, :, -1] / 2)
+    gx = mx.grad(lambda a: grid_sample(a, identity, align_corners=True).sum())(x)
+    _close(gx, mx.ones_like(x))
+    f = lambda a, g: grid_sample(a, g, mode="bicubic", padding_mode="border")  # noqa: E731
+    _close(mx.compile(f, shapeless=True)(x, shifted), f(x, shifted))
