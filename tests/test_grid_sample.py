@@ -261,21 +261,35 @@ def test_nonfinite_grid_values_sample_as_torch(dims, mode, padding, ac):
     assert_close(np.nan_to_num(out), np.nan_to_num(ref))
 
 
-@pytest.mark.parametrize("dims", [2, 3])
-def test_nonfinite_input_values_propagate(dims):
+def _same_nonfinite(a, b):
+    np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+    np.testing.assert_array_equal(np.isinf(a), np.isinf(b))
+    finite = np.isfinite(b)
+    assert_close(a[finite], b[finite])
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf], ids=["nan", "inf"])
+@pytest.mark.parametrize("dims,mode,padding,ac", GRID_COMBOS)
+def test_nonfinite_input_values_reach_only_the_points_that_read_them(dims, mode, padding, ac,
+                                                                      value):
+    """NaN or inf on every edge of some channels and at an inside pixel: a tap outside
+    the input (zeros padding) reads nothing, so only the points that weigh such a pixel
+    are non-finite, as in PyTorch's float32 kernels; the x gradient stays finite, the
+    grid's is non-finite where PyTorch's is."""
     xs, gs = GRID_SHAPES[dims]
     x = np.array(rand(xs, seed=10))
-    x[0, ..., 1, 0] = np.nan
-    x[1, ..., 2, 1] = np.inf
+    x[(slice(None), 0) + (slice(None),) * (dims - 1) + (0,)] = value  # first plane, channel 0
+    x[(slice(None),) * dims + (-1, 1)] = value  # last column, channel 1
+    x[(1,) + (2,) * dims] = value  # one inside pixel, every channel
     x = mx.array(x)
-    grid = rand_uniform(gs, -1.1, 1.1, seed=11)
-    for mode in GRID_MODES[dims]:
-        out = to_numpy(grid_sample(x, grid, mode=mode, padding_mode="border"))
-        ref = torch_grid_sample(x, grid, mode=mode, padding_mode="border", align_corners=False)
-        np.testing.assert_array_equal(np.isnan(out), np.isnan(ref))
-        np.testing.assert_array_equal(np.isinf(out), np.isinf(ref))
-        finite = np.isfinite(ref)
-        assert_close(out[finite], ref[finite])
+    grid = rand_uniform(gs, -1.6, 1.6, seed=11)
+    cot = rand((*gs[:-1], xs[-1]), seed=12)
+    out, gx, gg = vjp_both(x, grid, cot, **kw(mode, padding, ac))
+    ref, ref_gx, ref_gg = torch_grid_sample(x, grid, cot, dtype=torch.float32,
+                                            **kw(mode, padding, ac))
+    _same_nonfinite(to_numpy(out), ref)
+    assert_close(gx, ref_gx)
+    _same_nonfinite(to_numpy(gg), ref_gg)
 
 
 # --------------------------------------------------------------------------------------
