@@ -3,6 +3,9 @@ padding x align_corners x dtype in 2-D and 3-D, integer and edge coordinates, gr
 outside, many points on one pixel, many channels; and the determinism of the x gradient
 (repeat runs and thread counts, bit for bit)."""
 
+import os
+import subprocess
+import sys
 import threading
 
 import mlx.core as mx
@@ -295,3 +298,42 @@ def test_random_cases_match_torch_float32(seed):
     assert_close(out, ref)
     assert_close(gx, ref_gx)
     assert_close(gg, ref_gg, 1e-4, 1e-4)
+
+
+def isa_case_results():
+    """Forward, both gradients and the jvp of every dims and mode, for channel counts
+    around the vector widths and a float16 input, as float32 numpy arrays by name."""
+    results = {}
+    for dims in (2, 3):
+        spatial = (9, 11) if dims == 2 else (5, 6, 7)
+        for mode in GRID_MODES[dims]:
+            for channels in (1, 3, 8, 13, 40):
+                dtype = mx.float16 if channels == 13 else mx.float32
+                x = rand((2, *spatial, channels), dtype, seed=70 + channels)
+                grid = rand_uniform((2, *[6] * dims, dims), -1.2, 1.2, seed=71)
+                cot = rand((2, *[6] * dims, channels), dtype, seed=72)
+                out, gx, gg = grads(x, grid, cot, **kw(mode, "reflection", False))
+                _, (jv,) = mx.jvp(lambda a, g: grid_sample(a, g, mode=mode), [x, grid], [x, grid])
+                for name, a in (("out", out), ("gx", gx), ("gg", gg), ("jvp", jv)):
+                    results[f"{dims}d-{mode}-{channels}-{name}"] = np.array(a.astype(mx.float32))
+    return results
+
+
+def test_baseline_isa_is_bitwise_equal_to_default(tmp_path):
+    """The kernels compiled for the baseline x86-64 ISA (MLX_UPSAMPLE_CPU_ISA=baseline, in
+    a child process running this file) give the bits of the default dispatch."""
+    path = tmp_path / "baseline.npz"
+    env = dict(os.environ, MLX_UPSAMPLE_CPU_ISA="baseline")
+    subprocess.run([sys.executable, __file__, str(path)], env=env, check=True)
+    baseline = np.load(path)
+    default = isa_case_results()
+    assert sorted(baseline.files) == sorted(default)
+    for key, value in default.items():
+        np.testing.assert_array_equal(baseline[key].view(np.uint32), value.view(np.uint32),
+                                      err_msg=key)
+
+
+if __name__ == "__main__":
+    # python tests/test_grid_sample_grad.py OUT.npz: isa_case_results() of the
+    # instruction set this process dispatches to.
+    np.savez(sys.argv[1], **isa_case_results())
