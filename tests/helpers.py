@@ -7,10 +7,16 @@ Layout conventions
   ``from_torch_nchw`` convert between the two, in float64 unless told otherwise.
 """
 
+import os
+import subprocess
+import sys
+
 import mlx.core as mx
 import numpy as np
 import pytest
 import torch
+
+import mlx_upsample
 
 # --------------------------------------------------------------------------------------
 # conversions
@@ -97,6 +103,11 @@ def vjp_outputs(fn, primals, cot):
     return (out, *grads)
 
 
+def grid_sample_vjp(x, grid, cot, **kwargs):
+    """grid_sample's output and the gradients of sum(out * cot) for x and grid."""
+    return vjp_outputs(lambda a, g: mlx_upsample.grid_sample(a, g, **kwargs), [x, grid], cot)
+
+
 # --------------------------------------------------------------------------------------
 # assertions
 # --------------------------------------------------------------------------------------
@@ -132,3 +143,17 @@ def tol_for(dtype):
     if dtype in HALF_TYPES:
         return 1e-2, 1e-2
     return 1e-5, 1e-5
+
+
+def assert_baseline_isa_bits(script, default, tmp_path):
+    """Runs ``script`` (a test module that, run as a script, saves its ISA cases to the
+    .npz path it is given) with MLX_UPSAMPLE_CPU_ISA=baseline in a child process and
+    asserts that its arrays have the bits of ``default`` (name -> array, this process's
+    dispatch)."""
+    path = tmp_path / "baseline.npz"
+    env = dict(os.environ, MLX_UPSAMPLE_CPU_ISA="baseline")
+    subprocess.run([sys.executable, str(script), str(path)], env=env, check=True)
+    baseline = np.load(path)
+    assert sorted(baseline.files) == sorted(default)
+    for key, value in default.items():
+        np.testing.assert_array_equal(baseline[key], value, err_msg=key)

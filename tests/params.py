@@ -174,3 +174,9 @@ def grid_combos():
 
 
 GRID_COMBOS = grid_combos()
+GRID_DTYPES = ("float32", "float16", "bfloat16")
+
+
+def grid_kw(mode, padding, align_corners):
+    """grid_sample's keyword arguments, the same in both libraries."""
+    return dict(mode=mode, padding_mode=padding, align_corners=align_corners)

@@ -29,7 +29,7 @@ import mlx.core as mx
 import numpy as np
 import pytest
 
-from helpers import assert_close, rand, tol_for
+from helpers import assert_baseline_isa_bits, assert_close, rand, tol_for
 from references import torch_forward_and_grad, torch_out_shape
 
 import mlx_upsample
@@ -192,15 +192,8 @@ def isa_case_results():
 
 
 def test_baseline_isa_is_bitwise_equal_to_default(tmp_path):
-    path = tmp_path / "baseline.npz"
     # This file run as a script (its folder, tests/, is then on the child's path).
-    env = dict(os.environ, MLX_UPSAMPLE_CPU_ISA="baseline")
-    subprocess.run([sys.executable, __file__, str(path)], env=env, check=True)
-    baseline = np.load(path)
-    default = isa_case_results()
-    assert sorted(baseline.files) == sorted(default)
-    for key, value in default.items():
-        np.testing.assert_array_equal(baseline[key], value, err_msg=key)
+    assert_baseline_isa_bits(__file__, isa_case_results(), tmp_path)
 
 
 def test_kernels_compile_without_the_x86_dispatch():

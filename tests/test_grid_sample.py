@@ -17,23 +17,14 @@ from helpers import (
     raises_with,
     to_numpy,
     tol_for,
-    vjp_outputs,
+    grid_sample_vjp,
 )
-from params import GRID_COMBOS, GRID_MODES, GRID_PADDINGS, GRID_SHAPES
+from params import GRID_COMBOS, GRID_DTYPES, GRID_MODES, GRID_PADDINGS, GRID_SHAPES, grid_kw
 from references import torch_grid_sample
 
 from mlx_upsample import grid_sample
 
-DTYPES = [mx.float32, mx.float16, mx.bfloat16]
-
-
-def kw(mode, padding, ac):
-    return dict(mode=mode, padding_mode=padding, align_corners=ac)
-
-
-def vjp_both(x, grid, cot, **kwargs):
-    """Output and the gradients of sum(out * cot) for x and grid."""
-    return vjp_outputs(lambda a, g: grid_sample(a, g, **kwargs), [x, grid], cot)
+DTYPES = [getattr(mx, d) for d in GRID_DTYPES]
 
 
 # --------------------------------------------------------------------------------------
@@ -47,10 +38,10 @@ def test_values_match_torch(dims, mode, padding, ac, dtype):
     xs, gs = GRID_SHAPES[dims]
     x = rand(xs, dtype, seed=dims)
     grid = rand_uniform(gs, -1.25, 1.25, dtype, seed=10 + dims)  # some points outside
-    out = grid_sample(x, grid, **kw(mode, padding, ac))
+    out = grid_sample(x, grid, **grid_kw(mode, padding, ac))
     assert out.dtype == dtype
     assert out.shape == (*gs[:-1], xs[-1])
-    assert_close(out, torch_grid_sample(x, grid, **kw(mode, padding, ac)), *tol_for(dtype))
+    assert_close(out, torch_grid_sample(x, grid, **grid_kw(mode, padding, ac)), *tol_for(dtype))
 
 
 @pytest.mark.parametrize("dims,mode,padding,ac", GRID_COMBOS)
@@ -65,8 +56,8 @@ def test_grids_far_outside(dims, mode, padding, ac):
     flat[6:12, -1] = [-1e4, 1e4, -37, 37, 3.0, -3.0]
     grid = mx.array(g)
     # 1e-4: a coordinate of magnitude 40 carries a float32 rounding of ~4e-6 pixels
-    assert_close(grid_sample(x, grid, **kw(mode, padding, ac)),
-                 torch_grid_sample(x, grid, **kw(mode, padding, ac)), 1e-4, 1e-4)
+    assert_close(grid_sample(x, grid, **grid_kw(mode, padding, ac)),
+                 torch_grid_sample(x, grid, **grid_kw(mode, padding, ac)), 1e-4, 1e-4)
 
 
 @pytest.mark.parametrize("dims,mode,padding,ac", GRID_COMBOS)
@@ -80,8 +71,8 @@ def test_coordinates_beyond_int32_sample_as_torch(dims, mode, padding, ac):
     for i, v in enumerate([1e9, -1e9, 1e20, -1e20, 3e38, -3e38, 6e8, 2**31 / 3.5, -(2**31) / 3.5]):
         flat[i, i % dims] = v
     grid = mx.array(g)
-    ref = torch_grid_sample(x, grid, dtype=torch.float32, **kw(mode, padding, ac))
-    assert_close(grid_sample(x, grid, **kw(mode, padding, ac)), ref, 1e-4, 1e-4)
+    ref = torch_grid_sample(x, grid, dtype=torch.float32, **grid_kw(mode, padding, ac))
+    assert_close(grid_sample(x, grid, **grid_kw(mode, padding, ac)), ref, 1e-4, 1e-4)
 
 
 def test_the_default_arguments_are_bilinear_zeros_unaligned():
@@ -121,8 +112,8 @@ def test_shapes(xs, gs, mode):
     cot = rand((*gs[:-1], xs[-1]), seed=5)
     for padding in GRID_PADDINGS:
         for ac in (False, True):
-            out, gx, gg = vjp_both(x, grid, cot, **kw(mode, padding, ac))
-            ref, ref_gx, ref_gg = torch_grid_sample(x, grid, cot, **kw(mode, padding, ac))
+            out, gx, gg = grid_sample_vjp(x, grid, cot, **grid_kw(mode, padding, ac))
+            ref, ref_gx, ref_gg = torch_grid_sample(x, grid, cot, **grid_kw(mode, padding, ac))
             assert_close(out, ref)
             assert_close(gx, ref_gx)
             assert_close(gg, ref_gg, 1e-4, 1e-4)
@@ -168,7 +159,7 @@ def test_empty_arrays(xs, gs):
     """As in PyTorch, only the input's spatial axes must not be empty."""
     x, grid = mx.zeros(xs), mx.zeros(gs)
     cot = mx.zeros((*gs[:-1], xs[-1]))
-    out, gx, gg = vjp_both(x, grid, cot)
+    out, gx, gg = grid_sample_vjp(x, grid, cot)
     assert out.shape == (*gs[:-1], xs[-1])
     assert gx.shape == xs and gg.shape == gs
     assert not np.any(np.array(gx)) and not np.any(np.array(gg))
@@ -203,9 +194,9 @@ def test_nearest_half_way_points_round_to_even(dims, padding, ac):
     size = TIE_SIZE[ac]
     x = rand((1, *[size] * dims, 2), seed=5)
     grid = pixel_grid(half_way_pixels(size), dims, ac)
-    out = to_numpy(grid_sample(x, grid, **kw("nearest", padding, ac)))
+    out = to_numpy(grid_sample(x, grid, **grid_kw("nearest", padding, ac)))
     for dtype in (torch.float32, torch.float64):
-        ref = torch_grid_sample(x, grid, dtype=dtype, **kw("nearest", padding, ac))
+        ref = torch_grid_sample(x, grid, dtype=dtype, **grid_kw("nearest", padding, ac))
         np.testing.assert_array_equal(out, ref.astype(np.float32))
 
 
@@ -224,8 +215,8 @@ def test_integer_and_edge_coordinates(dims, mode, padding, ac):
     size = TIE_SIZE[ac]
     x = rand((1, *[size] * dims, 3), seed=6)
     grid = pixel_grid(half_way_pixels(size), dims, ac)
-    assert_close(grid_sample(x, grid, **kw(mode, padding, ac)),
-                 torch_grid_sample(x, grid, **kw(mode, padding, ac)))
+    assert_close(grid_sample(x, grid, **grid_kw(mode, padding, ac)),
+                 torch_grid_sample(x, grid, **grid_kw(mode, padding, ac)))
 
 
 def test_identity_grid_reproduces_the_input():
@@ -255,8 +246,8 @@ def test_nonfinite_grid_values_sample_as_torch(dims, mode, padding, ac):
         flat[2 * k, k % dims] = bad[k // dims]
     flat[-1, :] = np.nan  # every component NaN
     grid = mx.array(g)
-    out = to_numpy(grid_sample(x, grid, **kw(mode, padding, ac)))
-    ref = torch_grid_sample(x, grid, dtype=torch.float32, **kw(mode, padding, ac))
+    out = to_numpy(grid_sample(x, grid, **grid_kw(mode, padding, ac)))
+    ref = torch_grid_sample(x, grid, dtype=torch.float32, **grid_kw(mode, padding, ac))
     np.testing.assert_array_equal(np.isnan(out), np.isnan(ref))
     assert_close(np.nan_to_num(out), np.nan_to_num(ref))
 
@@ -284,9 +275,9 @@ def test_nonfinite_input_values_reach_only_the_points_that_read_them(dims, mode,
     x = mx.array(x)
     grid = rand_uniform(gs, -1.6, 1.6, seed=11)
     cot = rand((*gs[:-1], xs[-1]), seed=12)
-    out, gx, gg = vjp_both(x, grid, cot, **kw(mode, padding, ac))
+    out, gx, gg = grid_sample_vjp(x, grid, cot, **grid_kw(mode, padding, ac))
     ref, ref_gx, ref_gg = torch_grid_sample(x, grid, cot, dtype=torch.float32,
-                                            **kw(mode, padding, ac))
+                                            **grid_kw(mode, padding, ac))
     _same_nonfinite(to_numpy(out), ref)
     assert_close(gx, ref_gx)
     _same_nonfinite(to_numpy(gg), ref_gg)
@@ -337,8 +328,8 @@ def test_views_match_torch(dims, mode, case):
     name, x, grid = _views(dims)[case]
     cot = rand((*grid.shape[:-1], x.shape[-1]), seed=21)
     for padding in ("zeros", "reflection"):
-        out, gx, gg = vjp_both(x, grid, cot, **kw(mode, padding, True))
-        ref, ref_gx, ref_gg = torch_grid_sample(x, grid, cot, **kw(mode, padding, True))
+        out, gx, gg = grid_sample_vjp(x, grid, cot, **grid_kw(mode, padding, True))
+        ref, ref_gx, ref_gg = torch_grid_sample(x, grid, cot, **grid_kw(mode, padding, True))
         assert_close(out, ref, err_msg=name)
         assert_close(gx, ref_gx, err_msg=name)
         assert_close(gg, ref_gg, 1e-4, 1e-4, err_msg=name)

@@ -3,8 +3,6 @@ padding x align_corners x dtype in 2-D and 3-D, integer and edge coordinates, gr
 outside, many points on one pixel, many channels; and the determinism of the x gradient
 (repeat runs and thread counts, bit for bit)."""
 
-import os
-import subprocess
 import sys
 import threading
 
@@ -14,25 +12,25 @@ import pytest
 import torch
 
 import mlx_upsample
-from helpers import HALF_TYPES, assert_close, grid_from_pixels, rand, rand_uniform, vjp_outputs
-from params import GRID_COMBOS, GRID_MODES, GRID_PADDINGS, GRID_SHAPES
+from helpers import (
+    HALF_TYPES,
+    assert_baseline_isa_bits,
+    assert_close,
+    grid_from_pixels,
+    rand,
+    rand_uniform,
+    grid_sample_vjp,
+)
+from params import GRID_COMBOS, GRID_DTYPES, GRID_MODES, GRID_PADDINGS, GRID_SHAPES, grid_kw
 from references import torch_grid_sample
 
 from mlx_upsample import grid_sample
 
-DTYPES = [mx.float32, mx.float16, mx.bfloat16]
-
-
-def kw(mode, padding, ac):
-    return dict(mode=mode, padding_mode=padding, align_corners=ac)
-
-
-def grads(x, grid, cot, **kwargs):
-    return vjp_outputs(lambda a, g: grid_sample(a, g, **kwargs), [x, grid], cot)
+DTYPES = [getattr(mx, d) for d in GRID_DTYPES]
 
 
 def check_against_torch(x, grid, cot, grid_tol=1e-4, **kwargs):
-    out, gx, gg = grads(x, grid, cot, **kwargs)
+    out, gx, gg = grid_sample_vjp(x, grid, cot, **kwargs)
     ref, ref_gx, ref_gg = torch_grid_sample(x, grid, cot, **kwargs)
     assert gx.dtype == x.dtype and gg.dtype == grid.dtype
     assert gx.shape == x.shape and gg.shape == grid.shape
@@ -52,7 +50,7 @@ def test_gradients_match_torch(dims, mode, padding, ac, dtype):
     x = rand(xs, dtype, seed=30 + dims)
     grid = rand_uniform(gs, -1.25, 1.25, dtype, seed=31)
     cot = rand((*gs[:-1], xs[-1]), dtype, seed=32)
-    check_against_torch(x, grid, cot, **kw(mode, padding, ac))
+    check_against_torch(x, grid, cot, **grid_kw(mode, padding, ac))
 
 
 @pytest.mark.parametrize("dims,mode,padding,ac", GRID_COMBOS)
@@ -60,7 +58,7 @@ def test_gradients_far_outside(dims, mode, padding, ac):
     xs, gs = GRID_SHAPES[dims]
     x, cot = rand(xs, seed=33), rand((*gs[:-1], xs[-1]), seed=34)
     grid = rand_uniform(gs, -5, 5, seed=35)
-    check_against_torch(x, grid, cot, grid_tol=1e-3, **kw(mode, padding, ac))
+    check_against_torch(x, grid, cot, grid_tol=1e-3, **grid_kw(mode, padding, ac))
 
 
 # Axis sizes whose pixel coordinates k / 2 have exact grid values (helpers.grid_from_pixels).
@@ -78,7 +76,7 @@ def test_gradients_at_integer_and_edge_coordinates(dims, mode, padding, ac):
     grid = mx.array(np.stack(mesh[::-1], axis=-1)[None].astype(np.float32))
     x = rand((1, *[size] * dims, 3), seed=36)
     cot = rand((*grid.shape[:-1], 3), seed=37)
-    check_against_torch(x, grid, cot, **kw(mode, padding, ac))
+    check_against_torch(x, grid, cot, **grid_kw(mode, padding, ac))
 
 
 @pytest.mark.parametrize("mode", GRID_MODES[2])
@@ -88,7 +86,7 @@ def test_many_channels(mode, padding):
     x = rand((2, 6, 5, 77), seed=38)
     grid = rand_uniform((2, 3, 4, 2), -1.2, 1.2, seed=39)
     cot = rand((2, 3, 4, 77), seed=40)
-    check_against_torch(x, grid, cot, **kw(mode, padding, False))
+    check_against_torch(x, grid, cot, **grid_kw(mode, padding, False))
 
 
 @pytest.mark.parametrize("dims,mode,padding,ac", GRID_COMBOS)
@@ -99,7 +97,7 @@ def test_many_points_on_few_pixels(dims, mode, padding, ac):
     x = rand(xs, seed=41)
     grid = rand_uniform(gs, -1.05, -0.6, seed=42)
     cot = rand((*gs[:-1], xs[-1]), seed=43)
-    check_against_torch(x, grid, cot, **kw(mode, padding, ac))
+    check_against_torch(x, grid, cot, **grid_kw(mode, padding, ac))
 
 
 @pytest.mark.parametrize("channels", [1, 2, 3, 5, 8, 9, 16, 17, 31, 33, 64, 65])
@@ -111,7 +109,7 @@ def test_channel_counts_on_a_medium_image(channels):
     cot = rand((2, 11, 19, channels), seed=channels + 2)
     for mode in GRID_MODES[2]:
         for padding in GRID_PADDINGS:
-            check_against_torch(x, grid, cot, **kw(mode, padding, channels % 2 == 0))
+            check_against_torch(x, grid, cot, **grid_kw(mode, padding, channels % 2 == 0))
 
 
 @pytest.mark.parametrize("x_dtype", DTYPES, ids=str)
@@ -122,9 +120,9 @@ def test_mixed_dtypes(x_dtype, grid_dtype):
     x = rand(xs, x_dtype, seed=51)
     grid = rand_uniform(gs, -1.1, 1.1, grid_dtype, seed=52)
     cot = rand((*gs[:-1], xs[-1]), x_dtype, seed=53)
-    out, gx, gg = grads(x, grid, cot, **kw("bicubic", "reflection", False))
+    out, gx, gg = grid_sample_vjp(x, grid, cot, **grid_kw("bicubic", "reflection", False))
     assert (out.dtype, gx.dtype, gg.dtype) == (x_dtype, x_dtype, grid_dtype)
-    ref, ref_gx, ref_gg = torch_grid_sample(x, grid, cot, **kw("bicubic", "reflection", False))
+    ref, ref_gx, ref_gg = torch_grid_sample(x, grid, cot, **grid_kw("bicubic", "reflection", False))
     half = (1e-2, 1e-2)
     assert_close(out, ref, *(half if x_dtype in HALF_TYPES else (1e-5, 1e-5)))
     assert_close(gx, ref_gx, *(half if x_dtype in HALF_TYPES else (1e-5, 1e-5)))
@@ -139,7 +137,7 @@ def test_strided_and_broadcast_cotangents(mode):
     broadcast = mx.broadcast_to(rand((1, *gs[1:-1], 1), seed=57), (*gs[:-1], xs[-1]))
     stepped = rand((gs[0], 2 * gs[1], gs[2], 2 * xs[-1]), seed=58)[:, ::2, :, ::-2]
     for cot in (channels_first, broadcast, stepped):
-        check_against_torch(x, grid, cot, **kw(mode, "border", False))
+        check_against_torch(x, grid, cot, **grid_kw(mode, "border", False))
 
 
 @pytest.mark.parametrize("dims,mode,padding,ac", GRID_COMBOS)
@@ -157,8 +155,8 @@ def test_gradients_at_nonfinite_coordinates(dims, mode, padding, ac):
     flat[0, 0], flat[3, dims - 1], flat[5, 0], flat[7, :] = np.nan, np.inf, -np.inf, np.nan
     grid = mx.array(g)
     cot = rand((*gs[:-1], xs[-1]), seed=62)
-    f = lambda a, b: grid_sample(a, b, **kw(mode, padding, ac))  # noqa: E731
-    out, gx, gg = grads(x, grid, cot, **kw(mode, padding, ac))
+    f = lambda a, b: grid_sample(a, b, **grid_kw(mode, padding, ac))  # noqa: E731
+    out, gx, gg = grid_sample_vjp(x, grid, cot, **grid_kw(mode, padding, ac))
     forward = np.array(f(tx, grid)).astype(np.float64)
     if np.all(np.isfinite(forward)):
         lhs = float(np.sum(forward * np.array(cot)))
@@ -173,7 +171,7 @@ def test_gradients_at_nonfinite_coordinates(dims, mode, padding, ac):
     finite = np.delete(np.arange(flat.shape[0]), bad_points)
     clean = flat.copy()
     clean[bad_points] = 0.0
-    _, _, gg_clean = grads(x, mx.array(clean.reshape(g.shape)), cot, **kw(mode, padding, ac))
+    _, _, gg_clean = grid_sample_vjp(x, mx.array(clean.reshape(g.shape)), cot, **grid_kw(mode, padding, ac))
     assert_close(ggn[finite], np.array(gg_clean).reshape(-1, dims)[finite], 0, 0)
 
 
@@ -185,8 +183,8 @@ def test_every_point_on_one_spot(mode):
     grid = mx.zeros((2, 128, 128, 2)) + mx.array([0.1, -0.3])
     cot = rand((2, 128, 128, 4), seed=64)
     for padding in GRID_PADDINGS:
-        out, gx, gg = grads(x, grid, cot, **kw(mode, padding, False))
-        ref, ref_gx, ref_gg = torch_grid_sample(x, grid, cot, **kw(mode, padding, False))
+        out, gx, gg = grid_sample_vjp(x, grid, cot, **grid_kw(mode, padding, False))
+        ref, ref_gx, ref_gg = torch_grid_sample(x, grid, cot, **grid_kw(mode, padding, False))
         assert_close(gx, ref_gx, 1e-4, 1e-4)
         assert_close(gg, ref_gg, 1e-5, 1e-5)
 
@@ -199,7 +197,7 @@ def test_grad_equals_vjp_and_value_and_grad():
     def loss(a, g):
         return (grid_sample(a, g, mode="bicubic", padding_mode="border") * cot).sum()
 
-    _, gx, gg = grads(x, grid, cot, **kw("bicubic", "border", False))
+    _, gx, gg = grid_sample_vjp(x, grid, cot, **grid_kw("bicubic", "border", False))
     (value, (vx, vg)) = mx.value_and_grad(loss, argnums=(0, 1))(x, grid)
     assert_close(vx, gx, 0, 0)
     assert_close(vg, gg, 0, 0)
@@ -238,7 +236,7 @@ def test_x_gradient_is_bitwise_deterministic(dims, mode, dtype, restore_threads)
     runs = []
     for threads in (2, 1, 3, 8, 2, 1):
         mlx_upsample.set_num_threads(threads)
-        _, gx, gg = grads(x, grid, cot, **kw(mode, "zeros", False))
+        _, gx, gg = grid_sample_vjp(x, grid, cot, **grid_kw(mode, "zeros", False))
         runs.append((_bits(gx), _bits(gg)))
     for gx, gg in runs[1:]:
         np.testing.assert_array_equal(gx, runs[0][0])
@@ -250,13 +248,13 @@ def test_concurrent_calls_from_python_threads_give_the_same_bits():
     x = rand((4, 24, 24, 8), seed=65)
     grid = rand_uniform((4, 30, 30, 2), -1.1, 1.1, seed=66)
     cot = rand((4, 30, 30, 8), seed=67)
-    expected = [_bits(a) for a in grads(x, grid, cot, **kw("bicubic", "zeros", False))]
+    expected = [_bits(a) for a in grid_sample_vjp(x, grid, cot, **grid_kw("bicubic", "zeros", False))]
     mismatches = []
 
     def work():
         with mx.stream(mx.new_stream(mx.cpu)):
             for _ in range(10):
-                got = grads(x, grid, cot, **kw("bicubic", "zeros", False))
+                got = grid_sample_vjp(x, grid, cot, **grid_kw("bicubic", "zeros", False))
                 if not all(np.array_equal(_bits(a), b) for a, b in zip(got, expected)):
                     mismatches.append(1)
 
@@ -292,9 +290,9 @@ def test_random_cases_match_torch_float32(seed):
     x = mx.array(rng.standard_normal((n, *sp, c)).astype(np.float32))
     grid = mx.array(g.astype(np.float32))
     cot = mx.array(rng.standard_normal((n, *so, c)).astype(np.float32))
-    out, gx, gg = grads(x, grid, cot, **kw(mode, padding, ac))
+    out, gx, gg = grid_sample_vjp(x, grid, cot, **grid_kw(mode, padding, ac))
     ref, ref_gx, ref_gg = torch_grid_sample(x, grid, cot, dtype=torch.float32,
-                                            **kw(mode, padding, ac))
+                                            **grid_kw(mode, padding, ac))
     assert_close(out, ref)
     assert_close(gx, ref_gx)
     assert_close(gg, ref_gg, 1e-4, 1e-4)
@@ -302,7 +300,7 @@ def test_random_cases_match_torch_float32(seed):
 
 def isa_case_results():
     """Forward, both gradients and the jvp of every dims and mode, for channel counts
-    around the vector widths and a float16 input, as float32 numpy arrays by name."""
+    around the vector widths and a float16 input: their float32 bits by name."""
     results = {}
     for dims in (2, 3):
         spatial = (9, 11) if dims == 2 else (5, 6, 7)
@@ -312,25 +310,17 @@ def isa_case_results():
                 x = rand((2, *spatial, channels), dtype, seed=70 + channels)
                 grid = rand_uniform((2, *[6] * dims, dims), -1.2, 1.2, seed=71)
                 cot = rand((2, *[6] * dims, channels), dtype, seed=72)
-                out, gx, gg = grads(x, grid, cot, **kw(mode, "reflection", False))
+                out, gx, gg = grid_sample_vjp(x, grid, cot, **grid_kw(mode, "reflection", False))
                 _, (jv,) = mx.jvp(lambda a, g: grid_sample(a, g, mode=mode), [x, grid], [x, grid])
                 for name, a in (("out", out), ("gx", gx), ("gg", gg), ("jvp", jv)):
-                    results[f"{dims}d-{mode}-{channels}-{name}"] = np.array(a.astype(mx.float32))
+                    results[f"{dims}d-{mode}-{channels}-{name}"] = _bits(a)
     return results
 
 
 def test_baseline_isa_is_bitwise_equal_to_default(tmp_path):
     """The kernels compiled for the baseline x86-64 ISA (MLX_UPSAMPLE_CPU_ISA=baseline, in
     a child process running this file) give the bits of the default dispatch."""
-    path = tmp_path / "baseline.npz"
-    env = dict(os.environ, MLX_UPSAMPLE_CPU_ISA="baseline")
-    subprocess.run([sys.executable, __file__, str(path)], env=env, check=True)
-    baseline = np.load(path)
-    default = isa_case_results()
-    assert sorted(baseline.files) == sorted(default)
-    for key, value in default.items():
-        np.testing.assert_array_equal(baseline[key].view(np.uint32), value.view(np.uint32),
-                                      err_msg=key)
+    assert_baseline_isa_bits(__file__, isa_case_results(), tmp_path)
 
 
 if __name__ == "__main__":

@@ -10,14 +10,10 @@ import torch
 import torch.nn.functional as F
 
 from helpers import assert_close, rand, rand_uniform, to_f64, to_torch_nchw, vjp_outputs
-from params import GRID_COMBOS, GRID_MODES, GRID_SHAPES
+from params import GRID_COMBOS, GRID_MODES, GRID_SHAPES, grid_kw
 from references import torch_grid_sample
 
 from mlx_upsample import affine_grid, grid_sample
-
-
-def kw(mode, padding, ac):
-    return dict(mode=mode, padding_mode=padding, align_corners=ac)
 
 
 def inputs(dims, seed):
@@ -38,10 +34,10 @@ def test_jvp_matches_torch_through_the_adjoint(dims, mode, padding, ac):
     """<J (tx, tg), cot> == <J^T cot, (tx, tg)>, J^T cot from PyTorch's autograd."""
     x, grid, cot = inputs(dims, seed=60)
     tx, tg = rand(x.shape, seed=63), rand(grid.shape, seed=64)
-    fn = lambda a, g: grid_sample(a, g, **kw(mode, padding, ac))  # noqa: E731
+    fn = lambda a, g: grid_sample(a, g, **grid_kw(mode, padding, ac))  # noqa: E731
     (out,), (jv,) = mx.jvp(fn, [x, grid], [tx, tg])
     assert jv.shape == out.shape and jv.dtype == out.dtype
-    _, ref_gx, ref_gg = torch_grid_sample(x, grid, cot, **kw(mode, padding, ac))
+    _, ref_gx, ref_gg = torch_grid_sample(x, grid, cot, **grid_kw(mode, padding, ac))
     lhs = float(np.sum(to_f64(jv) * to_f64(cot)))
     rhs = float(np.sum(ref_gx * to_f64(tx)) + np.sum(ref_gg * to_f64(tg)))
     scale = float(np.sum(np.abs(ref_gx * to_f64(tx))) + np.sum(np.abs(ref_gg * to_f64(tg))))
@@ -53,7 +49,7 @@ def test_jvp_in_x_is_the_sample_of_the_tangent(dims, mode, padding, ac):
     """The op is linear in x."""
     x, grid, _ = inputs(dims, seed=65)
     tx = rand(x.shape, seed=66)
-    fn = lambda a: grid_sample(a, grid, **kw(mode, padding, ac))  # noqa: E731
+    fn = lambda a: grid_sample(a, grid, **grid_kw(mode, padding, ac))  # noqa: E731
     _, (jv,) = mx.jvp(fn, [x], [tx])
     assert_close(jv, fn(tx), 1e-6, 1e-6)
 
@@ -64,14 +60,14 @@ def test_jvp_in_grid_matches_torch_finite_differences(dims, mode, padding, ac):
     of the rounding, floor and clip: random points)."""
     x, grid, _ = inputs(dims, seed=67)
     tg = rand(grid.shape, seed=68)
-    fn = lambda g: grid_sample(x, g, **kw(mode, padding, ac))  # noqa: E731
+    fn = lambda g: grid_sample(x, g, **grid_kw(mode, padding, ac))  # noqa: E731
     _, (jv,) = mx.jvp(fn, [grid], [tg])
     xt = to_torch_nchw(x)
     g0, t = torch.from_numpy(to_f64(grid)), torch.from_numpy(to_f64(tg))
     eps = 1e-6
     with torch.no_grad():
-        hi = F.grid_sample(xt, g0 + eps * t, **kw(mode, padding, ac))
-        lo = F.grid_sample(xt, g0 - eps * t, **kw(mode, padding, ac))
+        hi = F.grid_sample(xt, g0 + eps * t, **grid_kw(mode, padding, ac))
+        lo = F.grid_sample(xt, g0 - eps * t, **grid_kw(mode, padding, ac))
     fd = np.moveaxis(((hi - lo) / (2 * eps)).numpy(), 1, -1)
     assert_close(jv, fd, 1e-4, 1e-4)
     if mode == "nearest":
@@ -170,7 +166,7 @@ def test_vmap_of_jvp_and_nested_vmap():
 @pytest.mark.parametrize("dims,mode,padding,ac", GRID_COMBOS)
 def test_compile_matches_eager(dims, mode, padding, ac):
     x, grid, cot = inputs(dims, seed=90)
-    f = lambda a, g: grid_sample(a, g, **kw(mode, padding, ac))  # noqa: E731
+    f = lambda a, g: grid_sample(a, g, **grid_kw(mode, padding, ac))  # noqa: E731
     loss = lambda a, g: (f(a, g) * cot).sum()  # noqa: E731
     assert_close(mx.compile(f)(x, grid), f(x, grid), 0, 0)
     eager = mx.grad(loss, argnums=(0, 1))(x, grid)
