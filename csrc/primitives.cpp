@@ -162,16 +162,6 @@ mx::Shape backward_shape(
   return out;
 }
 
-// On GPU streams the op hands the primitives row-contiguous arrays
-// (mx::contiguous) and the Metal backend indexes them as such; the CPU
-// primitives take any layout (layout.h).
-const mx::array& contiguous_input(const mx::array& a) {
-  if (!a.flags().row_contiguous) {
-    throw std::runtime_error("[upsample] internal: input is not contiguous");
-  }
-  return a;
-}
-
 bool is_float(mx::Dtype t) {
   return t == mx::float32 || t == mx::float16 || t == mx::bfloat16;
 }
@@ -247,11 +237,6 @@ void check_tangent_dtype(const mx::array& tangent, const mx::array& x) {
   }
 }
 
-// The CPU primitives read any layout in place or copy it themselves, once its
-// strides are known (layout.h); the Metal ones take row-contiguous arrays.
-mx::array for_backend(const mx::array& a, mx::Stream s) {
-  return s.device.type == mx::Device::DeviceType::gpu ? mx::contiguous(a, false, s) : a;
-}
 
 // The cotangent of x given `cotangent`, the cotangent of y (or, in the
 // backward's own jvp, a tangent: `what` names it); `x` only lends its
@@ -276,7 +261,7 @@ mx::array upsample_backward(
       backward_shape(p, cotangent.shape(), x.shape()),
       cotangent.dtype(),
       std::make_shared<UpsampleBackward>(s, p),
-      {for_backend(cotangent, s), x});
+      {cotangent, x});
 }
 
 // vmap puts its axis in front: a batch axis more, no reshape (a
@@ -311,7 +296,6 @@ mx::array upsample(
       in = mx::astype(x, mx::float32, stream);
     }
   }
-  in = for_backend(in, stream);
   return mx::array(
       out_shape,
       in.dtype(),
@@ -325,7 +309,7 @@ void UpsampleForward::eval_cpu(
     const std::vector<mx::array>& inputs,
     mx::array& out) {
   layout::run_forward(
-      inputs[0], out, params_.spatial_dims(), stream(),
+      inputs[0], out, params_.spatial_dims(), stream(), layout::Reads::RowContiguous,
       [this](const mx::array& src, mx::array& dst) {
         cpu::upsample(src, dst, params_, stream(), /*backward=*/false);
       });
@@ -334,7 +318,11 @@ void UpsampleForward::eval_cpu(
 void UpsampleForward::eval_gpu(
     const std::vector<mx::array>& inputs,
     mx::array& out) {
-  metal::upsample(contiguous_input(inputs[0]), out, params_, stream(), /*backward=*/false);
+  layout::run_forward(
+      inputs[0], out, params_.spatial_dims(), stream(), layout::Reads::Strided,
+      [this](const mx::array& src, mx::array& dst) {
+        metal::upsample(src, dst, params_, stream(), /*backward=*/false);
+      });
 }
 
 // uint8 linear and cubic round and clamp every pass: piecewise constant, no
@@ -394,7 +382,7 @@ void UpsampleBackward::eval_cpu(
     const std::vector<mx::array>& inputs,
     mx::array& out) {
   layout::run_backward(
-      inputs[0], inputs[1], out, params_.spatial_dims(), stream(),
+      inputs[0], inputs[1], out, params_.spatial_dims(), stream(), layout::Reads::RowContiguous,
       [this](const mx::array& src, mx::array& dst) {
         cpu::upsample(src, dst, params_, stream(), /*backward=*/true);
       });
@@ -403,7 +391,11 @@ void UpsampleBackward::eval_cpu(
 void UpsampleBackward::eval_gpu(
     const std::vector<mx::array>& inputs,
     mx::array& out) {
-  metal::upsample(contiguous_input(inputs[0]), out, params_, stream(), /*backward=*/true);
+  layout::run_backward(
+      inputs[0], inputs[1], out, params_.spatial_dims(), stream(), layout::Reads::Strided,
+      [this](const mx::array& src, mx::array& dst) {
+        metal::upsample(src, dst, params_, stream(), /*backward=*/true);
+      });
 }
 
 std::vector<mx::array> UpsampleBackward::jvp(

@@ -8,6 +8,7 @@
 
 #include "metal/launch_plan.h"
 #include "mlx/allocator.h"
+#include "mlx/backend/gpu/copy.h"
 #include "mlx/backend/metal/device.h"
 
 namespace mlx_upsample::metal {
@@ -51,15 +52,31 @@ std::string kernel_type_name(mx::Dtype t) {
 } // namespace
 
 void upsample(
-    const mx::array& src,
+    const mx::array& given,
     mx::array& dst,
     const UpsampleParams& p,
     mx::Stream s,
     bool backward) {
+  auto& encoder = mx::metal::get_command_encoder(s);
+  std::vector<int> shape(given.shape().begin(), given.shape().end());
+  std::vector<int64_t> strides(given.strides().begin(), given.strides().end());
+  // The kernels read any non-negative strides whose leading axes step by at
+  // most two strides (reads_in_place). Negative strides (reversed views) and
+  // leading axes of three strides or more (a vmapped, batch-sliced view)
+  // would need signed offsets or more divisions per thread in every kernel,
+  // for layouts that real calls rarely hand over: those are copied, by MLX's
+  // copy kernel, held by the command buffer like our temporaries.
+  mx::array src = given;
+  if (!reads_in_place(shape, strides, p.spatial_dims())) {
+    src = mx::contiguous_copy_gpu(given, s);
+    encoder.add_temporary(src);
+    strides.assign(src.strides().begin(), src.strides().end());
+  }
   LaunchPlan plan = plan_launch(
       p,
       backward,
-      std::vector<int>(src.shape().begin(), src.shape().end()),
+      shape,
+      strides,
       std::vector<int>(dst.shape().begin(), dst.shape().end()),
       kernel_type_name(src.dtype()),
       static_cast<int>(mx::size_of(src.dtype())),
@@ -75,7 +92,6 @@ void upsample(
 
   auto& device = mx::metal::device(s.device);
   auto* library = device.get_library(LIBRARY_NAME, library_dir());
-  auto& encoder = mx::metal::get_command_encoder(s);
   // The float32 temporary between two launches, freed once the command
   // buffer completes (MLX orders the second launch after the first: it
   // reads what the first wrote).
