@@ -95,6 +95,7 @@ int main(int argc, char** argv) {
   auto bytes_of = [&](Buffer b) {
     return b == Buffer::Source ? elements(src_shape) * elem_size
         : b == Buffer::Destination ? elements(dst_shape) * elem_size
+        : b == Buffer::Staging     ? plan.staging_elements * elem_size
                                    : plan.temporary_bytes();
   };
   std::printf("{\"launches\": [");

@@ -522,12 +522,43 @@ template <typename T, int V>
   Copy<T, V>::run(dst + destination(at, p, dims - 1), src + from);
 }
 
+// Note [staging]
+// ~~~~~~~~~~~~~~
+// A source the passes cannot read in place (negative strides, leading axes
+// of three strides or more: reads_in_place in csrc/metal/launch_plan.h) is
+// first copied row-contiguous into a staging buffer, one element per
+// thread: grid x the innermost axis (p.channels long, stepped by the signed
+// stride whose bits are p.src_channel), y the p.dims other axes, innermost
+// first, each three table words: (length, magic), (shift, 0) and its signed
+// 64-bit stride's bits. Offsets are signed, from the view's first element.
+template <typename T>
+[[kernel]] void strided_copy(
+    device const T* src [[buffer(0)]],
+    device T* dst [[buffer(1)]],
+    constant KernelParams& p [[buffer(2)]],
+    constant uint2* table [[buffer(3)]],
+    uint2 gid [[thread_position_in_grid]]) {
+  long from = long(gid.x) * as_type<long>(p.src_channel);
+  uint z = gid.y;
+  for (int a = 0; a < p.dims; ++a) {
+    uint2 length = table[3 * a];
+    Divisor by;
+    by.magic = length.y;
+    by.shift = table[3 * a + 1].x;
+    uint q = divide(z, by);
+    from += long(z - q * length.x) * as_type<long>(table[3 * a + 2]);
+    z = q;
+  }
+  dst[ulong(gid.y) * p.channels + gid.x] = src[from];
+}
+
 // Kernel names: upsample_{gather|copy}_{types}_{rank}_v{V}, and for one
 // channel upsample_{gather|copy|replicate}_{types}_{rank}_r4 (Note [runs]),
 // built the same way by csrc/metal/launch_plan.cpp. Types: float32,
 // float16, bfloat16 for gather, u8 .. u64 for copy and replicate, and
 // "<in>_<out>" for the launches through a float32 temporary (any rank into
-// it, rank 1 out of it); rank 1d, 2d, 3d or nd (no runs at nd).
+// it, rank 1 out of it); rank 1d, 2d, 3d or nd (no runs at nd). The
+// staging copies: upsample_strided_copy_u<bits> (Note [staging]).
 #ifndef instantiate_kernel
 #define instantiate_kernel(name, func, ...) \
   template [[host_name(name)]] [[kernel]] decltype(func<__VA_ARGS__>) func<__VA_ARGS__>;
@@ -562,8 +593,10 @@ template <typename T, int V>
   instantiate_kernel(prefix "_2d_r4", func, __VA_ARGS__, 2) \
   instantiate_kernel(prefix "_3d_r4", func, __VA_ARGS__, 3)
 
-// Every kernel of one element type of nearest forward (`bits` wide).
+// Every kernel of one element type of nearest forward (`bits` wide), and its
+// staging copy.
 #define instantiate_copies(bits, T)                                                \
+  instantiate_kernel("upsample_strided_copy_u" #bits, strided_copy, T)            \
   instantiate_widths(instantiate_ranks, "upsample_copy_u" #bits, copy, copy_nd, T) \
   instantiate_runs("upsample_copy_u" #bits, copy_run, T)                           \
   instantiate_runs("upsample_replicate_u" #bits, replicate, T)

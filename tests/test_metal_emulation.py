@@ -862,14 +862,61 @@ def test_packets_only_from_neighbouring_aligned_channels(emulator):
     assert kernel([480, 80, 16, 2]).endswith("_v1")  # channels apart
 
 
-def test_layouts_the_kernels_do_not_read_are_refused(emulator):
-    """Negative strides and leading axes of three strides are copied by
-    eval_gpu first: the plan refuses them (they never reach a kernel)."""
-    for shape, strides in [((2, 4, 3), (12, -3, 1)), ((2, 2, 3, 4, 1), (500, 100, 20, 5, 1))]:
-        dst = (*shape[:-2], 2 * shape[-2], shape[-1])
-        with pytest.raises(EmulatorError, match="cannot read"):
-            emulator.plan(shape, dst, family="pytorch", method="linear", scales=(2.0,),
-                          src_strides=strides)
+def staged_layouts(rank, channels, dtype, seed):
+    """(name, memory, view maker, vmapped?) for the layouts the passes do not
+    read in place: negative strides, and leading axes of three strides (a
+    vmapped, batch-sliced channels-first view: vmapped, the op sees
+    (V, N, *S, C) channel images of (V, N, C) three strides apart)."""
+    s = _layout_shapes(rank)
+    make = lambda shape, k=0: cancelling_input(shape, dtype, seed + k)  # noqa: E731
+    yield "reversed", make((2, *s, channels)), lambda m: m[:, ::-1], False
+    yield "channels reversed", make((2, *s, channels), 1), lambda m: m[..., ::-1], False
+    yield ("channels-first reversed", make((2, channels, *s), 2),
+           lambda m: channels_first(m)[:, ::-1], False)
+    yield ("vmapped batch slice", make((4, 4, channels, *s), 3),
+           lambda m: mx.moveaxis(m[::2, ::2], 2, -1), True)
+
+
+@pytest.mark.parametrize("backward", [False, True], ids=["fwd", "bwd"])
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_staged_sources_bitwise(emulator, rank, backward):
+    """What the passes cannot read in place is copied row-contiguous by a
+    first launch (Note [staging]): the CPU path's bits and memory order."""
+    for method in ("nearest", "linear", "cubic"):
+        case = Case("pytorch" if backward and method == "nearest" else "mlx", method,
+                    scales=BITWISE_SCALES[rank][0])
+        for dtype in FLOATS.values():
+            for name, memory, view, vmapped in staged_layouts(rank, 3, dtype, seed=rank):
+                x = view(memory)
+                fn = mx.vmap(case.cpu) if vmapped else case.cpu
+                expected = fn(x)
+                src, src_memory, dst_shape = x, memory, expected.shape
+                if backward:  # a reversed cotangent
+                    g_memory = cancelling_input(expected.shape, dtype, 8)
+                    src, src_memory, dst_shape = g_memory[:, ::-1], g_memory, x.shape
+                    _, (expected,) = mx.vjp(fn, [x], [src])
+                got, kernel, images = emulate_strided(
+                    emulator, case, src, src_memory, x, dst_shape, rank, backward)
+                assert kernel.startswith(f"upsample_strided_copy_u{8 * dtype.size}+"), kernel
+                assert images == (not _ext._strides(expected)[1]), name
+                try:
+                    np.testing.assert_array_equal(got, cpu_bits(expected, images, rank))
+                except AssertionError as e:
+                    raise AssertionError(f"{name} {case} {dtype} {kernel}") from e
+
+
+def test_staged_copies_every_width(emulator):
+    """The staging copy moves raw bits of 1, 2, 4 and 8 bytes."""
+    case = Case("pytorch", "nearest", scales=(2.0, 1.5))
+    for dtype in (mx.bool_, mx.int16, mx.int32, mx.int64):
+        memory = random_input((2, 5, 4, 3), mx.float32)
+        memory = (memory > 0) if dtype == mx.bool_ else (memory * 50).astype(dtype)
+        x = memory[:, ::-1, ::-2]
+        expected = case.cpu(x)
+        got, kernel, images = emulate_strided(
+            emulator, case, x, memory, x, expected.shape, 2, False)
+        assert kernel.startswith(f"upsample_strided_copy_u{8 * dtype.size}+") and not images
+        np.testing.assert_array_equal(got, cpu_bits(expected, images, 2))
 
 
 # ---- one channel: runs of positions (Note [runs] in upsample.metal) -----------

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <optional>
 #include <stdexcept>
+#include <utility>
 
 #include "memory_check.h"
 
@@ -288,7 +290,8 @@ Planned plan_gather(
 
 // Refuses, before any table is built, a call whose one-launch table (every
 // axis: the largest of any launch) would hold more than MAX_TABLE_WORDS, or
-// whose tables, temporary and output would exceed MLX's memory limit. The
+// whose tables, temporary and staging copy (`scratch_bytes`) and output
+// would exceed MLX's memory limit. The
 // tables count twice: the plan holds a one-launch and a two-launch version
 // while it compares them, and eval_gpu copies the chosen one into a buffer
 // (while the builder holds its largest piece).
@@ -299,7 +302,7 @@ void check_metal_resources(
     const std::vector<int>& src_shape,
     const std::vector<int>& dst_shape,
     int elem_size,
-    double temporary_bytes) {
+    double scratch_bytes) {
   uint64_t words = 0;
   double piece_bytes = 0;
   std::string sizes;
@@ -319,9 +322,64 @@ void check_metal_resources(
   }
   double output_bytes = double(product(dst_shape, 0, dst_shape.size())) * elem_size;
   check_memory(
-      2.0 * words * sizeof(uint32_t) + piece_bytes + temporary_bytes + output_bytes,
+      2.0 * words * sizeof(uint32_t) + piece_bytes + scratch_bytes + output_bytes,
       call,
       "its tap tables, temporary and output");
+}
+
+// The launch that copies a source of any strides (elements, signed) into
+// the row-contiguous staging buffer: grid x its innermost axis, y the others
+// (kernel_params.h's fields reused: channels the innermost length,
+// src_channel its stride's bits, dims the outer axes, whose (length,
+// divisor, stride) are the table's words; Note [staging] in upsample.metal).
+Launch plan_strided_copy(
+    const std::vector<int>& shape,
+    const std::vector<int64_t>& strides,
+    int elem_size) {
+  // Axes of length 1 dropped, neighbours of one stride merged.
+  std::vector<std::pair<unsigned long long, int64_t>> axes;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 1) {
+      continue;
+    }
+    if (!axes.empty() && axes.back().second == strides[d] * shape[d]) {
+      axes.back() = {axes.back().first * shape[d], strides[d]};
+    } else {
+      axes.push_back({static_cast<unsigned long long>(shape[d]), strides[d]});
+    }
+  }
+  if (axes.empty()) {
+    axes.push_back({1, 0});
+  }
+  unsigned long long inner = axes.back().first;
+  unsigned long long rows = product(shape, 0, shape.size()) / inner;
+  if (inner >= MAX_GRID || rows >= MAX_GRID) {
+    throw std::invalid_argument(
+        "[upsample] too large for one Metal grid: copying " + shape_text(shape) +
+        " row-contiguous takes " + std::to_string(rows) + " rows of " +
+        std::to_string(inner) + " threads");
+  }
+  Launch l{};
+  l.kernel = "upsample_strided_copy_u" + std::to_string(8 * elem_size);
+  l.reads = Buffer::Source;
+  l.writes = Buffer::Staging;
+  upsample::KernelParams& kp = l.params;
+  kp.dims = static_cast<int>(axes.size()) - 1;
+  kp.channels = static_cast<unsigned int>(inner);
+  kp.src_channel = static_cast<unsigned long>(axes.back().second);
+  for (size_t a = axes.size() - 1; a-- > 0;) {
+    auto [size, stride] = axes[a];
+    upsample::Divisor by = magic_divisor(static_cast<uint32_t>(size));
+    uint64_t bits = static_cast<uint64_t>(stride);
+    for (uint32_t word : {static_cast<uint32_t>(size), by.magic, by.shift, 0u,
+                          static_cast<uint32_t>(bits), static_cast<uint32_t>(bits >> 32)}) {
+      l.table.words.push_back(word);
+    }
+  }
+  l.grid[0] = static_cast<unsigned int>(inner);
+  l.grid[1] = static_cast<unsigned int>(rows);
+  l.grid[2] = 1;
+  return l;
 }
 
 } // namespace
@@ -366,12 +424,19 @@ LaunchPlan plan_launch(
           std::to_string(dims + 2) + " dims (N, *spatial, C), got " + shape_text(*shape));
     }
   }
-  const std::vector<int64_t> given_strides =
+  // Negative strides (reversed views) and leading axes of three strides or
+  // more (a vmapped, batch-sliced view) would need signed offsets or more
+  // divisions per thread in every kernel, for layouts that real calls
+  // rarely hand over: those are copied row-contiguous first.
+  std::vector<int64_t> given_strides =
       src_batch_strides.empty() ? row_strides(src_batch_shape) : src_batch_strides;
+  std::optional<Launch> staging;
+  Buffer source = Buffer::Source;
   if (!reads_in_place(src_batch_shape, given_strides, dims)) {
-    throw std::invalid_argument(
-        "[upsample] internal: the Metal kernels cannot read " + shape_text(src_batch_shape) +
-        " with these strides in place (reads_in_place)");
+    staging = plan_strided_copy(src_batch_shape, given_strides, elem_size);
+    given_strides = row_strides(src_batch_shape);
+    src_offset = 0;
+    source = Buffer::Staging;
   }
   std::vector<int> src_shape, dst_shape;
   std::vector<int64_t> src_strides, dst_strides;
@@ -415,13 +480,26 @@ LaunchPlan plan_launch(
   double temporary_bytes = one_only
       ? 0.0
       : double(product(dst_shape, 0, last)) * src_shape[last] * channels * sizeof(float);
+  double staging_bytes =
+      staging ? double(product(src_batch_shape, 0, src_batch_shape.size())) * elem_size : 0.0;
   check_metal_resources(
-      p, backward, axes, src_batch_shape, dst_batch_shape, elem_size, temporary_bytes);
+      p, backward, axes, src_batch_shape, dst_batch_shape, elem_size,
+      temporary_bytes + staging_bytes);
   Planned one = plan_gather(
       axes, copy, src_shape, src_strides, batch, dst_shape, type, type, elem_size, elem_size,
-      src_offset, Buffer::Source, Buffer::Destination);
+      src_offset, source, Buffer::Destination);
+  // The staging copy, if any, goes first.
+  auto plan_of = [&](std::vector<Launch> launches, std::vector<int> temporary) {
+    LaunchPlan plan{{}, std::move(temporary)};
+    if (staging) {
+      plan.launches.push_back(*staging);
+      plan.staging_elements = size_t(product(src_batch_shape, 0, src_batch_shape.size()));
+    }
+    plan.launches.insert(plan.launches.end(), launches.begin(), launches.end());
+    return plan;
+  };
   if (one_only) {
-    return {{one.launch}, {}};
+    return plan_of({one.launch}, {});
   }
 
   // The leading axes first, treating the last axis and the channels as one
@@ -438,16 +516,16 @@ LaunchPlan plan_launch(
   std::vector<int> dst_b = {rows, dst_shape[last], channels};
   Planned lead = plan_gather(
       std::vector<AxisGather>(axes.begin(), axes.end() - 1), false, src_a, src_a_strides, batch,
-      tmp_a, type, "float32", elem_size, 4, src_offset, Buffer::Source, Buffer::Temporary);
+      tmp_a, type, "float32", elem_size, 4, src_offset, source, Buffer::Temporary);
   BatchStrides rows_batch;
   rows_batch.outer_stride = int64_t(src_shape[last]) * channels;
   Planned rest = plan_gather(
       {axes.back()}, false, tmp_b, row_strides(tmp_b), rows_batch, dst_b, "float32", type, 4, elem_size,
       0, Buffer::Temporary, Buffer::Destination);
   if (passes == Passes::Two || lead.cost + rest.cost < one.cost) {
-    return {{lead.launch, rest.launch}, tmp_b};
+    return plan_of({lead.launch, rest.launch}, tmp_b);
   }
-  return {{one.launch}, {}};
+  return plan_of({one.launch}, {});
 }
 
 size_t LaunchPlan::temporary_bytes() const {

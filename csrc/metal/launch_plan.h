@@ -18,8 +18,10 @@ namespace mlx_upsample::metal {
 // it for data under 4 KB), the others in a buffer.
 constexpr size_t MAX_INLINE_TABLE_BYTES = 4096;
 
-// Where a launch reads and writes: the call's arrays or the temporary.
-enum class Buffer { Source, Destination, Temporary };
+// Where a launch reads and writes: the call's arrays, the float32
+// temporary between two passes, or the staging copy of a source that the
+// passes cannot read in place (reads_in_place).
+enum class Buffer { Source, Destination, Temporary, Staging };
 
 struct Launch {
   std::string kernel;
@@ -41,6 +43,9 @@ struct LaunchPlan {
   // the source itself, as on the CPU path.
   std::vector<Launch> launches;
   std::vector<int> temporary_shape; // float32 elements; empty without one
+  // The source's elements copied row-contiguous (a first launch,
+  // upsample_strided_copy_u<bits>); 0 without one.
+  size_t staging_elements = 0;
 
   size_t temporary_bytes() const;
 };
@@ -54,15 +59,16 @@ enum class Passes { Cheapest, One, Two };
 // stride non-negative, and the leading axes of at most two strides (as the
 // channel images of channels-last memory are, (N, C)); any layout of the
 // spatial axes and the channels, dense or not: a transposed, sliced,
-// stepped or broadcast view. eval_gpu copies any other source first.
+// stepped or broadcast view. The plan copies any other source first.
 bool reads_in_place(
     const std::vector<int>& shape,
     const std::vector<int64_t>& strides,
     int dims);
 
 // `src_shape` is the array the kernel reads (input forward, output cotangent
-// backward), with `src_strides` in elements (empty: row-contiguous; any the
-// kernels read in place, reads_in_place), `dst_shape` the row-contiguous
+// backward), with `src_strides` in elements (empty: row-contiguous; any
+// other: read in place where reads_in_place, else copied by a first launch
+// into the staging buffer), `dst_shape` the row-contiguous
 // array it writes; both (*batch, *spatial, C), one or more leading batch
 // axes that the kernels see as one (their product, which must stay below
 // 2**31).

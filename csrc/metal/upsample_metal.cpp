@@ -8,7 +8,6 @@
 
 #include "metal/launch_plan.h"
 #include "mlx/allocator.h"
-#include "mlx/backend/gpu/copy.h"
 #include "mlx/backend/metal/device.h"
 
 namespace mlx_upsample::metal {
@@ -52,30 +51,16 @@ std::string kernel_type_name(mx::Dtype t) {
 } // namespace
 
 void upsample(
-    const mx::array& given,
+    const mx::array& src,
     mx::array& dst,
     const UpsampleParams& p,
     mx::Stream s,
     bool backward) {
-  auto& encoder = mx::metal::get_command_encoder(s);
-  std::vector<int> shape(given.shape().begin(), given.shape().end());
-  std::vector<int64_t> strides(given.strides().begin(), given.strides().end());
-  // The kernels read any non-negative strides whose leading axes step by at
-  // most two strides (reads_in_place). Negative strides (reversed views) and
-  // leading axes of three strides or more (a vmapped, batch-sliced view)
-  // would need signed offsets or more divisions per thread in every kernel,
-  // for layouts that real calls rarely hand over: those are copied, by MLX's
-  // copy kernel, held by the command buffer like our temporaries.
-  mx::array src = given;
-  if (!reads_in_place(shape, strides, p.spatial_dims())) {
-    src = mx::contiguous_copy_gpu(given, s);
-    encoder.add_temporary(src);
-    strides.assign(src.strides().begin(), src.strides().end());
-  }
+  std::vector<int64_t> strides(src.strides().begin(), src.strides().end());
   LaunchPlan plan = plan_launch(
       p,
       backward,
-      shape,
+      std::vector<int>(src.shape().begin(), src.shape().end()),
       strides,
       std::vector<int>(dst.shape().begin(), dst.shape().end()),
       kernel_type_name(src.dtype()),
@@ -92,6 +77,7 @@ void upsample(
 
   auto& device = mx::metal::device(s.device);
   auto* library = device.get_library(LIBRARY_NAME, library_dir());
+  auto& encoder = mx::metal::get_command_encoder(s);
   // The float32 temporary between two launches, freed once the command
   // buffer completes (MLX orders the second launch after the first: it
   // reads what the first wrote).
@@ -107,13 +93,25 @@ void upsample(
     // launch fail to encode, the one already encoded still writes into it.
     encoder.add_temporary(*temporary);
   }
+  // The source copied row-contiguous (Note [staging] in upsample.metal),
+  // held the same way.
+  std::optional<mx::array> staging;
+  if (plan.staging_elements > 0) {
+    staging.emplace(src.shape(), src.dtype(), nullptr, std::vector<mx::array>{});
+    staging->set_data(mx::allocator::malloc(staging->nbytes()));
+    encoder.add_temporary(*staging);
+  }
+  auto scratch = [&](Buffer b) -> mx::array& {
+    return b == Buffer::Staging ? *staging : *temporary;
+  };
   for (Launch& launch : plan.launches) {
     auto* kernel = device.get_kernel(launch.kernel, library);
     fit_threadgroup(
         launch, static_cast<unsigned int>(kernel->maxTotalThreadsPerThreadgroup()));
     encoder.set_compute_pipeline_state(kernel);
-    encoder.set_input_array(launch.reads == Buffer::Source ? src : *temporary, 0);
-    encoder.set_output_array(launch.writes == Buffer::Destination ? dst : *temporary, 1);
+    encoder.set_input_array(launch.reads == Buffer::Source ? src : scratch(launch.reads), 0);
+    encoder.set_output_array(
+        launch.writes == Buffer::Destination ? dst : scratch(launch.writes), 1);
     encoder.set_bytes(launch.params, 2);
     const std::vector<uint32_t>& words = launch.table.words;
     if (launch.table.bytes() < MAX_INLINE_TABLE_BYTES) {

@@ -141,6 +141,7 @@ void run(
     size_t src_bytes,
     size_t memory_offset,
     size_t view_offset,
+    size_t elem_size,
     void* dst,
     size_t dst_bytes) {
   using mlx_upsample::metal::Buffer;
@@ -154,10 +155,14 @@ void run(
   const size_t src_offset = view_offset;
   GuardedBuffer out(dst_bytes);
   GuardedBuffer temporary(plan.temporary_bytes());
+  GuardedBuffer staging(plan.staging_elements * elem_size);
   for (const auto& launch : plan.launches) {
-    const unsigned char* from =
-        launch.reads == Buffer::Source ? in.data + src_offset : temporary.buffer.data;
-    GuardedBuffer& to = launch.writes == Buffer::Destination ? out : temporary;
+    const unsigned char* from = launch.reads == Buffer::Source ? in.data + src_offset
+        : launch.reads == Buffer::Staging                      ? staging.buffer.data
+                                                               : temporary.buffer.data;
+    GuardedBuffer& to = launch.writes == Buffer::Destination ? out
+        : launch.writes == Buffer::Staging                   ? staging
+                                                             : temporary;
     dispatch(launch, max_threads_per_group, from, to.buffer.data);
     to.check(launch.kernel);
   }
@@ -322,7 +327,7 @@ int emu_run(
     }
     emulator::run(
         plan, max_threads_per_group, src, size_t(src_elements) * elem_size,
-        size_t(memory_offset), size_t(src_offset), dst, dst_bytes);
+        size_t(memory_offset), size_t(src_offset), size_t(elem_size), dst, dst_bytes);
   });
 }
 
