@@ -169,7 +169,10 @@ inline uint split_row(uint z, int dims, constant KernelParams& p, thread uint* o
 }
 
 // Where batch entry n starts in the source (kernel_params.h).
-inline ulong batch_offset(uint n, constant KernelParams& p) {
+METAL_FUNC ulong batch_offset(uint n, constant KernelParams& p) {
+  if (p.batch_inner == 1) {
+    return ulong(n) * p.src_batch; // one stride: a branch the whole grid takes alike
+  }
   uint outer = divide(n, p.by_batch_inner);
   return ulong(outer) * p.src_batch + ulong(n - outer * p.batch_inner) * p.src_batch_inner;
 }
@@ -270,7 +273,8 @@ template <typename In, typename Out, int RANK, int V>
   Place at = place_of(gid, p, V);
   uint o[3]; // 3, not RANK: the branches of the other ranks index it too
   uint n = split_row(at.row, RANK, p, o);
-  device const In* base = src + batch_offset(n, p) + ulong(at.channel) * p.src_channel;
+  // Offsets within a batch entry fit 32 bits in the kernels of rank 1-3.
+  device const In* base = src + batch_offset(n, p) + at.channel * uint(p.src_channel);
   uint2 last = table_row(table, p.axes[RANK - 1], at.position);
   uint2 r0 = last, r1 = last;
   if (RANK >= 2) {
@@ -452,9 +456,9 @@ template <typename T, int RANK, int V>
   Place at = place_of(gid, p, V);
   uint o[3];
   uint n = split_row(at.row, RANK, p, o);
-  ulong from = batch_offset(n, p) + leading_taps<RANK>(p, table, o) +
-      last_tap(table, p.axes[RANK - 1], at.position) + ulong(at.channel) * p.src_channel;
-  Copy<T, V>::run(dst + destination(at, p, RANK - 1), src + from);
+  uint from = leading_taps<RANK>(p, table, o) + last_tap(table, p.axes[RANK - 1], at.position) +
+      at.channel * uint(p.src_channel);
+  Copy<T, V>::run(dst + destination(at, p, RANK - 1), src + batch_offset(n, p) + from);
 }
 
 // Nearest forward of rank 1-3 with one channel, a run of positions per
