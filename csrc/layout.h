@@ -97,6 +97,16 @@ inline bool computes_channel_images(const mx::array& a, int dims) {
 // what they cannot read themselves, metal/launch_plan.h).
 enum class Reads { RowContiguous, Strided };
 
+// Runs `kernel(images, result)` on `images`, src's channel images, for a
+// channels-first dst: the kernel writes the result as row-contiguous
+// channel images, which dst then views.
+template <typename Kernel>
+void run_on_channel_images(const mx::array& images, mx::array& dst, int dims, Kernel kernel) {
+  mx::array result = channel_images_like(dst, dims);
+  kernel(images, result);
+  adopt_channel_images(dst, result, dims);
+}
+
 // Runs `kernel(src, dst)` for a kernel that reads any strides: src is the
 // array read (the forward's input, or the backward's cotangent), `x` the
 // array whose layout decides (the forward's input), dst the result (not yet
@@ -106,9 +116,7 @@ enum class Reads { RowContiguous, Strided };
 template <typename Kernel>
 void run_strided(const mx::array& src, const mx::array& x, mx::array& dst, int dims, Kernel kernel) {
   if (computes_channel_images(x, dims)) {
-    mx::array images = channel_images_like(dst, dims);
-    kernel(channel_images(src, dims), images);
-    adopt_channel_images(dst, images, dims);
+    run_on_channel_images(channel_images(src, dims), dst, dims, kernel);
   } else {
     kernel(src, dst);
   }
@@ -132,9 +140,7 @@ void run_forward(
   } else if (src.flags().row_contiguous) {
     kernel(src, dst);
   } else if (computes_channel_images(src, dims)) {
-    mx::array images = channel_images_like(dst, dims);
-    kernel(as_channel_images(src, dims, s), images);
-    adopt_channel_images(dst, images, dims);
+    run_on_channel_images(as_channel_images(src, dims, s), dst, dims, kernel);
   } else {
     kernel(copy_to_row_contiguous(src, s), dst);
   }
@@ -164,9 +170,7 @@ void run_backward(
     kernel(as_row_contiguous(cotangent, s), rows);
     lay_out_channels_first(dst, rows, dims, s);
   } else if (channels_first) {
-    mx::array images = channel_images_like(dst, dims);
-    kernel(as_channel_images(cotangent, dims, s), images);
-    adopt_channel_images(dst, images, dims);
+    run_on_channel_images(as_channel_images(cotangent, dims, s), dst, dims, kernel);
   } else {
     kernel(as_row_contiguous(cotangent, s), dst);
   }
