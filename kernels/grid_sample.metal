@@ -1,0 +1,460 @@
+// grid_sample kernels for Apple GPUs: forward, the jvp in the grid, the
+// grid's gradient and the input's gradient, every sum in the order of Note
+// [grid_sample order of operations] (grid_sample_math.h), so that they agree
+// with the CPU path bit for bit. The coordinate and weight math is the
+// header's; the grids and parameter blocks are laid out in
+// grid_kernel_params.h. x and the cotangents are channels-last
+// (N, *spatial, C) in their dtype, the grid and its tangent (N, *out, dims)
+// float32; every sum is float32.
+//
+// Note [grid_sample input gradient on Metal]
+// Which input pixel a point reads depends on the grid, so the input
+// gradient cannot be a fixed gather; and float atomics would add in the
+// order the threads happen to run. Instead, over the pixels of the whole
+// batch:
+//  1. grid_sample_clear zeroes a count per pixel; grid_sample_count adds 1 per (point,
+//     tap) inside the input (integer atomics: the counts do not depend on
+//     the order).
+//  2. grid_sample_scan_reduce / grid_sample_scan_top / grid_sample_scan_spread turn the counts,
+//     in place, into each pixel's segment start (an exclusive prefix sum,
+//     GRID_SCAN_BLOCK counts per thread and level).
+//  3. grid_sample_fill writes each (point, tap)'s entry, (key, weight bits) with
+//     key = point << tap_shift | tap, at its pixel's cursor (an integer
+//     atomic: the order within a segment is the threads' order), which
+//     leaves every count at its segment's end: segment g is
+//     [end[g - 1], end[g]).
+//  4. grid_sample_sort sorts each segment by key (keys are unique: the result does
+//     not depend on the order the fill left).
+//  5. grid_input_grad: a thread per (pixel, chunk of channel packets) sums
+//     weight * cotangent over its segment in key order from 0: increasing
+//     output point, then tap order, the CPU path's order. Bitwise equal to
+//     it, whatever the threads' order.
+// A segment holds the taps that read its pixel: a few for a smooth grid,
+// every tap of the batch when all points sample one pixel. Then that
+// pixel's sort is one thread's heapsort (O(L log L)) and its sum one
+// thread per packet over L entries: a degenerate grid serialises, as the
+// CPU path's sum for that pixel does.
+#include <metal_stdlib>
+
+#include "grid_kernel_params.h"
+
+using namespace metal;
+using namespace upsample;
+
+#ifndef METAL_FUNC
+#define METAL_FUNC inline __attribute__((__always_inline__))
+#endif
+
+// V neighbouring channels read as float32 and written back; a 3-vector is
+// 16-byte aligned in Metal memory, so V = 3 moves scalars.
+template <typename T, int V>
+struct GridPacket {
+  typedef vec<float, V> acc_t;
+  static acc_t load(device const T* p) {
+    return acc_t(*(device const vec<T, V>*)p);
+  }
+  static void store(device T* p, acc_t v) {
+    *(device vec<T, V>*)p = vec<T, V>(v);
+  }
+};
+template <typename T>
+struct GridPacket<T, 1> {
+  typedef float acc_t;
+  static float load(device const T* p) {
+    return float(*p);
+  }
+  static void store(device T* p, float v) {
+    *p = T(v);
+  }
+};
+template <typename T>
+struct GridPacket<T, 3> {
+  typedef vec<float, 3> acc_t;
+  static acc_t load(device const T* p) {
+    acc_t v;
+    v[0] = float(p[0]);
+    v[1] = float(p[1]);
+    v[2] = float(p[2]);
+    return v;
+  }
+  static void store(device T* p, acc_t v) {
+    p[0] = T(v[0]);
+    p[1] = T(v[1]);
+    p[2] = T(v[2]);
+  }
+};
+
+// The taps of grid point q (global over the batch).
+inline GridPoint point_at(constant GridKernelParams& p, device const float* grid, uint q) {
+  int dims = p.args.dims;
+  device const float* g = grid + ulong(q) * dims;
+  return grid_point(p.args, g[0], g[1], dims == 3 ? g[2] : 0.0f);
+}
+
+// A thread's place on a grid whose x is (position, chunk).
+struct GridPlace {
+  uint item; // point or pixel, global over the batch
+  uint first; // first packet
+  uint end; // one past the last packet
+};
+
+inline GridPlace place_of(constant GridKernelParams& p, uint2 gid) {
+  uint position = divide(gid.x, p.by_chunks);
+  uint chunk = gid.x - position * p.chunks;
+  GridPlace at;
+  at.item = gid.y * p.row + position;
+  at.first = chunk * p.chunk;
+  at.end = min(at.first + p.chunk, p.packets);
+  return at;
+}
+
+// The first input pixel of point q's batch entry.
+inline uint batch_pixels(constant GridKernelParams& p, uint q) {
+  return divide(q, p.by_points) * p.pixels;
+}
+
+// sum over taps of value * weight from the first product, a tap outside
+// reading 0; `base` is the batch entry's first pixel, channel included.
+template <typename T, int V>
+METAL_FUNC typename GridPacket<T, V>::acc_t tap_sum(
+    device const T* base, thread const GridTaps& taps, uint channels) {
+  typedef typename GridPacket<T, V>::acc_t acc_t;
+  acc_t acc(0.0f);
+  for (int k = 0; k < taps.count; ++k) {
+    int pixel = taps.pixel[k];
+    acc_t v = pixel >= 0 ? GridPacket<T, V>::load(base + ulong(pixel) * channels) : acc_t(0.0f);
+    if (k == 0) {
+      acc = taps.weight[k] * v;
+    } else {
+      acc += taps.weight[k] * v;
+    }
+  }
+  return acc;
+}
+
+// out = sum over taps of x * w with the taps' weights (forward) or the
+// tangent's (jvp in the grid), for the packets of one thread.
+template <typename T, int V>
+METAL_FUNC void write_tap_sums(
+    device const T* x,
+    device T* out,
+    constant GridKernelParams& p,
+    GridPlace at,
+    thread const GridTaps& taps) {
+  device const T* base = x + ulong(batch_pixels(p, at.item)) * p.channels;
+  device T* to = out + ulong(at.item) * p.channels;
+  for (uint k = at.first; k < at.end; ++k) {
+    uint c = k * V;
+    GridPacket<T, V>::store(to + c, tap_sum<T, V>(base + c, taps, p.channels));
+  }
+}
+
+template <typename T, int V>
+[[kernel]] void grid_forward(
+    device const T* x [[buffer(0)]],
+    device const float* grid [[buffer(1)]],
+    device T* out [[buffer(2)]],
+    constant GridKernelParams& p [[buffer(3)]],
+    uint2 gid [[thread_position_in_grid]]) {
+  GridPlace at = place_of(p, gid);
+  GridTaps taps = grid_taps(p.args, point_at(p, grid, at.item));
+  write_tap_sums<T, V>(x, out, p, at, taps);
+}
+
+template <typename T, int V>
+[[kernel]] void grid_tangent(
+    device const T* x [[buffer(0)]],
+    device const float* grid [[buffer(1)]],
+    device const float* tangent [[buffer(2)]],
+    device T* out [[buffer(3)]],
+    constant GridKernelParams& p [[buffer(4)]],
+    uint2 gid [[thread_position_in_grid]]) {
+  GridPlace at = place_of(p, gid);
+  int dims = p.args.dims;
+  device const float* t = tangent + ulong(at.item) * dims;
+  GridTaps taps = grid_tangent_taps(
+      p.args, point_at(p, grid, at.item), t[0], t[1], dims == 3 ? t[2] : 0.0f);
+  write_tap_sums<T, V>(x, out, p, at, taps);
+}
+
+// The grid gradient's GRID_PARTIALS channel partials, as V-lane packets:
+// packet j (channels V j .. V j + V - 1) joins partials V (j % (32 / V)) + l.
+template <int V>
+struct GridGradPartials {
+  typedef vec<float, V> acc_t;
+  acc_t part[GRID_PARTIALS / V];
+  static float lane(acc_t v, int l) {
+    return v[l];
+  }
+};
+template <>
+struct GridGradPartials<1> {
+  typedef float acc_t;
+  float part[GRID_PARTIALS];
+  static float lane(float v, int) {
+    return v;
+  }
+};
+
+// d out / d grid of one point: a thread per point, every channel, V at a
+// time (V divides 32). Nearest: 0, written without reading anything.
+template <typename T, int V>
+[[kernel]] void grid_grid_grad(
+    device const T* x [[buffer(0)]],
+    device const float* grid [[buffer(1)]],
+    device const T* cotangent [[buffer(2)]],
+    device float* dgrid [[buffer(3)]],
+    constant GridKernelParams& p [[buffer(4)]],
+    uint2 gid [[thread_position_in_grid]]) {
+  typedef typename GridPacket<T, V>::acc_t acc_t;
+  uint q = gid.y * p.row + gid.x;
+  int dims = p.args.dims;
+  device float* to = dgrid + ulong(q) * dims;
+  if (p.args.mode == MODE_NEAREST) {
+    for (int a = 0; a < dims; ++a) {
+      to[a] = 0.0f;
+    }
+    return;
+  }
+  GridPoint pt = point_at(p, grid, q);
+  device const T* base = x + ulong(batch_pixels(p, q)) * p.channels;
+  device const T* g = cotangent + ulong(q) * p.channels;
+  const uint slots = GRID_PARTIALS / V;
+  for (int a = 0; a < dims; ++a) {
+    GridTaps taps = grid_dtaps(p.args, pt, a);
+    GridGradPartials<V> s;
+    for (uint j = 0; j < slots; ++j) {
+      s.part[j] = acc_t(0.0f);
+    }
+    for (uint k = 0; k < p.packets; ++k) {
+      uint c = k * V;
+      acc_t d = tap_sum<T, V>(base + c, taps, p.channels) * GridPacket<T, V>::load(g + c);
+      s.part[k % slots] += d;
+    }
+    GridPartials partials;
+    for (int l = 0; l < GRID_PARTIALS; ++l) {
+      partials.sum[l] = GridGradPartials<V>::lane(s.part[l / V], l % V);
+    }
+    to[a] = grid_fold_partials(partials) * pt.axis[a].grad;
+  }
+}
+
+// ---- the input gradient (Note [grid_sample input gradient on Metal]) -------
+
+// A thread per pixel of the batch: its count to 0.
+[[kernel]] void grid_sample_clear(
+    device uint* counts [[buffer(0)]],
+    constant GridKernelParams& p [[buffer(1)]],
+    uint2 gid [[thread_position_in_grid]]) {
+  counts[gid.y * p.row + gid.x] = 0u;
+}
+
+// A thread per point: 1 for each of its taps inside the input.
+[[kernel]] void grid_sample_count(
+    device const float* grid [[buffer(0)]],
+    device atomic_uint* counts [[buffer(1)]],
+    constant GridKernelParams& p [[buffer(2)]],
+    uint2 gid [[thread_position_in_grid]]) {
+  uint q = gid.y * p.row + gid.x;
+  GridTaps taps = grid_taps(p.args, point_at(p, grid, q));
+  uint first = batch_pixels(p, q);
+  for (int k = 0; k < taps.count; ++k) {
+    if (taps.pixel[k] >= 0) {
+      atomic_fetch_add_explicit(&counts[first + uint(taps.pixel[k])], 1u, memory_order_relaxed);
+    }
+  }
+}
+
+// A thread per block of GRID_SCAN_BLOCK elements of a level: their sum, the
+// element of the level above.
+[[kernel]] void grid_sample_scan_reduce(
+    device const uint* level [[buffer(0)]],
+    device uint* sums [[buffer(1)]],
+    constant GridScanParams& p [[buffer(2)]],
+    uint2 gid [[thread_position_in_grid]]) {
+  uint begin = gid.x * GRID_SCAN_BLOCK;
+  uint end = min(begin + GRID_SCAN_BLOCK, p.count);
+  uint sum = 0u;
+  for (uint i = begin; i < end; ++i) {
+    sum += level[i];
+  }
+  sums[gid.x] = sum;
+}
+
+// Exclusive prefix sums of a block, in place, from `start`.
+inline void spread_block(device uint* level, uint begin, uint end, uint start) {
+  uint running = start;
+  for (uint i = begin; i < end; ++i) {
+    uint v = level[i];
+    level[i] = running;
+    running += v;
+  }
+}
+
+// The top level (at most GRID_SCAN_BLOCK elements), one thread.
+[[kernel]] void grid_sample_scan_top(
+    device uint* level [[buffer(0)]],
+    constant GridScanParams& p [[buffer(1)]]) {
+  spread_block(level, 0u, p.count, 0u);
+}
+
+// A thread per block of a level below the top, from the block's start that
+// the level above now holds.
+[[kernel]] void grid_sample_scan_spread(
+    device uint* level [[buffer(0)]],
+    device const uint* starts [[buffer(1)]],
+    constant GridScanParams& p [[buffer(2)]],
+    uint2 gid [[thread_position_in_grid]]) {
+  uint begin = gid.x * GRID_SCAN_BLOCK;
+  spread_block(level, begin, min(begin + GRID_SCAN_BLOCK, p.count), starts[gid.x]);
+}
+
+// A thread per point: each tap inside writes its entry at its pixel's cursor.
+[[kernel]] void grid_sample_fill(
+    device const float* grid [[buffer(0)]],
+    device atomic_uint* cursors [[buffer(1)]],
+    device uint2* entries [[buffer(2)]],
+    constant GridKernelParams& p [[buffer(3)]],
+    uint2 gid [[thread_position_in_grid]]) {
+  uint q = gid.y * p.row + gid.x;
+  GridTaps taps = grid_taps(p.args, point_at(p, grid, q));
+  uint first = batch_pixels(p, q);
+  for (int k = 0; k < taps.count; ++k) {
+    if (taps.pixel[k] >= 0) {
+      uint slot = atomic_fetch_add_explicit(
+          &cursors[first + uint(taps.pixel[k])], 1u, memory_order_relaxed);
+      uint2 entry;
+      entry.x = (q << p.tap_shift) | uint(k);
+      entry.y = as_type<uint>(taps.weight[k]);
+      entries[slot] = entry;
+    }
+  }
+}
+
+inline void swap_entries(device uint2* a, uint i, uint j) {
+  uint2 t = a[i];
+  a[i] = a[j];
+  a[j] = t;
+}
+
+// Moves a[root] down the max-heap a[0 .. n) (keys in .x).
+inline void sift_down(device uint2* a, uint root, uint n) {
+  while (true) {
+    ulong child = ulong(root) * 2 + 1;
+    if (child >= n) {
+      return;
+    }
+    uint c = uint(child);
+    if (c + 1u < n && a[c + 1u].x > a[c].x) {
+      ++c;
+    }
+    if (a[root].x >= a[c].x) {
+      return;
+    }
+    swap_entries(a, root, c);
+    root = c;
+  }
+}
+
+// The segment a[0 .. n) by increasing key: insertion for short segments,
+// heapsort (no recursion, O(n log n)) for long ones.
+inline void sort_segment(device uint2* a, uint n) {
+  if (n <= GRID_INSERTION_SORT) {
+    for (uint i = 1u; i < n; ++i) {
+      uint2 e = a[i];
+      uint j = i;
+      while (j > 0u && a[j - 1u].x > e.x) {
+        a[j] = a[j - 1u];
+        --j;
+      }
+      a[j] = e;
+    }
+    return;
+  }
+  for (uint i = n / 2u; i > 0u; --i) {
+    sift_down(a, i - 1u, n);
+  }
+  for (uint end = n - 1u; end > 0u; --end) {
+    swap_entries(a, 0u, end);
+    sift_down(a, 0u, end);
+  }
+}
+
+inline uint segment_begin(device const uint* ends, uint pixel) {
+  return pixel == 0u ? 0u : ends[pixel - 1u];
+}
+
+// A thread per pixel of the batch: its segment sorted.
+[[kernel]] void grid_sample_sort(
+    device const uint* ends [[buffer(0)]],
+    device uint2* entries [[buffer(1)]],
+    constant GridKernelParams& p [[buffer(2)]],
+    uint2 gid [[thread_position_in_grid]]) {
+  uint pixel = gid.y * p.row + gid.x;
+  uint begin = segment_begin(ends, pixel);
+  sort_segment(entries + begin, ends[pixel] - begin);
+}
+
+// A thread per (pixel, chunk of packets): dx = sum over its segment of
+// weight * cotangent, in key order, from 0.
+template <typename T, int V>
+[[kernel]] void grid_input_grad(
+    device const T* cotangent [[buffer(0)]],
+    device const uint* ends [[buffer(1)]],
+    device const uint2* entries [[buffer(2)]],
+    device T* dx [[buffer(3)]],
+    constant GridKernelParams& p [[buffer(4)]],
+    uint2 gid [[thread_position_in_grid]]) {
+  typedef typename GridPacket<T, V>::acc_t acc_t;
+  GridPlace at = place_of(p, gid);
+  uint begin = segment_begin(ends, at.item);
+  uint end = ends[at.item];
+  for (uint k = at.first; k < at.end; ++k) {
+    uint c = k * V;
+    acc_t acc(0.0f);
+    for (uint e = begin; e < end; ++e) {
+      uint2 entry = entries[e];
+      ulong point = ulong(entry.x >> p.tap_shift);
+      acc += as_type<float>(entry.y) * GridPacket<T, V>::load(cotangent + point * p.channels + c);
+    }
+    GridPacket<T, V>::store(dx + ulong(at.item) * p.channels + c, acc);
+  }
+}
+
+// Kernel names: grid_sample_{forward|tangent|input_grad}_{dtype}_v{V} (V = 1,
+// 2, 3, 4) and grid_sample_grid_grad_{dtype}_v{V} (V = 1, 4), as
+// csrc/metal/grid_launch_plan.cpp names them; the kernels above that are no
+// template go by their own names (grid_sample_clear, ...).
+#ifndef instantiate_kernel
+#define instantiate_kernel(name, func, ...) \
+  template [[host_name(name)]] [[kernel]] decltype(func<__VA_ARGS__>) func<__VA_ARGS__>;
+#endif
+// A kernel that is no template is in the library as it is; the emulator
+// registers it under its name.
+#ifndef plain_kernel
+#define plain_kernel(func)
+#endif
+
+#define instantiate_channels(prefix, func, type) \
+  instantiate_kernel(prefix "_v1", func, type, 1) \
+  instantiate_kernel(prefix "_v2", func, type, 2) \
+  instantiate_kernel(prefix "_v3", func, type, 3) \
+  instantiate_kernel(prefix "_v4", func, type, 4)
+
+#define instantiate_dtype(name, type)                                                \
+  instantiate_channels("grid_sample_forward_" name, grid_forward, type)              \
+  instantiate_channels("grid_sample_tangent_" name, grid_tangent, type)              \
+  instantiate_channels("grid_sample_input_grad_" name, grid_input_grad, type)        \
+  instantiate_kernel("grid_sample_grid_grad_" name "_v1", grid_grid_grad, type, 1)   \
+  instantiate_kernel("grid_sample_grid_grad_" name "_v4", grid_grid_grad, type, 4)
+
+instantiate_dtype("float32", float)
+instantiate_dtype("float16", half)
+instantiate_dtype("bfloat16", bfloat)
+plain_kernel(grid_sample_clear)
+plain_kernel(grid_sample_count)
+plain_kernel(grid_sample_scan_reduce)
+plain_kernel(grid_sample_scan_top)
+plain_kernel(grid_sample_scan_spread)
+plain_kernel(grid_sample_fill)
+plain_kernel(grid_sample_sort)
