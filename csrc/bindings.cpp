@@ -14,6 +14,7 @@
 
 #include "cpu/thread_pool.h"
 #include "mlx/transforms.h"
+#include "grid_sample_primitives.h"
 #include "primitives.h"
 
 namespace nb = nanobind;
@@ -47,7 +48,7 @@ nb::list nanobind_registries() {
 } // namespace
 
 NB_MODULE(_ext, m) {
-  m.doc() = "C++ core of mlx_upsample: MLX primitives UpsampleForward/Backward";
+  m.doc() = "C++ core of mlx_upsample: the MLX primitives of upsample and grid_sample";
 
   nb::register_exception_translator([](const std::exception_ptr& e, void*) {
     try {
@@ -99,6 +100,34 @@ NB_MODULE(_ext, m) {
       "functions pass exactly one, N). Per spatial axis give "
       "either a scale (sizes[a] == 0) or a size (scales[a] == 0). `family` "
       "(a Family) selects the coordinate rules, `mode` (a Mode) the method.");
+
+  nb::enum_<upsample::Padding>(
+      m, "Padding", "How grid_sample samples outside the input (grid_sample_math.h).")
+      .value("zeros", upsample::PADDING_ZEROS)
+      .value("border", upsample::PADDING_BORDER)
+      .value("reflection", upsample::PADDING_REFLECTION);
+
+  m.def(
+      "grid_sample",
+      [](const mx::array& x,
+         const mx::array& grid,
+         upsample::Mode mode,
+         upsample::Padding padding,
+         bool align_corners,
+         mx::StreamOrDevice s) {
+        return mlx_upsample::grid_sample(
+            x, grid, mlx_upsample::GridSampleParams{mode, padding, align_corners}, s);
+      },
+      "x"_a,
+      "grid"_a,
+      "mode"_a,
+      "padding"_a,
+      nb::kw_only(),
+      "align_corners"_a = false,
+      "stream"_a = nb::none(),
+      "Sample channels-last `x` (*batch, *spatial, C) at the normalised "
+      "coordinates of `grid` (*batch, *out_spatial, dims), dims 2 or 3; "
+      "`mode` is Mode.nearest, Mode.linear or Mode.cubic (2-D).");
 
   // The Python package wraps set_num_threads to check the type of n.
   m.def("set_num_threads", &mlx_upsample::cpu::set_num_threads, "n"_a,

@@ -66,9 +66,6 @@ upsample::GridSampleArgs grid_sample_args(
   args.dims = dims;
   args.mode = p.mode;
   args.padding = p.padding;
-  // PyTorch's 3-D CPU kernel skips the taps outside (Note [grid_sample NaN
-  // coordinates]).
-  args.skip_outside = dims == 3;
   for (int d = 0; d < upsample::GRID_MAX_DIMS; ++d) {
     // axis[0] is x, the last spatial axis; a 2-D call's z is size 1.
     int size = d < dims ? spatial[dims - 1 - d] : 1;

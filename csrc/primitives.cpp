@@ -7,11 +7,11 @@
 #include <numeric>
 #include <sstream>
 #include <stdexcept>
-#include <variant>
 
 #include "cpu/upsample_cpu.h"
 #include "layout.h"
 #include "memory_check.h"
+#include "op_checks.h"
 #include "mlx/ops.h"
 #include "mlx/utils.h"
 
@@ -172,50 +172,6 @@ const mx::array& contiguous_input(const mx::array& a) {
   return a;
 }
 
-bool is_float(mx::Dtype t) {
-  return t == mx::float32 || t == mx::float16 || t == mx::bfloat16;
-}
-
-std::string dtype_name(mx::Dtype t) {
-  std::ostringstream s;
-  s << t;
-  return s.str();
-}
-
-// Our GPU kernels are Metal kernels. On an MLX whose GPU is another backend
-// (CUDA on Linux, where the GPU is then the default device) the op would
-// only fail at mx.eval, with a message about Metal; refuse it while it is
-// built, and say what works. A Metal build has nothing to refuse.
-#ifndef _METAL_
-// The device an op asked for `s` runs on, found without making a stream:
-// MLX refuses to make a GPU stream where it has no GPU backend, with a
-// message that does not say what to do instead.
-mx::Device requested_device(const mx::StreamOrDevice& s) {
-  if (const auto* stream = std::get_if<mx::Stream>(&s)) {
-    return stream->device;
-  }
-  if (const auto* device = std::get_if<mx::Device>(&s)) {
-    return *device;
-  }
-  return mx::default_device();
-}
-
-void check_device(const mx::StreamOrDevice& s) {
-  mx::Device device = requested_device(s);
-  if (device.type == mx::Device::gpu) {
-    std::ostringstream msg;
-    msg << "[upsample] stream=" << device
-        << (std::holds_alternative<std::monostate>(s) ? " (MLX's default device)" : "")
-        << ": mlx-upsample has GPU kernels only for Metal (Apple silicon), "
-           "and this MLX has no Metal backend; pass stream=mx.cpu (CUDA "
-           "kernels are not written yet)";
-    throw std::invalid_argument(msg.str());
-  }
-}
-#else
-void check_device(const mx::StreamOrDevice&) {}
-#endif
-
 // The weighted modes compute in float32 (float16 and bfloat16 kept as
 // such, integers and bools turned into float32). float64 and complex cannot
 // be computed exactly by float32 kernels, so they are refused rather than
@@ -279,13 +235,6 @@ mx::array upsample_backward(
       {for_backend(cotangent, s), x});
 }
 
-// vmap puts its axis in front: a batch axis more, no reshape (a
-// shapeless-compiled graph replays a reshape with the sizes it was traced
-// with).
-mx::array vmap_axis_to_front(const mx::array& a, int axis, mx::Stream s) {
-  return axis > 0 ? mx::moveaxis(a, axis, 0, s) : a;
-}
-
 } // namespace
 
 mx::array upsample(
@@ -294,7 +243,7 @@ mx::array upsample(
     mx::StreamOrDevice s) {
   validate(params);
   mx::Shape out_shape = forward_shape(params, x.shape());
-  check_device(s);
+  check_device(s, "upsample");
   auto stream = mx::to_stream(s);
   mx::array in = x;
   if (x.dtype() == mx::uint8 && keeps_uint8(params)) {

@@ -29,16 +29,20 @@
 //    (as PyTorch; 0 * inf would be NaN).
 //  - jvp in the grid: the forward's sum with the weights of grid_tangent_taps.
 //
-// Note [grid_sample NaN coordinates]
-// PyTorch's CPU kernels differ in 2-D and 3-D, and we follow each:
-//  - 2-D: clipping (border, reflection) maps NaN to 0; with zeros padding a
-//    NaN or infinite coordinate gives NaN weights, and its taps, outside,
-//    read 0: the output is NaN (0 * NaN).
-//  - 3-D: clipping maps NaN to size - 1, and taps outside are skipped (their
-//    weight is 0): with zeros padding such a point gives 0.
+// Note [grid_sample PyTorch's 2-D and 3-D kernels]
+// PyTorch's CPU kernels differ in 2-D (vectorised) and 3-D (scalar code) where
+// coordinates are NaN, infinite or huge, and we follow each:
+//  - 2-D: src = (g + 1) * scale - shift; clipping (border, reflection) maps
+//    NaN to 0; reflection folds by truncation; with zeros padding a NaN or
+//    infinite coordinate gives NaN weights, and its taps, outside, read 0:
+//    the output is NaN (0 * NaN).
+//  - 3-D: src = ((g + 1) * size - 1) / 2 (((g + 1) / 2) * (size - 1)
+//    aligned); clipping maps NaN to size - 1; reflection folds by fmod; taps
+//    outside are skipped (weight 0): with zeros padding such a point gives 0.
+// The two agree to float32 rounding for every coordinate of moderate size.
 // The gradients at a NaN coordinate: the grid's is 0 under border and
-// reflection (the clip's derivative, 1 only strictly inside (0, size - 1));
-// PyTorch's backward reads outside its input there.
+// reflection (the clip's derivative is 1 only strictly inside
+// (0, size - 1)); PyTorch's backward reads outside its input there.
 #pragma once
 
 #include "upsample_math.h"
@@ -67,7 +71,8 @@ struct GridAxis {
   float low; //        reflection: within [low, low + twice_span / 2]
   float twice_span;
   int reflect_empty; // aligned, size 1: reflection maps every g to 0
-  int nan_high; //     3-D: clipping maps NaN to size - 1 (else to 0)
+  int align_corners;
+  int scalar_rules; // 3-D: the rules of PyTorch's 3-D kernel (Note above)
 };
 
 // The parameter block of one call (a Metal kernel's buffer as it is).
@@ -75,7 +80,6 @@ struct GridSampleArgs {
   int dims; // 2 or 3
   Mode mode; // MODE_NEAREST, MODE_LINEAR or MODE_CUBIC
   Padding padding;
-  int skip_outside; // 3-D: taps outside weigh 0 (Note [... NaN coordinates])
   GridAxis axis[GRID_MAX_DIMS]; // x (the last spatial axis), y, z
 };
 
@@ -83,7 +87,8 @@ inline GridAxis grid_axis(int size, int align_corners, int dims) {
   GridAxis a;
   a.size = size;
   a.max_val = float(size - 1);
-  a.nan_high = dims == 3;
+  a.align_corners = align_corners;
+  a.scalar_rules = dims == 3;
   if (align_corners) {
     a.scale = float(size - 1) / 2.0f;
     a.shift = 0.0f;
@@ -105,6 +110,14 @@ inline float trunc_f(float x) {
   return metal::trunc(x);
 #else
   return __builtin_truncf(x);
+#endif
+}
+
+inline float fmod_f(float x, float y) {
+#ifdef __METAL_VERSION__
+  return metal::fmod(x, y);
+#else
+  return __builtin_fmodf(x, y);
 #endif
 }
 
@@ -134,7 +147,7 @@ struct GridCoord {
 inline GridCoord grid_clip(GridAxis a, float x) {
   GridCoord c;
   if (is_nan_f(x)) {
-    c.x = a.nan_high ? a.max_val : 0.0f;
+    c.x = a.scalar_rules ? a.max_val : 0.0f;
     c.grad = 0.0f;
     return c;
   }
@@ -143,8 +156,9 @@ inline GridCoord grid_clip(GridAxis a, float x) {
   return c;
 }
 
-// Reflected into [low, low + twice_span / 2] (PyTorch's CPU formula: folds
-// of twice the span by truncation, then one more flip where needed).
+// Reflected into [low, low + twice_span / 2]: in 2-D by PyTorch's vectorised
+// formula (folds of twice the span by truncation, then one more flip where
+// needed), in 3-D by its scalar one (fmod by the span, flipped on odd folds).
 inline GridCoord grid_reflect(GridAxis a, float x) {
   GridCoord c;
   if (a.reflect_empty) {
@@ -154,11 +168,22 @@ inline GridCoord grid_reflect(GridAxis a, float x) {
   }
   float in = x - a.low;
   float sign = in < 0.0f ? -1.0f : 1.0f;
-  float span = abs_f(in);
-  float extra = span - trunc_f(span / a.twice_span) * a.twice_span;
-  float flipped = a.twice_span - extra;
-  bool flip = extra > flipped;
-  c.x = (flip ? flipped : extra) + a.low;
+  float dist = abs_f(in);
+  bool flip;
+  float folded;
+  if (a.scalar_rules) {
+    float span = a.twice_span / 2.0f;
+    float extra = fmod_f(dist, span);
+    // An even INT_MIN where the folds overflow, as x86's conversion gives.
+    flip = grid_index(floor_f(dist / span)) % 2 != 0;
+    folded = flip ? span - extra : extra;
+  } else {
+    float extra = dist - trunc_f(dist / a.twice_span) * a.twice_span;
+    float flipped = a.twice_span - extra;
+    flip = extra > flipped;
+    folded = flip ? flipped : extra;
+  }
+  c.x = folded + a.low;
   c.grad = flip ? -sign : sign;
   return c;
 }
@@ -181,6 +206,11 @@ inline GridCoord grid_pad(GridAxis a, Padding padding, float x) {
 }
 
 inline float grid_unnormalize(GridAxis a, float g) {
+  if (a.scalar_rules) {
+    float size = float(a.size);
+    return a.align_corners ? ((g + 1.0f) / 2.0f) * (size - 1.0f)
+                           : ((g + 1.0f) * size - 1.0f) / 2.0f;
+  }
   return (g + 1.0f) * a.scale - a.shift;
 }
 
@@ -285,7 +315,7 @@ inline GridAxisTaps grid_unit_taps() {
 
 // A point's taps, z, y, x with x fastest: the input pixel (row-major over
 // the spatial axes, -1 when outside on any axis) and a product of the axes'
-// weights, (x * y) * z. With `along` = 0, 1 or 2 the weight of that axis is
+// weights, (x * y) * z (0 outside in 3-D). With `along` = 0, 1 or 2 the weight of that axis is
 // replaced by its derivative (the tap weights of d out / d src[along]); -1
 // gives the weights themselves.
 struct GridTaps {
@@ -314,7 +344,7 @@ inline GridTaps grid_tap_products(
         taps.pixel[n] = inside
             ? (z.index[kz] * p.axis[1].size + y.index[ky]) * p.axis[0].size + x.index[kx]
             : -1;
-        taps.weight[n] = (!inside && p.skip_outside) ? 0.0f : (wx * wy) * wz;
+        taps.weight[n] = (!inside && p.dims == 3) ? 0.0f : (wx * wy) * wz;
         ++n;
       }
     }

@@ -7,6 +7,8 @@ Channels-last like all of MLX: inputs are ``(N, *spatial, C)``.
 - :func:`interpolate`: PyTorch's ``F.interpolate`` semantics (PyTorch's
   coordinate rules, ``antialias=True`` and ``mode="area"``) on channels-last
   input.
+- :func:`grid_sample`: PyTorch's ``F.grid_sample`` (sampling at arbitrary
+  coordinates) on channels-last input.
 """
 
 import sys
@@ -32,7 +34,15 @@ if mx.__version__ != _BUILT_MLX_VERSION:
     )
 
 from ._threads import get_num_threads, set_num_threads  # noqa: E402
+from .grid_sample import grid_sample  # noqa: E402
 from .interpolate import interpolate  # noqa: E402
 from .upsample import Upsample, upsample  # noqa: E402
 
-__all__ = ["Upsample", "upsample", "interpolate", "set_num_threads", "get_num_threads"]
+__all__ = [
+    "Upsample",
+    "upsample",
+    "interpolate",
+    "grid_sample",
+    "set_num_threads",
+    "get_num_threads",
+]
