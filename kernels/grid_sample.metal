@@ -124,9 +124,9 @@ METAL_FUNC typename GridPacket<T, V>::acc_t tap_sum(
     int pixel = taps.pixel[k];
     acc_t v = pixel >= 0 ? GridPacket<T, V>::load(base + ulong(pixel) * channels) : acc_t(0.0f);
     if (k == 0) {
-      acc = taps.weight[k] * v;
+      acc = v * taps.weight[k];
     } else {
-      acc += taps.weight[k] * v;
+      acc += v * taps.weight[k];
     }
   }
   return acc;
@@ -415,7 +415,7 @@ template <typename T, int V>
     for (uint e = begin; e < end; ++e) {
       uint2 entry = entries[e];
       ulong point = ulong(entry.x >> p.tap_shift);
-      acc += as_type<float>(entry.y) * GridPacket<T, V>::load(cotangent + point * p.channels + c);
+      acc += GridPacket<T, V>::load(cotangent + point * p.channels + c) * as_type<float>(entry.y);
     }
     GridPacket<T, V>::store(dx + ulong(at.item) * p.channels + c, acc);
   }

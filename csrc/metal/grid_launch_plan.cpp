@@ -11,12 +11,12 @@ namespace mlx_upsample::metal {
 
 // The parameter blocks are set_bytes'd as they lie in host memory and read
 // with Metal's layout rules: 4-byte fields only, so both give these sizes.
-static_assert(sizeof(upsample::GridAxis) == 32, "Metal layout of GridAxis");
-static_assert(sizeof(upsample::GridSampleArgs) == 16 + 3 * 32, "Metal layout of GridSampleArgs");
+static_assert(sizeof(upsample::GridAxis) == 36, "Metal layout of GridAxis");
+static_assert(sizeof(upsample::GridSampleArgs) == 12 + 3 * 36, "Metal layout of GridSampleArgs");
 static_assert(
-    offsetof(upsample::GridKernelParams, by_chunks) == 128,
+    offsetof(upsample::GridKernelParams, by_chunks) == 136,
     "Metal layout of GridKernelParams");
-static_assert(sizeof(upsample::GridKernelParams) == 160, "Metal layout of GridKernelParams");
+static_assert(sizeof(upsample::GridKernelParams) == 168, "Metal layout of GridKernelParams");
 static_assert(sizeof(upsample::GridScanParams) == 4, "Metal layout of GridScanParams");
 
 namespace {

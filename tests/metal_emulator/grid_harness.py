@@ -43,8 +43,7 @@ DEPENDENCIES = SOURCES + [
 # torch's names of the modes, as upsample::Mode values (the bound _ext.Mode).
 MODES = {"nearest": _ext.Mode.nearest.value, "bilinear": _ext.Mode.linear.value,
          "bicubic": _ext.Mode.cubic.value}
-# upsample::Padding (kernels/grid_sample_math.h).
-PADDINGS = {"zeros": 0, "border": 1, "reflection": 2}
+PADDINGS = {name: _ext.Padding[name].value for name in ("zeros", "border", "reflection")}
 PASSES = {"forward": 0, "tangent": 1, "backward": 2}
 
 
