@@ -22,7 +22,8 @@ across M2/M3 base, Pro, Max), so the ratio carries over. float16 and bfloat16
 conversions cost x86 more than a GPU, which converts as it loads.
 callgrind is deterministic: the same build gives the same counts on every run.
 
-    python bench/cost_model.py                 # (8,64,64,64) x2 float32 and x0.25 windows
+    python bench/cost_model.py                 # (8,64,64,64) x2 float32 and x0.25 windows,
+                                               # then grid_sample (bench/grid_cost_model.py)
     python bench/cost_model.py --full          # plus the benchmark's shapes (bench/run.py)
     python bench/cost_model.py --json model.json
 """
@@ -70,18 +71,19 @@ BENCH_METHODS = {"nearest": "nearest", "linear": "linear", "cubic": "cubic",
                  "linear+aa": "antialias-linear", "cubic+aa": "antialias-cubic"}
 
 
-def build_driver() -> Path:
-    """Compiles the driver with the emulator once per source content."""
+def build_driver(driver=DRIVER, emulator=harness, stem="driver") -> Path:
+    """Compiles `driver` with the emulator (`emulator`'s SOURCES) once per
+    source content."""
     cxx = shutil.which("g++")
     if cxx is None:
         raise SystemExit("the cost model needs g++")
     digest = hashlib.sha256(" ".join(FLAGS).encode())
-    sources = harness.SOURCES + [DRIVER]
-    for path in harness.DEPENDENCIES + [DRIVER]:
+    sources = emulator.SOURCES + [driver]
+    for path in emulator.DEPENDENCIES + [driver]:
         digest.update(path.read_bytes())
     out_dir = Path(tempfile.gettempdir()) / "mlx_upsample_cost_model"
     out_dir.mkdir(exist_ok=True)
-    exe = out_dir / f"driver_{digest.hexdigest()[:16]}"
+    exe = out_dir / f"{stem}_{digest.hexdigest()[:16]}"
     if not exe.exists():
         emu = harness.HERE
         cmd = [cxx, *FLAGS, f"-I{ROOT / 'kernels'}", f"-I{ROOT / 'csrc'}", f"-I{emu}",
@@ -245,11 +247,17 @@ def main():
     print(markdown(rows))
     print("\nTargets (a model):")
     print("\n".join(target_lines(rows)))
+    # grid_sample's kernels, modelled the same way (bench/grid_cost_model.py).
+    import grid_cost_model
+
+    grid_rows = grid_cost_model.rows(args.samples)
+    print("\n" + grid_cost_model.markdown(grid_rows))
     if args.json:
         meta = {"model": "instructions per thread: x86 under callgrind (emulator, g++ "
                 + " ".join(FLAGS) + ")", "instructions_per_second": INSTRUCTIONS_PER_SECOND,
                 "bytes_per_second": BYTES_PER_SECOND, "samples": args.samples}
-        Path(args.json).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+        Path(args.json).write_text(
+            json.dumps({"meta": meta, "rows": rows, "grid_sample_rows": grid_rows}, indent=1))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "memory_check.h"
+#include "metal/launch_plan.h"
 #include "metal/tap_tables.h"
 
 namespace mlx_upsample::metal {
@@ -21,7 +22,6 @@ static_assert(sizeof(upsample::GridScanParams) == 4, "Metal layout of GridScanPa
 
 namespace {
 
-constexpr unsigned int THREADS_PER_GROUP = 256;
 // Point and pixel indices are 32-bit in the kernels; upsample::divide is
 // exact below 2^31 (the points), a grid axis holds below 2^31 threads.
 constexpr unsigned long long MAX_POINTS = 1ull << 31;
@@ -38,14 +38,6 @@ unsigned long long product(const std::vector<int>& shape, size_t begin, size_t e
     n *= static_cast<unsigned long long>(shape[d]);
   }
   return n;
-}
-
-unsigned int prev_pow2(unsigned int n) {
-  unsigned int p = 1;
-  while (2 * p <= n) {
-    p <<= 1;
-  }
-  return p;
 }
 
 // A call's sizes as the kernels see them: every leading axis one batch.
@@ -327,21 +319,20 @@ GridPlan plan_grid_backward(const GridCall& c, bool dx, bool dgrid) {
   if (plan.counts == 0) {
     return plan;
   }
+  // The dtype-free kernels: a thread per point, or per pixel, of the batch.
   upsample::GridKernelParams points = kernel_params(c, s, 1, false);
   upsample::GridKernelParams pixels = kernel_params(c, s, 1, true);
-  GridLaunch clear = launch("grid_sample_clear", "grid_sample_clear", s.in_row, s.in_rows, s.call);
-  clear.params = pixels;
-  add(plan, clear);
-  GridLaunch count = launch("grid_sample_count", "grid_sample_count", s.out_row, s.out_rows, s.call);
-  count.params = points;
-  add(plan, count);
+  auto plain = [&](const char* name, bool over_pixels) {
+    GridLaunch l = over_pixels ? launch(name, name, s.in_row, s.in_rows, s.call)
+                               : launch(name, name, s.out_row, s.out_rows, s.call);
+    l.params = over_pixels ? pixels : points;
+    add(plan, l);
+  };
+  plain("grid_sample_clear", true);
+  plain("grid_sample_count", false);
   plan_scan(plan, s.call);
-  GridLaunch fill = launch("grid_sample_fill", "grid_sample_fill", s.out_row, s.out_rows, s.call);
-  fill.params = points;
-  add(plan, fill);
-  GridLaunch sort = launch("grid_sample_sort", "grid_sample_sort", s.in_row, s.in_rows, s.call);
-  sort.params = pixels;
-  add(plan, sort);
+  plain("grid_sample_fill", false);
+  plain("grid_sample_sort", true);
   int vec = packet_width(s.channels, c.elem_size, {c.cotangent_offset});
   upsample::GridKernelParams sums = kernel_params(c, s, vec, true);
   GridLaunch sum = launch(
@@ -353,17 +344,7 @@ GridPlan plan_grid_backward(const GridCall& c, bool dx, bool dgrid) {
 }
 
 void fit_threadgroup(GridLaunch& launch, unsigned int max_threads_per_group) {
-  if (max_threads_per_group == 0) {
-    throw std::invalid_argument("[grid_sample] the Metal kernel allows no threads");
-  }
-  // Along a row first (neighbouring points or pixels), then across rows; a
-  // power of two, whole SIMD groups of 32 where the limit and row allow.
-  unsigned int threads = prev_pow2(std::min(THREADS_PER_GROUP, max_threads_per_group));
-  unsigned int gx = std::max(1u, std::min(launch.grid[0], threads));
-  unsigned int gy = std::max(1u, std::min(launch.grid[1], threads / gx));
-  launch.group[0] = gx;
-  launch.group[1] = gy;
-  launch.group[2] = 1;
+  fit_group(launch.grid, launch.group, max_threads_per_group);
 }
 
 } // namespace mlx_upsample::metal

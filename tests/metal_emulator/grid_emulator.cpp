@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "grid_emulator_api.h"
 #include "grid_registry.h"
 #include "memory_check.h"
 #include "metal/grid_launch_plan.h"
@@ -47,6 +48,14 @@ std::set<std::string>& executed() {
 }
 
 double memory_limit_bytes = HUGE_VAL;
+
+// The cost model (bench/grid_cost_model.py) runs, before each launch, a
+// fixed pseudo-random sample of its threads between two calls (0: none);
+// what they write is then undone and the launch runs whole, so that the
+// launches after it see the data they would.
+unsigned long long sample_threads = 0;
+void (*before_sample)(const char* kernel) = nullptr;
+void (*after_sample)(const char* kernel) = nullptr;
 
 constexpr size_t CANARY = 256;
 constexpr unsigned char CANARY_BYTE = 0xA5;
@@ -166,6 +175,26 @@ void dispatch(GridLaunch& launch, unsigned int max_threads, const Arrays& arrays
   }
   const auto& run = it->second.run;
   unsigned int gx = launch.grid[0], gy = launch.grid[1];
+  if (sample_threads > 0) {
+    std::vector<std::pair<Buffer*, std::vector<unsigned char>>> written;
+    for (const auto& slot : launch.buffers) {
+      if (slot.access == Access::Write) {
+        Buffer* b = arrays.of(slot.array, launch.level);
+        written.emplace_back(b, std::vector<unsigned char>(b->data(), b->data() + b->bytes));
+      }
+    }
+    std::mt19937_64 random(1);
+    unsigned long long threads_in_grid = static_cast<unsigned long long>(gx) * gy;
+    before_sample(launch.kernel.c_str());
+    for (unsigned long long k = 0; k < sample_threads; ++k) {
+      unsigned long long t = random() % threads_in_grid;
+      run(bound.data(), static_cast<unsigned int>(t % gx), static_cast<unsigned int>(t / gx));
+    }
+    after_sample(launch.kernel.c_str());
+    for (auto& [b, bytes] : written) {
+      std::copy(bytes.begin(), bytes.end(), b->data());
+    }
+  }
   unsigned int bx = launch.group[0], by = launch.group[1];
   if (order_seed == 0) {
     for (unsigned int y = 0; y < gy; ++y) {
@@ -287,13 +316,13 @@ void emu_grid_set_memory_limit(double bytes) {
   emulator::memory_limit_bytes = bytes;
 }
 
-// Plans and runs one call. Shapes have `ndim` entries: x (*batch, *spatial,
-// C), the grid (*batch, *out, dims); the tangent is the grid's shape, out
-// and the cotangent (*batch, *out, C), dx x's shape, dgrid the grid's.
-// Arrays not used by the pass may be null; `out` is the forward's or the
-// jvp's result. x and the cotangent start `x_offset` / `cotangent_offset`
-// bytes into their buffers. Returns 0, or 1 with a message in `error`;
-// `kernel` receives the launched kernels' names, joined by '+'.
+void emu_grid_sample_threads(
+    unsigned long long count, void (*before)(const char*), void (*after)(const char*)) {
+  emulator::sample_threads = count;
+  emulator::before_sample = before;
+  emulator::after_sample = after;
+}
+
 int emu_grid_run(
     int pass, int mode, int padding, int align_corners, int want_dx, int want_dgrid,
     int ndim, const int* x_shape, const int* grid_shape, const char* dtype, int elem_size,

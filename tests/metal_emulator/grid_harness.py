@@ -21,6 +21,7 @@ SOURCES = [
     HERE / "grid_emulator.cpp",
     HERE / "grid_kernels.cpp",
     ROOT / "csrc" / "metal" / "grid_launch_plan.cpp",
+    ROOT / "csrc" / "metal" / "launch_plan.cpp",
     ROOT / "csrc" / "metal" / "tap_tables.cpp",
     ROOT / "csrc" / "gather_table.cpp",
     ROOT / "csrc" / "grid_sample_params.cpp",
@@ -29,9 +30,11 @@ SOURCES = [
 ]
 DEPENDENCIES = SOURCES + [
     HERE / "grid_registry.h",
+    HERE / "grid_emulator_api.h",
     HERE / "registry.h",
     HERE / "shim" / "metal_stdlib",
     ROOT / "csrc" / "metal" / "grid_launch_plan.h",
+    ROOT / "csrc" / "metal" / "launch_plan.h",
     ROOT / "csrc" / "metal" / "tap_tables.h",
     ROOT / "csrc" / "gather_table.h",
     ROOT / "csrc" / "grid_sample_params.h",
