@@ -49,8 +49,7 @@ KERNEL_PATTERNS = ([f"void {k}<*" for k in TEMPLATE_KERNELS]
                    + [f"{k}(*" for k in PLAIN_KERNELS] + [f"_Z{len(k)}{k}P*" for k in PLAIN_KERNELS])
 # Launches that update an array in place: it is read and written.
 IN_PLACE = {"grid_sample_count": "counts", "grid_sample_fill": "counts",
-            "grid_sample_scan_top": "level", "grid_sample_scan_spread": "level",
-            "grid_sample_sort": "entries"}
+            "grid_sample_scan_top": "level", "grid_sample_scan_spread": "level"}
 INPUT_GRADIENT = {"grid_sample_clear", "grid_sample_count", "grid_sample_scan_reduce",
                   "grid_sample_scan_top", "grid_sample_scan_spread", "grid_sample_fill",
                   "grid_sample_sort", "grid_input_grad"}
@@ -107,7 +106,35 @@ def array_bytes(plan, x_shape, grid_shape, elem):
             "counts": plan["levels"][0] * 4, "entries": plan["entries"] * 8}
 
 
+def long_segment_entries(x_shape, grid, mode, padding):
+    """The taps on pixels read by more than GRID_SHORT_SEGMENT (16) taps, the
+    entries grid_sample_sort reads and writes: from the taps' indices
+    (PyTorch's unnormalisation, align_corners=False; zeros and border
+    padding), in numpy."""
+    n, h, w = x_shape[0], x_shape[1], x_shape[2]
+    reach = {"nearest": (0, 1), "bilinear": (0, 2), "bicubic": (-1, 3)}[mode]
+    axes = []
+    for d, size in ((0, w), (1, h)):
+        src = ((grid[..., d] + 1) * size - 1) / 2
+        if padding == "border" and mode != "bicubic":
+            src = np.clip(src, 0, size - 1)
+        base = np.round(src) if mode == "nearest" else np.floor(src)
+        idx = base[..., None] + np.arange(*reach)
+        if padding == "border":
+            idx = np.clip(idx, 0, size - 1)
+        axes.append(idx.reshape(n, -1, idx.shape[-1]))
+    ix, iy = axes
+    inside = (ix[:, :, None, :] >= 0) & (ix[:, :, None, :] < w) & (iy[:, :, :, None] >= 0) & (
+        iy[:, :, :, None] < h)
+    pixel = (iy[:, :, :, None] * w + ix[:, :, None, :]) + (np.arange(n) * h * w)[:, None, None, None]
+    counts = np.bincount(pixel[inside].astype(np.int64), minlength=n * h * w)
+    return int(counts[counts > 16].sum())
+
+
 def launch_bytes(launch, plan, sizes):
+    if launch["function"] == "grid_sample_sort":
+        # The counts, and the long segments' entries, read and written.
+        return sizes["counts"] + 16 * sizes["long_entries"]
     moved = 0
     for name, _ in launch["buffers"]:
         if name == "params":
@@ -145,6 +172,7 @@ def measure(driver, name, x_shape, grid, mode, padding, backward, dtype, samples
             counts.append(int(next(line.split()[1] for line in text.splitlines()
                                    if line.startswith("summary:"))))
     sizes = array_bytes(plan, x_shape, grid.shape, elem)
+    sizes["long_entries"] = long_segment_entries(x_shape, grid, mode, padding)
     launches = []
     for launch, count in zip(plan["launches"], counts):
         threads = launch["grid"][0] * launch["grid"][1] * launch["grid"][2]

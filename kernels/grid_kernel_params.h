@@ -25,8 +25,9 @@ namespace upsample {
 UPSAMPLE_CONSTANT constexpr unsigned int GRID_CHUNK_CHANNELS = 32;
 // Counts one scan thread sums or spreads.
 UPSAMPLE_CONSTANT constexpr unsigned int GRID_SCAN_BLOCK = 64;
-// Segments up to this length are sorted by insertion, longer ones by heapsort.
-UPSAMPLE_CONSTANT constexpr unsigned int GRID_INSERTION_SORT = 16;
+// Segments up to this length are sorted in the registers of the threads that
+// sum them (by insertion), longer ones in place by a heapsort launch.
+UPSAMPLE_CONSTANT constexpr unsigned int GRID_SHORT_SEGMENT = 16;
 
 struct GridKernelParams {
   GridSampleArgs args;

@@ -23,8 +23,10 @@
 //     atomic: the order within a segment is the threads' order), which
 //     leaves every count at its segment's end: segment g is
 //     [end[g - 1], end[g]).
-//  4. grid_sample_sort sorts each segment by key (keys are unique: the result does
-//     not depend on the order the fill left).
+//  4. Each segment is sorted by key (keys are unique: the result does not
+//     depend on the order the fill left): grid_sample_sort sorts the long
+//     ones in place, the thread that sums a short one (at most
+//     GRID_SHORT_SEGMENT entries, the usual case) sorts it in registers.
 //  5. grid_input_grad: a thread per (pixel, chunk of channel packets) sums
 //     weight * cotangent over its segment in key order from 0: increasing
 //     output point, then tap order, the CPU path's order. Bitwise equal to
@@ -356,21 +358,39 @@ inline void sift_down(device uint2* a, uint root, uint n) {
   }
 }
 
-// The segment a[0 .. n) by increasing key: insertion for short segments,
-// heapsort (no recursion, O(n log n)) for long ones.
-inline void sort_segment(device uint2* a, uint n) {
-  if (n <= GRID_INSERTION_SORT) {
-    for (uint i = 1u; i < n; ++i) {
-      uint2 e = a[i];
-      uint j = i;
-      while (j > 0u && a[j - 1u].x > e.x) {
-        a[j] = a[j - 1u];
-        --j;
-      }
-      a[j] = e;
+// a[0 .. n) by increasing key, by insertion: a short segment, in the
+// registers of the thread that sums it.
+inline void insertion_sort(thread uint2* a, uint n) {
+  for (uint i = 1u; i < n; ++i) {
+    uint2 e = a[i];
+    uint j = i;
+    while (j > 0u && a[j - 1u].x > e.x) {
+      a[j] = a[j - 1u];
+      --j;
     }
+    a[j] = e;
+  }
+}
+
+inline uint segment_begin(device const uint* ends, uint pixel) {
+  return pixel == 0u ? 0u : ends[pixel - 1u];
+}
+
+// A thread per pixel of the batch: a segment longer than GRID_SHORT_SEGMENT
+// sorted in place by heapsort (no recursion, O(n log n)); the short ones
+// are sorted by the threads that sum them.
+[[kernel]] void grid_sample_sort(
+    device const uint* ends [[buffer(0)]],
+    device uint2* entries [[buffer(1)]],
+    constant GridKernelParams& p [[buffer(2)]],
+    uint2 gid [[thread_position_in_grid]]) {
+  uint pixel = gid.y * p.row + gid.x;
+  uint begin = segment_begin(ends, pixel);
+  uint n = ends[pixel] - begin;
+  if (n <= GRID_SHORT_SEGMENT) {
     return;
   }
+  device uint2* a = entries + begin;
   for (uint i = n / 2u; i > 0u; --i) {
     sift_down(a, i - 1u, n);
   }
@@ -380,23 +400,23 @@ inline void sort_segment(device uint2* a, uint n) {
   }
 }
 
-inline uint segment_begin(device const uint* ends, uint pixel) {
-  return pixel == 0u ? 0u : ends[pixel - 1u];
-}
-
-// A thread per pixel of the batch: its segment sorted.
-[[kernel]] void grid_sample_sort(
-    device const uint* ends [[buffer(0)]],
-    device uint2* entries [[buffer(1)]],
-    constant GridKernelParams& p [[buffer(2)]],
-    uint2 gid [[thread_position_in_grid]]) {
-  uint pixel = gid.y * p.row + gid.x;
-  uint begin = segment_begin(ends, pixel);
-  sort_segment(entries + begin, ends[pixel] - begin);
+// sum over `n` entries in order of weight * cotangent, from 0 (P: the
+// entries in registers or in device memory).
+template <typename T, int V, typename P>
+METAL_FUNC typename GridPacket<T, V>::acc_t segment_sum(
+    P entries, uint n, device const T* cotangent, constant GridKernelParams& p, uint c) {
+  typename GridPacket<T, V>::acc_t acc(0.0f);
+  for (uint e = 0u; e < n; ++e) {
+    uint2 entry = entries[e];
+    ulong point = ulong(entry.x >> p.tap_shift);
+    acc += GridPacket<T, V>::load(cotangent + point * p.channels + c) * as_type<float>(entry.y);
+  }
+  return acc;
 }
 
 // A thread per (pixel, chunk of packets): dx = sum over its segment of
-// weight * cotangent, in key order, from 0.
+// weight * cotangent, in key order, from 0. A short segment is copied into
+// registers and sorted there.
 template <typename T, int V>
 [[kernel]] void grid_input_grad(
     device const T* cotangent [[buffer(0)]],
@@ -405,19 +425,25 @@ template <typename T, int V>
     device T* dx [[buffer(3)]],
     constant GridKernelParams& p [[buffer(4)]],
     uint2 gid [[thread_position_in_grid]]) {
-  typedef typename GridPacket<T, V>::acc_t acc_t;
   GridPlace at = place_of(p, gid);
   uint begin = segment_begin(ends, at.item);
-  uint end = ends[at.item];
+  uint n = ends[at.item] - begin;
+  device T* to = dx + ulong(at.item) * p.channels;
+  if (n <= GRID_SHORT_SEGMENT) {
+    uint2 segment[GRID_SHORT_SEGMENT];
+    for (uint e = 0u; e < n; ++e) {
+      segment[e] = entries[begin + e];
+    }
+    insertion_sort(segment, n);
+    for (uint k = at.first; k < at.end; ++k) {
+      uint c = k * V;
+      GridPacket<T, V>::store(to + c, segment_sum<T, V>(segment, n, cotangent, p, c));
+    }
+    return;
+  }
   for (uint k = at.first; k < at.end; ++k) {
     uint c = k * V;
-    acc_t acc(0.0f);
-    for (uint e = begin; e < end; ++e) {
-      uint2 entry = entries[e];
-      ulong point = ulong(entry.x >> p.tap_shift);
-      acc += GridPacket<T, V>::load(cotangent + point * p.channels + c) * as_type<float>(entry.y);
-    }
-    GridPacket<T, V>::store(dx + ulong(at.item) * p.channels + c, acc);
+    GridPacket<T, V>::store(to + c, segment_sum<T, V>(entries + begin, n, cotangent, p, c));
   }
 }
 

@@ -275,6 +275,18 @@ def test_input_gradient_is_order_independent(emulator, combo, kind):
         close(dx, rdx, mx.float32, 50 if kind == "degenerate" else 1)
 
 
+@pytest.mark.parametrize("repeats", [16, 17])
+def test_short_and_long_segments(emulator, repeats):
+    """A pixel read by 16 taps (sorted in the summing thread's registers) or
+    17 (sorted in place by grid_sample_sort), among short segments."""
+    x = random_x((1, 4, 5, 2), mx.float32)
+    grid = np.random.default_rng(5).uniform(-1, 1, (1, 3, 20, 2)).astype(np.float32)
+    grid.reshape(-1, 2)[:repeats] = (0.1, -0.3)  # nearest: one tap each
+    grid = mx.array(grid)
+    for mode in ("nearest", "bilinear"):
+        check_bitwise(emulator, x, grid, mode, "zeros", False, order_seed=repeats)
+
+
 def test_multi_level_scan(emulator):
     """6400 input pixels of a batch entry, 12800 counts: two levels above the
     counts (sums of 64, then of those), spread back down."""
