@@ -287,6 +287,15 @@ def test_short_and_long_segments(emulator, repeats):
         check_bitwise(emulator, x, grid, mode, "zeros", False, order_seed=repeats)
 
 
+def test_every_point_on_one_pixel(emulator):
+    """4096 points of a batch entry at one coordinate: four segments of 4096
+    entries (heapsort in place; one thread sums each), in every order."""
+    x = random_x((2, 4, 5, 8), mx.float32)
+    grid = mx.broadcast_to(mx.array([0.13, -0.41]), (2, 64, 64, 2))
+    check_bitwise(emulator, x, grid, "bilinear", "border", True, order_seed=1)
+    check_bitwise(emulator, x, grid, "bilinear", "border", True, order_seed=2)
+
+
 def test_multi_level_scan(emulator):
     """6400 input pixels of a batch entry, 12800 counts: two levels above the
     counts (sums of 64, then of those), spread back down."""
