@@ -46,7 +46,8 @@ PLAIN_KERNELS = ["grid_sample_clear", "grid_sample_count", "grid_sample_scan_red
 # off inside them); names the demangler cannot read stay mangled.
 KERNEL_PATTERNS = ([f"void {k}<*" for k in TEMPLATE_KERNELS]
                    + [f"_Z{len(k)}{k}I*" for k in TEMPLATE_KERNELS]
-                   + [f"{k}(*" for k in PLAIN_KERNELS] + [f"_Z{len(k)}{k}P*" for k in PLAIN_KERNELS])
+                   + [f"{k}(*" for k in PLAIN_KERNELS]
+                   + [f"_Z{len(k)}{k}P*" for k in PLAIN_KERNELS])
 # Launches that update an array in place: it is read and written.
 IN_PLACE = {"grid_sample_count": "counts", "grid_sample_fill": "counts",
             "grid_sample_scan_top": "level", "grid_sample_scan_spread": "level"}
@@ -126,7 +127,8 @@ def long_segment_entries(x_shape, grid, mode, padding):
     ix, iy = axes
     inside = (ix[:, :, None, :] >= 0) & (ix[:, :, None, :] < w) & (iy[:, :, :, None] >= 0) & (
         iy[:, :, :, None] < h)
-    pixel = (iy[:, :, :, None] * w + ix[:, :, None, :]) + (np.arange(n) * h * w)[:, None, None, None]
+    first = (np.arange(n) * h * w)[:, None, None, None]
+    pixel = iy[:, :, :, None] * w + ix[:, :, None, :] + first
     counts = np.bincount(pixel[inside].astype(np.int64), minlength=n * h * w)
     return int(counts[counts > 16].sum())
 
@@ -156,7 +158,8 @@ def measure(driver, name, x_shape, grid, mode, padding, backward, dtype, samples
         grid.tofile(grid_file)
         out = Path(tmp) / "callgrind.out"
         cmd = [
-            "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--collect-atstart=no", *(f"--toggle-collect={p}" for p in KERNEL_PATTERNS),
+            "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--collect-atstart=no",
+            *(f"--toggle-collect={p}" for p in KERNEL_PATTERNS),
             str(driver), str(2 if backward else 0), str(grid_harness.MODES[mode]),
             str(grid_harness.PADDINGS[padding]), "0", dtype, str(elem),
             ",".join(map(str, x_shape)), ",".join(map(str, grid.shape)), str(grid_file),
@@ -249,7 +252,8 @@ def markdown(rows_):
         "|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows_:
-        case = f"{r['case']} {'x'.join(map(str, r['shape']))} {r['mode']} {r['padding']} {r['dtype']}"
+        shape = "x".join(map(str, r["shape"]))
+        case = f"{r['case']} {shape} {r['mode']} {r['padding']} {r['dtype']}"
         for l in r["launches"]:
             lines.append(
                 f"| {case} | {r['pass']} | {l['kernel']} | {l['instructions_per_thread']:.0f} "

@@ -12,14 +12,14 @@
 // gradient cannot be a fixed gather; and float atomics would add in the
 // order the threads happen to run. Instead, over the pixels of the whole
 // batch:
-//  1. grid_sample_clear zeroes a count per pixel; grid_sample_count adds 1 per (point,
-//     tap) inside the input (integer atomics: the counts do not depend on
-//     the order).
-//  2. grid_sample_scan_reduce / grid_sample_scan_top / grid_sample_scan_spread turn the counts,
+//  1. grid_sample_clear zeroes a count per pixel; grid_sample_count adds 1
+//     per (point, tap) inside the input (integer atomics: the counts do not
+//     depend on the order).
+//  2. grid_sample_scan_reduce, _scan_top and _scan_spread turn the counts,
 //     in place, into each pixel's segment start (an exclusive prefix sum,
 //     GRID_SCAN_BLOCK counts per thread and level).
-//  3. grid_sample_fill writes each (point, tap)'s entry, (key, weight bits) with
-//     key = point << tap_shift | tap, at its pixel's cursor (an integer
+//  3. grid_sample_fill writes each (point, tap)'s entry, (key, weight bits)
+//     with key = point << tap_shift | tap, at its pixel's cursor (an integer
 //     atomic: the order within a segment is the threads' order), which
 //     leaves every count at its segment's end: segment g is
 //     [end[g - 1], end[g]).
@@ -32,10 +32,10 @@
 //     output point, then tap order, the CPU path's order. Bitwise equal to
 //     it, whatever the threads' order.
 // A segment holds the taps that read its pixel: a few for a smooth grid,
-// every tap of the batch when all points sample one pixel. Then that
-// pixel's sort is one thread's heapsort (O(L log L)) and its sum one
-// thread per packet over L entries: a degenerate grid serialises, as the
-// CPU path's sum for that pixel does.
+// every tap of a batch entry when all its points sample one pixel. Then
+// that pixel's sort is one thread's heapsort (O(L log L)) and its sum one
+// thread per chunk of packets over L entries: a degenerate grid
+// serialises, as the CPU path's sum for that pixel does.
 #include <metal_stdlib>
 
 #include "grid_kernel_params.h"

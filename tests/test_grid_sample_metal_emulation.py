@@ -220,7 +220,8 @@ def test_bitwise_equal_to_the_cpu_path(emulator, combo, dtype):
     # emulator's chunks of 32 and a partial one.
     for channels in (4, 37):
         x = random_x((2, *SPATIAL[dims], channels), FLOATS[dtype])
-        check_bitwise(emulator, x, random_grid(2, OUT[dims], dims, spread=1.6), mode, padding, align)
+        grid = random_grid(2, OUT[dims], dims, spread=1.6)
+        check_bitwise(emulator, x, grid, mode, padding, align)
 
 
 GRID_KINDS = {
@@ -305,7 +306,8 @@ def test_multi_level_scan(emulator):
     cot = random_x((2, 30, 30, 1), mx.float32, seed=3)
     launches, _ = emulator.plan("backward", x.shape, grid.shape, mode="bilinear")
     names = [name for name, _, _ in launches]
-    assert names.count("grid_sample_scan_reduce") == 2 and names.count("grid_sample_scan_spread") == 2
+    assert names.count("grid_sample_scan_reduce") == 2
+    assert names.count("grid_sample_scan_spread") == 2
     dx, _, _ = emulator.backward(x, grid, cot, **kw)
     dx2, _, _ = emulator.backward(x, grid, cot, order_seed=9, **kw)
     same_bits(dx2, dx)
@@ -344,7 +346,8 @@ def test_vector_loads_only_from_aligned_views(emulator, offset):
     ref, _ = emulator.forward(x, grid, **kw)
     same_bits(out, ref)
     cot = random_x(out.shape, mx.float32, seed=3)
-    dx, dgrid, names = emulator.backward(x, grid, cot, x_offset=offset, cotangent_offset=offset, **kw)
+    dx, dgrid, names = emulator.backward(
+        x, grid, cot, x_offset=offset, cotangent_offset=offset, **kw)
     assert names.endswith(f"_v{packet_width(8, (offset,))}")
     rdx, rdgrid, _ = emulator.backward(x, grid, cot, **kw)
     same_bits(dx, rdx)

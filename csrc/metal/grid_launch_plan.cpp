@@ -217,7 +217,8 @@ void plan_scan(GridPlan& plan, const std::string& call) {
   sizes.insert(sizes.end(), plan.levels.begin(), plan.levels.end());
   int top = static_cast<int>(sizes.size()) - 1;
   for (int k = 0; k < top; ++k) {
-    GridLaunch l = launch("grid_sample_scan_reduce", "grid_sample_scan_reduce", sizes[k + 1], 1, call);
+    GridLaunch l =
+        launch("grid_sample_scan_reduce", "grid_sample_scan_reduce", sizes[k + 1], 1, call);
     l.level = k;
     l.scan.count = static_cast<unsigned int>(sizes[k]);
     add(plan, l);
@@ -227,7 +228,8 @@ void plan_scan(GridPlan& plan, const std::string& call) {
   t.scan.count = static_cast<unsigned int>(sizes[top]);
   add(plan, t);
   for (int k = top - 1; k >= 0; --k) {
-    GridLaunch l = launch("grid_sample_scan_spread", "grid_sample_scan_spread", sizes[k + 1], 1, call);
+    GridLaunch l =
+        launch("grid_sample_scan_spread", "grid_sample_scan_spread", sizes[k + 1], 1, call);
     l.level = k;
     l.scan.count = static_cast<unsigned int>(sizes[k]);
     add(plan, l);
@@ -241,7 +243,8 @@ const std::vector<std::pair<std::string, std::vector<GridSlot>>>& grid_kernel_bu
   static const std::vector<std::pair<std::string, std::vector<GridSlot>>> table = {
       {"grid_forward", {{A::X, R}, {A::Grid, R}, {A::Out, W}, {A::Params, B}}},
       {"grid_tangent", {{A::X, R}, {A::Grid, R}, {A::Tangent, R}, {A::Out, W}, {A::Params, B}}},
-      {"grid_grid_grad", {{A::X, R}, {A::Grid, R}, {A::Cotangent, R}, {A::Dgrid, W}, {A::Params, B}}},
+      {"grid_grid_grad",
+       {{A::X, R}, {A::Grid, R}, {A::Cotangent, R}, {A::Dgrid, W}, {A::Params, B}}},
       {"grid_sample_clear", {{A::Counts, W}, {A::Params, B}}},
       {"grid_sample_count", {{A::Grid, R}, {A::Counts, W}, {A::Params, B}}},
       {"grid_sample_scan_reduce", {{A::Level, R}, {A::UpperLevel, W}, {A::ScanParams, B}}},

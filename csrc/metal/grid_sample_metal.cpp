@@ -183,7 +183,8 @@ void grid_sample_backward(
     mx::array* dgrid,
     const GridSampleParams& p,
     mx::Stream s) {
-  GridPlan plan = plan_grid_backward(call_of(x, grid, p, &cotangent), dx != nullptr, dgrid != nullptr);
+  GridPlan plan =
+      plan_grid_backward(call_of(x, grid, p, &cotangent), dx != nullptr, dgrid != nullptr);
   for (mx::array* a : {dx, dgrid}) {
     if (a != nullptr) {
       a->set_data(mx::allocator::malloc(a->nbytes()));

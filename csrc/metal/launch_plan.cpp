@@ -320,7 +320,10 @@ void fit_threadgroup(Launch& launch, unsigned int max_threads_per_group) {
   fit_group(launch.grid, launch.group, max_threads_per_group);
 }
 
-void fit_group(const unsigned int grid[3], unsigned int group[3], unsigned int max_threads_per_group) {
+void fit_group(
+    const unsigned int grid[3],
+    unsigned int group[3],
+    unsigned int max_threads_per_group) {
   if (max_threads_per_group == 0) {
     throw std::invalid_argument("[upsample] the Metal kernel allows no threads");
   }

@@ -13,7 +13,9 @@ stay constant, program-scope and static variables only in constant memory.
  pass 1  constant memory as read-only device memory: must compile with no
          diagnostic at all; its JSON AST gives the call graph (recursion is
          an error) and each kernel's [[buffer(N)]] arguments, which must
-         match what csrc/metal/upsample_metal.cpp binds.
+         match what csrc/metal/upsample_metal.cpp binds (upsample.metal)
+         or the kernel function's slots in csrc/metal/grid_launch_plan.cpp,
+         which grid_sample_metal.cpp binds in order (grid_sample.metal).
  pass 2  constant memory as __constant: clang cannot copy a struct out of
          __constant, which Metal does for trivially copyable types, so that
          diagnostic alone is accepted (for trivially copyable types only).
@@ -38,7 +40,10 @@ HOST = ROOT / "csrc" / "metal" / "upsample_metal.cpp"
 # kernel function's slots, listed per function in the launch plan.
 GRID_HOST = ROOT / "csrc" / "metal" / "grid_sample_metal.cpp"
 GRID_PLAN = ROOT / "csrc" / "metal" / "grid_launch_plan.cpp"
-SLOT_ROLES = {"Read": "input_array", "Write": "output_array", "Bytes": "bytes"}
+# The table's access names (grid_launch_plan.cpp: R = Access::Read, ...) as
+# the host's calls.
+SLOT_ROLES = {"R": ("Read", "input_array"), "W": ("Write", "output_array"),
+              "B": ("Bytes", "bytes")}
 FUNCTION_KINDS = {"FunctionDecl", "CXXMethodDecl", "CXXConstructorDecl",
                   "CXXDestructorDecl", "CXXConversionDecl"}
 NO_FP64 = "-cl_khr_fp64,-__opencl_c_fp64,+cl_khr_fp16"
@@ -249,11 +254,14 @@ def grid_bindings() -> dict:
     body = re.search(r"grid_kernel_buffers\(\) \{(.*?)\n\}", text, re.S)
     if body is None:
         raise CheckFailed(f"{GRID_PLAN.relative_to(ROOT)}: no grid_kernel_buffers() table")
+    for short, (access, _) in SLOT_ROLES.items():
+        if f"constexpr Access {short} = Access::{access};" not in text:
+            raise CheckFailed(f"{GRID_PLAN.relative_to(ROOT)}: no {short} = Access::{access}")
     table = {}
-    for name, slots in re.findall(r'\{"(\w+)",\s*\{((?:\s*\{A::\w+, [RWB]\},?)+)\s*\}\}', body.group(1)):
+    entry = r'\{"(\w+)",\s*\{((?:\s*\{A::\w+, [RWB]\},?)+)\s*\}\}'
+    for name, slots in re.findall(entry, body.group(1)):
         accesses = re.findall(r"\{A::\w+, ([RWB])\}", slots)
-        table[name] = {i: {SLOT_ROLES[{"R": "Read", "W": "Write", "B": "Bytes"}[a]]}
-                       for i, a in enumerate(accesses)}
+        table[name] = {i: {SLOT_ROLES[a][1]} for i, a in enumerate(accesses)}
     if not table:
         raise CheckFailed(f"{GRID_PLAN.relative_to(ROOT)}: cannot read grid_kernel_buffers()")
     return table
