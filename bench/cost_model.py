@@ -106,6 +106,27 @@ def output_shape(family, mode, antialias, shape, scale):
     return tuple(y.shape)
 
 
+def run_callgrind(patterns, command):
+    """Runs a driver `command` under callgrind, collecting inside the functions
+    `patterns` names; returns the plan it prints first (JSON) and the
+    instructions of each of its launches (one dump per launch, in launch
+    order: callgrind.out.1, .2, ...)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+               "--collect-atstart=no", *(f"--toggle-collect={p}" for p in patterns), *command]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
+        plan = json.loads(done.stdout.splitlines()[0])
+        counts = []
+        for k in range(1, len(plan["launches"]) + 1):
+            text = Path(f"{out}.{k}").read_text()
+            counts.append(int(next(line.split()[1] for line in text.splitlines()
+                                   if line.startswith("summary:"))))
+    return plan, counts
+
+
 def measure(driver, method, shape, scale, backward, dtype, samples):
     """Runs one pass under callgrind; returns its launches with their counts."""
     family, mode, antialias, _ = METHODS[method]
@@ -114,26 +135,12 @@ def measure(driver, method, shape, scale, backward, dtype, samples):
     dims = len(shape) - 2
     elem = {"float32": 4, "float16": 2, "bfloat16": 2}[dtype]
     scales = [scale] * dims
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "callgrind.out"
-        cmd = [
-            "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-            *(f"--toggle-collect={p}" for p in KERNEL_PATTERNS), str(driver),
-            *map(str, harness.enum_values(family, method)), "0", "0",
-            str(int(backward)), dtype, str(elem), ",".join(map(str, src)),
-            ",".join(map(str, dst)), ",".join(map(str, scales)), ",".join(["0"] * dims),
-            str(samples),
-        ]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
-        plan = json.loads(done.stdout.splitlines()[0])
-        # One dump per launch, in launch order: callgrind.out.1, .2, ...
-        counts = []
-        for k in range(1, len(plan["launches"]) + 1):
-            text = Path(f"{out}.{k}").read_text()
-            counts.append(int(next(line.split()[1] for line in text.splitlines()
-                                   if line.startswith("summary:"))))
+    plan, counts = run_callgrind(KERNEL_PATTERNS, [
+        str(driver), *map(str, harness.enum_values(family, method)), "0", "0",
+        str(int(backward)), dtype, str(elem), ",".join(map(str, src)),
+        ",".join(map(str, dst)), ",".join(map(str, scales)), ",".join(["0"] * dims),
+        str(samples),
+    ])
     launches = []
     for launch, count in zip(plan["launches"], counts):
         threads = launch["grid"][0] * launch["grid"][1] * launch["grid"][2]

@@ -25,7 +25,6 @@ adds a conversion pass. It leaves out what atomics cost beyond their bytes
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -34,7 +33,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tests")]
-from cost_model import BYTES_PER_SECOND, INSTRUCTIONS_PER_SECOND, build_driver, fmt  # noqa: E402
+from cost_model import (  # noqa: E402
+    BYTES_PER_SECOND, INSTRUCTIONS_PER_SECOND, build_driver, fmt, run_callgrind)
 from metal_emulator import grid_harness  # noqa: E402
 
 DRIVER = ROOT / "bench" / "grid_cost_model_driver.cpp"
@@ -156,24 +156,12 @@ def measure(driver, name, x_shape, grid, mode, padding, backward, dtype, samples
     with tempfile.TemporaryDirectory() as tmp:
         grid_file = Path(tmp) / "grid.f32"
         grid.tofile(grid_file)
-        out = Path(tmp) / "callgrind.out"
-        cmd = [
-            "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--collect-atstart=no",
-            *(f"--toggle-collect={p}" for p in KERNEL_PATTERNS),
+        plan, counts = run_callgrind(KERNEL_PATTERNS, [
             str(driver), str(2 if backward else 0), str(grid_harness.MODES[mode]),
             str(grid_harness.PADDINGS[padding]), "0", dtype, str(elem),
             ",".join(map(str, x_shape)), ",".join(map(str, grid.shape)), str(grid_file),
             str(samples),
-        ]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
-        plan = json.loads(done.stdout.splitlines()[0])
-        counts = []
-        for k in range(1, len(plan["launches"]) + 1):
-            text = Path(f"{out}.{k}").read_text()
-            counts.append(int(next(line.split()[1] for line in text.splitlines()
-                                   if line.startswith("summary:"))))
+        ])
     sizes = array_bytes(plan, x_shape, grid.shape, elem)
     sizes["long_entries"] = long_segment_entries(x_shape, grid, mode, padding)
     launches = []
