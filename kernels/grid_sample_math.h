@@ -9,25 +9,25 @@
 // source coordinate (grid_source), and that coordinate the axis's taps: one
 // (nearest), two (linear) or four (cubic) input indices with their weights
 // and the weights' derivatives (grid_axis_taps). A point's taps are the
-// products of its axes' taps (grid_taps), enumerated z, y, x with x fastest.
+// products of its axes' taps (grid_tap), enumerated z, y, x with x fastest.
 //
 // Note [grid_sample order of operations]
 // Every backend computes, per output point and channel, in this order, so
 // that the CPU path and the Metal kernels agree bit for bit:
 //  - forward: out = sum over taps of value * weight, from the first product,
-//    in tap order (grid_taps); a tap outside the input reads 0.
+//    in tap order (grid_tap); a tap outside the input reads 0.
 //  - gradient of x: each input element sums weight * cotangent over the
 //    output points that read it, in increasing output index, and within one
 //    point in tap order, from 0 (a tap outside the input adds nothing). No
 //    float atomics: the order is fixed, whatever the thread count.
 //  - gradient of the grid along axis a: per channel c the tap sum of
-//    value * dweight[a] (grid_dtaps), times the cotangent; the channels
+//    value * dweight[a] (grid_tap along a), times the cotangent; the channels
 //    summed into GRID_PARTIALS partial sums (channel c into partial
 //    c % GRID_PARTIALS, in increasing c, each from 0), then the partials
 //    folded pairwise (grid_fold_partials), times the axis's multiplier
 //    (GridAxisTaps::grad). Nearest: 0, written without reading anything
 //    (as PyTorch; 0 * inf would be NaN).
-//  - jvp in the grid: the forward's sum with the weights of grid_tangent_taps.
+//  - jvp in the grid: the forward's sum with the weights of grid_tangent_tap.
 //
 // Note [grid_sample PyTorch's 2-D and 3-D kernels]
 // PyTorch's CPU kernels differ in 2-D (vectorised) and 3-D (scalar code) where
@@ -46,6 +46,11 @@
 #pragma once
 
 #include "upsample_math.h"
+
+// Every function here is forced inline: they pass small structs by value,
+// which only inlining turns into registers (a call would copy a GridPoint,
+// 168 bytes, for every tap).
+#define GRID_INLINE inline __attribute__((always_inline))
 
 namespace upsample {
 
@@ -83,7 +88,7 @@ struct GridSampleArgs {
   GridAxis axis[GRID_MAX_DIMS]; // x (the last spatial axis), y, z
 };
 
-inline GridAxis grid_axis(int size, int align_corners, int dims) {
+GRID_INLINE GridAxis grid_axis(int size, int align_corners, int dims) {
   GridAxis a;
   a.size = size;
   a.max_val = float(size - 1);
@@ -105,7 +110,7 @@ inline GridAxis grid_axis(int size, int align_corners, int dims) {
   return a;
 }
 
-inline float trunc_f(float x) {
+GRID_INLINE float trunc_f(float x) {
 #ifdef __METAL_VERSION__
   return metal::trunc(x);
 #else
@@ -113,7 +118,7 @@ inline float trunc_f(float x) {
 #endif
 }
 
-inline float fmod_f(float x, float y) {
+GRID_INLINE float fmod_f(float x, float y) {
 #ifdef __METAL_VERSION__
   return metal::fmod(x, y);
 #else
@@ -121,18 +126,18 @@ inline float fmod_f(float x, float y) {
 #endif
 }
 
-inline bool is_nan_f(float x) {
+GRID_INLINE bool is_nan_f(float x) {
   return !(x == x);
 }
 
 // The integer of a whole-valued float, or INT_MIN (outside every axis)
 // where it has none: NaN, infinities and |x| >= 2^31 (what x86's conversion
 // gives, which PyTorch's kernels rely on).
-inline int grid_index(float x) {
+GRID_INLINE int grid_index(float x) {
   return (x > -2147483648.0f && x < 2147483648.0f) ? int(x) : (-2147483647 - 1);
 }
 
-inline bool grid_inside(int i, int size) {
+GRID_INLINE bool grid_inside(int i, int size) {
   return i > -1 && i < size;
 }
 
@@ -144,7 +149,7 @@ struct GridCoord {
 
 // Clipped to [0, size - 1]; the derivative is 1 strictly inside, 0 on and
 // past the borders (PyTorch: "borders are considered out of bounds").
-inline GridCoord grid_clip(GridAxis a, float x) {
+GRID_INLINE GridCoord grid_clip(GridAxis a, float x) {
   GridCoord c;
   if (is_nan_f(x)) {
     c.x = a.scalar_rules ? a.max_val : 0.0f;
@@ -159,7 +164,7 @@ inline GridCoord grid_clip(GridAxis a, float x) {
 // Reflected into [low, low + twice_span / 2]: in 2-D by PyTorch's vectorised
 // formula (folds of twice the span by truncation, then one more flip where
 // needed), in 3-D by its scalar one (fmod by the span, flipped on odd folds).
-inline GridCoord grid_reflect(GridAxis a, float x) {
+GRID_INLINE GridCoord grid_reflect(GridAxis a, float x) {
   GridCoord c;
   if (a.reflect_empty) {
     c.x = 0.0f;
@@ -190,7 +195,7 @@ inline GridCoord grid_reflect(GridAxis a, float x) {
 
 // Padding applied to a coordinate already in pixels (PyTorch's
 // compute_coordinates): the identity for zeros.
-inline GridCoord grid_pad(GridAxis a, Padding padding, float x) {
+GRID_INLINE GridCoord grid_pad(GridAxis a, Padding padding, float x) {
   GridCoord c;
   c.x = x;
   c.grad = 1.0f;
@@ -205,7 +210,7 @@ inline GridCoord grid_pad(GridAxis a, Padding padding, float x) {
   return c;
 }
 
-inline float grid_unnormalize(GridAxis a, float g) {
+GRID_INLINE float grid_unnormalize(GridAxis a, float g) {
   if (a.scalar_rules) {
     float size = float(a.size);
     return a.align_corners ? ((g + 1.0f) / 2.0f) * (size - 1.0f)
@@ -215,7 +220,7 @@ inline float grid_unnormalize(GridAxis a, float g) {
 }
 
 // The source coordinate of grid value g (nearest and linear) and d src / d g.
-inline GridCoord grid_source(GridAxis a, Padding padding, float g) {
+GRID_INLINE GridCoord grid_source(GridAxis a, Padding padding, float g) {
   GridCoord c = grid_pad(a, padding, grid_unnormalize(a, g));
   c.grad = c.grad * a.scale;
   return c;
@@ -232,7 +237,7 @@ struct GridAxisTaps {
   float grad;
 };
 
-inline GridAxisTaps grid_nearest_taps(GridAxis a, Padding padding, float g) {
+GRID_INLINE GridAxisTaps grid_nearest_taps(GridAxis a, Padding padding, float g) {
   GridAxisTaps t;
   // Round half to even, as PyTorch's kernels round.
   t.index[0] = grid_index(round_even_f(grid_source(a, padding, g).x));
@@ -243,7 +248,7 @@ inline GridAxisTaps grid_nearest_taps(GridAxis a, Padding padding, float g) {
   return t;
 }
 
-inline GridAxisTaps grid_linear_taps(GridAxis a, Padding padding, float g) {
+GRID_INLINE GridAxisTaps grid_linear_taps(GridAxis a, Padding padding, float g) {
   GridCoord c = grid_source(a, padding, g);
   float fl = floor_f(c.x);
   float frac = c.x - fl;
@@ -265,7 +270,7 @@ inline GridAxisTaps grid_linear_taps(GridAxis a, Padding padding, float g) {
 // grid_sample (it writes the derivatives' negatives; a negation is exact).
 // Its cubic mode pads each tap, not the coordinate, and its grid gradient
 // ignores the padding: the multiplier is the scale alone.
-inline GridAxisTaps grid_cubic_taps(GridAxis a, Padding padding, float g) {
+GRID_INLINE GridAxisTaps grid_cubic_taps(GridAxis a, Padding padding, float g) {
   float x = grid_unnormalize(a, g);
   float fl = floor_f(x);
   float t = x - fl;
@@ -292,7 +297,7 @@ inline GridAxisTaps grid_cubic_taps(GridAxis a, Padding padding, float g) {
 }
 
 // Grid value g along axis `d` (0: x, 1: y, 2: z) of a point.
-inline GridAxisTaps grid_axis_taps(GridSampleArgs p, int d, float g) {
+GRID_INLINE GridAxisTaps grid_axis_taps(GridSampleArgs p, int d, float g) {
   GridAxis a = p.axis[d];
   if (p.mode == MODE_NEAREST) {
     return grid_nearest_taps(a, p.padding, g);
@@ -303,7 +308,7 @@ inline GridAxisTaps grid_axis_taps(GridSampleArgs p, int d, float g) {
 }
 
 // The one tap of a 2-D point's missing z axis.
-inline GridAxisTaps grid_unit_taps() {
+GRID_INLINE GridAxisTaps grid_unit_taps() {
   GridAxisTaps t;
   t.index[0] = 0;
   t.weight[0] = 1.0f;
@@ -313,52 +318,12 @@ inline GridAxisTaps grid_unit_taps() {
   return t;
 }
 
-// A point's taps, z, y, x with x fastest: the input pixel (row-major over
-// the spatial axes, -1 when outside on any axis) and a product of the axes'
-// weights, (x * y) * z (0 outside in 3-D). With `along` = 0, 1 or 2 the weight of that axis is
-// replaced by its derivative (the tap weights of d out / d src[along]); -1
-// gives the weights themselves.
-struct GridTaps {
-  int count;
-  int pixel[GRID_MAX_TAPS];
-  float weight[GRID_MAX_TAPS];
-};
-
-inline GridTaps grid_tap_products(
-    GridSampleArgs p,
-    GridAxisTaps x,
-    GridAxisTaps y,
-    GridAxisTaps z,
-    int along) {
-  GridTaps taps;
-  int n = 0;
-  for (int kz = 0; kz < z.count; ++kz) {
-    float wz = along == 2 ? z.dweight[kz] : z.weight[kz];
-    bool in_z = p.dims < 3 || grid_inside(z.index[kz], p.axis[2].size);
-    for (int ky = 0; ky < y.count; ++ky) {
-      float wy = along == 1 ? y.dweight[ky] : y.weight[ky];
-      bool in_y = in_z && grid_inside(y.index[ky], p.axis[1].size);
-      for (int kx = 0; kx < x.count; ++kx) {
-        float wx = along == 0 ? x.dweight[kx] : x.weight[kx];
-        bool inside = in_y && grid_inside(x.index[kx], p.axis[0].size);
-        taps.pixel[n] = inside
-            ? (z.index[kz] * p.axis[1].size + y.index[ky]) * p.axis[0].size + x.index[kx]
-            : -1;
-        taps.weight[n] = (!inside && p.dims == 3) ? 0.0f : (wx * wy) * wz;
-        ++n;
-      }
-    }
-  }
-  taps.count = n;
-  return taps;
-}
-
 // The taps of the point at grid values (gx, gy[, gz]) (gz unused in 2-D).
 struct GridPoint {
   GridAxisTaps axis[GRID_MAX_DIMS];
 };
 
-inline GridPoint grid_point(GridSampleArgs p, float gx, float gy, float gz) {
+GRID_INLINE GridPoint grid_point(GridSampleArgs p, float gx, float gy, float gz) {
   GridPoint pt;
   pt.axis[0] = grid_axis_taps(p, 0, gx);
   pt.axis[1] = grid_axis_taps(p, 1, gy);
@@ -366,26 +331,77 @@ inline GridPoint grid_point(GridSampleArgs p, float gx, float gy, float gz) {
   return pt;
 }
 
-inline GridTaps grid_taps(GridSampleArgs p, GridPoint pt) {
-  return grid_tap_products(p, pt.axis[0], pt.axis[1], pt.axis[2], -1);
+GRID_INLINE int grid_tap_count(GridPoint pt) {
+  return pt.axis[0].count * pt.axis[1].count * pt.axis[2].count;
 }
 
-inline GridTaps grid_dtaps(GridSampleArgs p, GridPoint pt, int along) {
-  return grid_tap_products(p, pt.axis[0], pt.axis[1], pt.axis[2], along);
+// Tap k of a point, z, y, x with x fastest: the input pixel (row-major over
+// the spatial axes, -1 when outside on any axis) and a product of the axes'
+// weights, (x * y) * z (0 outside in 3-D). With `along` = 0, 1 or 2 the
+// weight of that axis is replaced by its derivative (the tap weights of
+// d out / d src[along]); -1 gives the weights themselves.
+struct GridTap {
+  int pixel;
+  float weight;
+};
+
+GRID_INLINE GridTap grid_tap(GridSampleArgs p, GridPoint pt, int k, int along) {
+  int nx = pt.axis[0].count;
+  int kx = k % nx;
+  int ky = (k / nx) % pt.axis[1].count;
+  int kz = k / (nx * pt.axis[1].count);
+  int ix = pt.axis[0].index[kx];
+  int iy = pt.axis[1].index[ky];
+  int iz = pt.axis[2].index[kz];
+  float wx = along == 0 ? pt.axis[0].dweight[kx] : pt.axis[0].weight[kx];
+  float wy = along == 1 ? pt.axis[1].dweight[ky] : pt.axis[1].weight[ky];
+  float wz = along == 2 ? pt.axis[2].dweight[kz] : pt.axis[2].weight[kz];
+  bool inside = grid_inside(ix, p.axis[0].size) && grid_inside(iy, p.axis[1].size) &&
+      (p.dims < 3 || grid_inside(iz, p.axis[2].size));
+  GridTap t;
+  t.pixel = inside ? (iz * p.axis[1].size + iy) * p.axis[0].size + ix : -1;
+  t.weight = (!inside && p.dims == 3) ? 0.0f : (wx * wy) * wz;
+  return t;
 }
 
-// The jvp's weights for grid tangents (tx, ty[, tz]): per tap
-// sum over axes of dweight[a] * (grad[a] * t[a]), x first.
-inline GridTaps grid_tangent_taps(GridSampleArgs p, GridPoint pt, float tx, float ty, float tz) {
-  GridTaps taps = grid_dtaps(p, pt, 0);
-  float sx = pt.axis[0].grad * tx;
-  float sy = pt.axis[1].grad * ty;
-  float sz = pt.axis[2].grad * tz;
-  GridTaps dy = grid_dtaps(p, pt, 1);
-  GridTaps dz = grid_dtaps(p, pt, 2);
+// The jvp's weight of tap k for grid tangents (tx, ty[, tz]): the sum over
+// axes of the derivative's weight times grad[a] * t[a], x first.
+GRID_INLINE GridTap grid_tangent_tap(GridSampleArgs p, GridPoint pt, int k, float tx, float ty, float tz) {
+  GridTap t = grid_tap(p, pt, k, 0);
+  float w = t.weight * (pt.axis[0].grad * tx) + grid_tap(p, pt, k, 1).weight * (pt.axis[1].grad * ty);
+  t.weight = p.dims == 3 ? w + grid_tap(p, pt, k, 2).weight * (pt.axis[2].grad * tz) : w;
+  return t;
+}
+
+// All taps of a point at once (grid_tap for k in [0, count)).
+struct GridTaps {
+  int count;
+  int pixel[GRID_MAX_TAPS];
+  float weight[GRID_MAX_TAPS];
+};
+
+GRID_INLINE GridTaps grid_dtaps(GridSampleArgs p, GridPoint pt, int along) {
+  GridTaps taps;
+  taps.count = grid_tap_count(pt);
   for (int k = 0; k < taps.count; ++k) {
-    float w = taps.weight[k] * sx + dy.weight[k] * sy;
-    taps.weight[k] = p.dims == 3 ? w + dz.weight[k] * sz : w;
+    GridTap t = grid_tap(p, pt, k, along);
+    taps.pixel[k] = t.pixel;
+    taps.weight[k] = t.weight;
+  }
+  return taps;
+}
+
+GRID_INLINE GridTaps grid_taps(GridSampleArgs p, GridPoint pt) {
+  return grid_dtaps(p, pt, -1);
+}
+
+GRID_INLINE GridTaps grid_tangent_taps(GridSampleArgs p, GridPoint pt, float tx, float ty, float tz) {
+  GridTaps taps;
+  taps.count = grid_tap_count(pt);
+  for (int k = 0; k < taps.count; ++k) {
+    GridTap t = grid_tangent_tap(p, pt, k, tx, ty, tz);
+    taps.pixel[k] = t.pixel;
+    taps.weight[k] = t.weight;
   }
   return taps;
 }
@@ -396,7 +412,7 @@ struct GridPartials {
   float sum[GRID_PARTIALS];
 };
 
-inline float grid_fold_partials(GridPartials s) {
+GRID_INLINE float grid_fold_partials(GridPartials s) {
   for (int w = GRID_PARTIALS / 2; w > 0; w /= 2) {
     for (int l = 0; l < w; ++l) {
       s.sum[l] = s.sum[l] + s.sum[l + w];

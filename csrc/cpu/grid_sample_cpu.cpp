@@ -124,7 +124,7 @@ void run_sample(
   }
   upsample::GridSampleArgs args = grid_sample_args(p, spatial_of(x, dims));
   GridShape shape = shape_of(x, grid, dims);
-  GridKernels kernels = UPSAMPLE_ISA_KERNEL(grid_kernels)(x.dtype());
+  GridKernels kernels = UPSAMPLE_ISA_KERNEL(grid_kernels)(x.dtype(), args);
   auto& encoder = mx::cpu::get_command_encoder(s);
   encoder.set_input_array(x);
   encoder.set_input_array(grid);
@@ -200,7 +200,7 @@ void grid_sample_backward(
   }
   upsample::GridSampleArgs args = grid_sample_args(p, spatial_of(x, dims));
   GridShape shape = shape_of(x, grid, dims);
-  GridKernels kernels = UPSAMPLE_ISA_KERNEL(grid_kernels)(x.dtype());
+  GridKernels kernels = UPSAMPLE_ISA_KERNEL(grid_kernels)(x.dtype(), args);
   auto& encoder = mx::cpu::get_command_encoder(s);
   encoder.set_input_array(cotangent);
   encoder.set_input_array(x);
