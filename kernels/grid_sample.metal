@@ -12,13 +12,13 @@
 // gradient cannot be a fixed gather; and float atomics would add in the
 // order the threads happen to run. Instead, over the pixels of the whole
 // batch:
-//  1. grid_sample_clear zeroes a count per pixel; grid_sample_count adds 1
-//     per (point, tap) inside the input (integer atomics: the counts do not
+//  1. grid_sample_clear zeroes a count per pixel; grid_count adds 1 per
+//     (point, tap) inside the input (integer atomics: the counts do not
 //     depend on the order).
 //  2. grid_sample_scan_reduce, _scan_top and _scan_spread turn the counts,
 //     in place, into each pixel's segment start (an exclusive prefix sum,
 //     GRID_SCAN_BLOCK counts per thread and level).
-//  3. grid_sample_fill writes each (point, tap)'s entry, (key, weight bits)
+//  3. grid_fill writes each (point, tap)'s entry, (key, weight bits)
 //     with key = point << tap_shift | tap, at its pixel's cursor (an integer
 //     atomic: the order within a segment is the threads' order), which
 //     leaves every count at its segment's end: segment g is
@@ -86,11 +86,49 @@ struct GridPacket<T, 3> {
   }
 };
 
+// The kernels that compute taps are instantiated per spatial dims and mode
+// (DIMS, MODE): with both fixed, the math header's branches fold once it is
+// inlined and a point's taps are a compile-time count, so that the loops
+// over them unroll and the taps stay in registers (an array indexed at run
+// time would live in thread memory).
+constexpr int taps_per_point(int dims, int mode) {
+  return mode == MODE_NEAREST ? 1 : mode == MODE_LINEAR ? (dims == 3 ? 8 : 4) : 16;
+}
+
+// The call's parameter block with dims and mode fixed.
+template <int DIMS, int MODE>
+inline GridSampleArgs fixed_args(constant GridKernelParams& p) {
+  GridSampleArgs a = p.args;
+  a.dims = DIMS;
+  a.mode = Mode(MODE);
+  return a;
+}
+
 // The taps of grid point q (global over the batch).
-inline GridPoint point_at(constant GridKernelParams& p, device const float* grid, uint q) {
-  int dims = p.args.dims;
-  device const float* g = grid + ulong(q) * dims;
-  return grid_point(p.args, g[0], g[1], dims == 3 ? g[2] : 0.0f);
+template <int DIMS>
+inline GridPoint point_at(thread const GridSampleArgs& a, device const float* grid, uint q) {
+  device const float* g = grid + ulong(q) * DIMS;
+  return grid_point(a, g[0], g[1], DIMS == 3 ? g[2] : 0.0f);
+}
+
+// A point's K taps: input pixel (-1 outside) and weight.
+template <int K>
+struct PointTaps {
+  int pixel[K];
+  float weight[K];
+};
+
+// Its taps (`along` -1) or their derivatives along axis `along`.
+template <int DIMS, int MODE>
+METAL_FUNC PointTaps<taps_per_point(DIMS, MODE)> point_taps(
+    thread const GridSampleArgs& a, thread const GridPoint& pt, int along) {
+  PointTaps<taps_per_point(DIMS, MODE)> taps;
+  for (int k = 0; k < taps_per_point(DIMS, MODE); ++k) {
+    GridTap t = grid_tap(a, pt, k, along);
+    taps.pixel[k] = t.pixel;
+    taps.weight[k] = t.weight;
+  }
+  return taps;
 }
 
 // A thread's place on a grid whose x is (position, chunk).
@@ -117,12 +155,12 @@ inline uint batch_pixels(constant GridKernelParams& p, uint q) {
 
 // sum over taps of value * weight from the first product, a tap outside
 // reading 0; `base` is the batch entry's first pixel, channel included.
-template <typename T, int V>
+template <typename T, int V, int K>
 METAL_FUNC typename GridPacket<T, V>::acc_t tap_sum(
-    device const T* base, thread const GridTaps& taps, uint channels) {
+    device const T* base, thread const PointTaps<K>& taps, uint channels) {
   typedef typename GridPacket<T, V>::acc_t acc_t;
   acc_t acc(0.0f);
-  for (int k = 0; k < taps.count; ++k) {
+  for (int k = 0; k < K; ++k) {
     int pixel = taps.pixel[k];
     acc_t v = pixel >= 0 ? GridPacket<T, V>::load(base + ulong(pixel) * channels) : acc_t(0.0f);
     if (k == 0) {
@@ -136,22 +174,22 @@ METAL_FUNC typename GridPacket<T, V>::acc_t tap_sum(
 
 // out = sum over taps of x * w with the taps' weights (forward) or the
 // tangent's (jvp in the grid), for the packets of one thread.
-template <typename T, int V>
+template <typename T, int V, int K>
 METAL_FUNC void write_tap_sums(
     device const T* x,
     device T* out,
     constant GridKernelParams& p,
     GridPlace at,
-    thread const GridTaps& taps) {
+    thread const PointTaps<K>& taps) {
   device const T* base = x + ulong(batch_pixels(p, at.item)) * p.channels;
   device T* to = out + ulong(at.item) * p.channels;
   for (uint k = at.first; k < at.end; ++k) {
     uint c = k * V;
-    GridPacket<T, V>::store(to + c, tap_sum<T, V>(base + c, taps, p.channels));
+    GridPacket<T, V>::store(to + c, tap_sum<T, V, K>(base + c, taps, p.channels));
   }
 }
 
-template <typename T, int V>
+template <typename T, int V, int DIMS, int MODE>
 [[kernel]] void grid_forward(
     device const T* x [[buffer(0)]],
     device const float* grid [[buffer(1)]],
@@ -159,11 +197,13 @@ template <typename T, int V>
     constant GridKernelParams& p [[buffer(3)]],
     uint2 gid [[thread_position_in_grid]]) {
   GridPlace at = place_of(p, gid);
-  GridTaps taps = grid_taps(p.args, point_at(p, grid, at.item));
+  GridSampleArgs a = fixed_args<DIMS, MODE>(p);
+  GridPoint pt = point_at<DIMS>(a, grid, at.item);
+  PointTaps<taps_per_point(DIMS, MODE)> taps = point_taps<DIMS, MODE>(a, pt, -1);
   write_tap_sums<T, V>(x, out, p, at, taps);
 }
 
-template <typename T, int V>
+template <typename T, int V, int DIMS, int MODE>
 [[kernel]] void grid_tangent(
     device const T* x [[buffer(0)]],
     device const float* grid [[buffer(1)]],
@@ -172,10 +212,16 @@ template <typename T, int V>
     constant GridKernelParams& p [[buffer(4)]],
     uint2 gid [[thread_position_in_grid]]) {
   GridPlace at = place_of(p, gid);
-  int dims = p.args.dims;
-  device const float* t = tangent + ulong(at.item) * dims;
-  GridTaps taps = grid_tangent_taps(
-      p.args, point_at(p, grid, at.item), t[0], t[1], dims == 3 ? t[2] : 0.0f);
+  GridSampleArgs a = fixed_args<DIMS, MODE>(p);
+  GridPoint pt = point_at<DIMS>(a, grid, at.item);
+  device const float* t = tangent + ulong(at.item) * DIMS;
+  float tz = DIMS == 3 ? t[2] : 0.0f;
+  PointTaps<taps_per_point(DIMS, MODE)> taps;
+  for (int k = 0; k < taps_per_point(DIMS, MODE); ++k) {
+    GridTap tap = grid_tangent_tap(a, pt, k, t[0], t[1], tz);
+    taps.pixel[k] = tap.pixel;
+    taps.weight[k] = tap.weight;
+  }
   write_tap_sums<T, V>(x, out, p, at, taps);
 }
 
@@ -198,9 +244,9 @@ struct GridGradPartials<1> {
   }
 };
 
-// d out / d grid of one point: a thread per point, every channel, V at a
-// time (V divides 32). Nearest: 0, written without reading anything.
-template <typename T, int V>
+// d out / d grid of one point (linear and cubic): a thread per point, every
+// channel, V at a time (V divides 32).
+template <typename T, int V, int DIMS, int MODE>
 [[kernel]] void grid_grid_grad(
     device const T* x [[buffer(0)]],
     device const float* grid [[buffer(1)]],
@@ -210,20 +256,14 @@ template <typename T, int V>
     uint2 gid [[thread_position_in_grid]]) {
   typedef typename GridPacket<T, V>::acc_t acc_t;
   uint q = gid.y * p.row + gid.x;
-  int dims = p.args.dims;
-  device float* to = dgrid + ulong(q) * dims;
-  if (p.args.mode == MODE_NEAREST) {
-    for (int a = 0; a < dims; ++a) {
-      to[a] = 0.0f;
-    }
-    return;
-  }
-  GridPoint pt = point_at(p, grid, q);
+  device float* to = dgrid + ulong(q) * DIMS;
+  GridSampleArgs a = fixed_args<DIMS, MODE>(p);
+  GridPoint pt = point_at<DIMS>(a, grid, q);
   device const T* base = x + ulong(batch_pixels(p, q)) * p.channels;
   device const T* g = cotangent + ulong(q) * p.channels;
   const uint slots = GRID_PARTIALS / V;
-  for (int a = 0; a < dims; ++a) {
-    GridTaps taps = grid_dtaps(p.args, pt, a);
+  for (int axis = 0; axis < DIMS; ++axis) {
+    PointTaps<taps_per_point(DIMS, MODE)> taps = point_taps<DIMS, MODE>(a, pt, axis);
     GridGradPartials<V> s;
     for (uint j = 0; j < slots; ++j) {
       s.part[j] = acc_t(0.0f);
@@ -237,7 +277,19 @@ template <typename T, int V>
     for (int l = 0; l < GRID_PARTIALS; ++l) {
       partials.sum[l] = GridGradPartials<V>::lane(s.part[l / V], l % V);
     }
-    to[a] = grid_fold_partials(partials) * pt.axis[a].grad;
+    to[axis] = grid_fold_partials(partials) * pt.axis[axis].grad;
+  }
+}
+
+// Nearest's grid gradient: 0, written without reading anything (a thread per
+// point).
+[[kernel]] void grid_sample_grid_zero(
+    device float* dgrid [[buffer(0)]],
+    constant GridKernelParams& p [[buffer(1)]],
+    uint2 gid [[thread_position_in_grid]]) {
+  uint q = gid.y * p.row + gid.x;
+  for (int a = 0; a < p.args.dims; ++a) {
+    dgrid[ulong(q) * p.args.dims + a] = 0.0f;
   }
 }
 
@@ -252,15 +304,18 @@ template <typename T, int V>
 }
 
 // A thread per point: 1 for each of its taps inside the input.
-[[kernel]] void grid_sample_count(
+template <int DIMS, int MODE>
+[[kernel]] void grid_count(
     device const float* grid [[buffer(0)]],
     device atomic_uint* counts [[buffer(1)]],
     constant GridKernelParams& p [[buffer(2)]],
     uint2 gid [[thread_position_in_grid]]) {
   uint q = gid.y * p.row + gid.x;
-  GridTaps taps = grid_taps(p.args, point_at(p, grid, q));
+  GridSampleArgs a = fixed_args<DIMS, MODE>(p);
+  GridPoint pt = point_at<DIMS>(a, grid, q);
+  PointTaps<taps_per_point(DIMS, MODE)> taps = point_taps<DIMS, MODE>(a, pt, -1);
   uint first = batch_pixels(p, q);
-  for (int k = 0; k < taps.count; ++k) {
+  for (int k = 0; k < taps_per_point(DIMS, MODE); ++k) {
     if (taps.pixel[k] >= 0) {
       atomic_fetch_add_explicit(&counts[first + uint(taps.pixel[k])], 1u, memory_order_relaxed);
     }
@@ -312,16 +367,19 @@ inline void spread_block(device uint* level, uint begin, uint end, uint start) {
 }
 
 // A thread per point: each tap inside writes its entry at its pixel's cursor.
-[[kernel]] void grid_sample_fill(
+template <int DIMS, int MODE>
+[[kernel]] void grid_fill(
     device const float* grid [[buffer(0)]],
     device atomic_uint* cursors [[buffer(1)]],
     device uint2* entries [[buffer(2)]],
     constant GridKernelParams& p [[buffer(3)]],
     uint2 gid [[thread_position_in_grid]]) {
   uint q = gid.y * p.row + gid.x;
-  GridTaps taps = grid_taps(p.args, point_at(p, grid, q));
+  GridSampleArgs a = fixed_args<DIMS, MODE>(p);
+  GridPoint pt = point_at<DIMS>(a, grid, q);
+  PointTaps<taps_per_point(DIMS, MODE)> taps = point_taps<DIMS, MODE>(a, pt, -1);
   uint first = batch_pixels(p, q);
-  for (int k = 0; k < taps.count; ++k) {
+  for (int k = 0; k < taps_per_point(DIMS, MODE); ++k) {
     if (taps.pixel[k] >= 0) {
       uint slot = atomic_fetch_add_explicit(
           &cursors[first + uint(taps.pixel[k])], 1u, memory_order_relaxed);
@@ -447,10 +505,13 @@ template <typename T, int V>
   }
 }
 
-// Kernel names: grid_sample_{forward|tangent|input_grad}_{dtype}_v{V} (V = 1,
-// 2, 3, 4) and grid_sample_grid_grad_{dtype}_v{V} (V = 1, 4), as
-// csrc/metal/grid_launch_plan.cpp names them; the kernels above that are no
-// template go by their own names (grid_sample_clear, ...).
+// Kernel names, as csrc/metal/grid_launch_plan.cpp makes them:
+// grid_sample_{forward|tangent}_{dtype}_{2d|3d}_{mode}_v{V} (V = 1, 2, 3,
+// 4), grid_sample_grid_grad_{dtype}_{2d|3d}_{mode}_v{V} (V = 1, 4; linear
+// and cubic), grid_sample_{count|fill}_{2d|3d}_{mode},
+// grid_sample_input_grad_{dtype}_v{V}; the kernels above that are no
+// template go by their own names (grid_sample_clear, ...). The modes:
+// nearest, linear, cubic (2-D only).
 #ifndef instantiate_kernel
 #define instantiate_kernel(name, func, ...) \
   template [[host_name(name)]] [[kernel]] decltype(func<__VA_ARGS__>) func<__VA_ARGS__>;
@@ -461,26 +522,50 @@ template <typename T, int V>
 #define plain_kernel(func)
 #endif
 
-#define instantiate_channels(prefix, func, type) \
-  instantiate_kernel(prefix "_v1", func, type, 1) \
-  instantiate_kernel(prefix "_v2", func, type, 2) \
-  instantiate_kernel(prefix "_v3", func, type, 3) \
-  instantiate_kernel(prefix "_v4", func, type, 4)
+#define instantiate_widths(prefix, func, type, dims, mode) \
+  instantiate_kernel(prefix "_v1", func, type, 1, dims, mode) \
+  instantiate_kernel(prefix "_v2", func, type, 2, dims, mode) \
+  instantiate_kernel(prefix "_v3", func, type, 3, dims, mode) \
+  instantiate_kernel(prefix "_v4", func, type, 4, dims, mode)
 
-#define instantiate_dtype(name, type)                                                \
-  instantiate_channels("grid_sample_forward_" name, grid_forward, type)              \
-  instantiate_channels("grid_sample_tangent_" name, grid_tangent, type)              \
-  instantiate_channels("grid_sample_input_grad_" name, grid_input_grad, type)        \
-  instantiate_kernel("grid_sample_grid_grad_" name "_v1", grid_grid_grad, type, 1)   \
-  instantiate_kernel("grid_sample_grid_grad_" name "_v4", grid_grid_grad, type, 4)
+// The kernels of one dtype at one (dims, mode); grid_grad only where the
+// weights have derivatives.
+#define instantiate_sampling(name, type, dims, mode, suffix)                         \
+  instantiate_widths("grid_sample_forward_" name suffix, grid_forward, type, dims, mode) \
+  instantiate_widths("grid_sample_tangent_" name suffix, grid_tangent, type, dims, mode)
+#define instantiate_grid_grad(name, type, dims, mode, suffix)                                 \
+  instantiate_kernel("grid_sample_grid_grad_" name suffix "_v1", grid_grid_grad, type, 1, dims, mode) \
+  instantiate_kernel("grid_sample_grid_grad_" name suffix "_v4", grid_grid_grad, type, 4, dims, mode)
+
+#define instantiate_dtype(name, type)                                                  \
+  instantiate_sampling(name, type, 2, MODE_NEAREST, "_2d_nearest")                     \
+  instantiate_sampling(name, type, 2, MODE_LINEAR, "_2d_linear")                       \
+  instantiate_sampling(name, type, 2, MODE_CUBIC, "_2d_cubic")                         \
+  instantiate_sampling(name, type, 3, MODE_NEAREST, "_3d_nearest")                     \
+  instantiate_sampling(name, type, 3, MODE_LINEAR, "_3d_linear")                       \
+  instantiate_grid_grad(name, type, 2, MODE_LINEAR, "_2d_linear")                      \
+  instantiate_grid_grad(name, type, 2, MODE_CUBIC, "_2d_cubic")                        \
+  instantiate_grid_grad(name, type, 3, MODE_LINEAR, "_3d_linear")                      \
+  instantiate_kernel("grid_sample_input_grad_" name "_v1", grid_input_grad, type, 1)   \
+  instantiate_kernel("grid_sample_input_grad_" name "_v2", grid_input_grad, type, 2)   \
+  instantiate_kernel("grid_sample_input_grad_" name "_v3", grid_input_grad, type, 3)   \
+  instantiate_kernel("grid_sample_input_grad_" name "_v4", grid_input_grad, type, 4)
+
+#define instantiate_taps(dims, mode, suffix)                                    \
+  instantiate_kernel("grid_sample_count" suffix, grid_count, dims, mode)        \
+  instantiate_kernel("grid_sample_fill" suffix, grid_fill, dims, mode)
 
 instantiate_dtype("float32", float)
 instantiate_dtype("float16", half)
 instantiate_dtype("bfloat16", bfloat)
+instantiate_taps(2, MODE_NEAREST, "_2d_nearest")
+instantiate_taps(2, MODE_LINEAR, "_2d_linear")
+instantiate_taps(2, MODE_CUBIC, "_2d_cubic")
+instantiate_taps(3, MODE_NEAREST, "_3d_nearest")
+instantiate_taps(3, MODE_LINEAR, "_3d_linear")
+plain_kernel(grid_sample_grid_zero)
 plain_kernel(grid_sample_clear)
-plain_kernel(grid_sample_count)
 plain_kernel(grid_sample_scan_reduce)
 plain_kernel(grid_sample_scan_top)
 plain_kernel(grid_sample_scan_spread)
-plain_kernel(grid_sample_fill)
 plain_kernel(grid_sample_sort)

@@ -91,6 +91,18 @@ def close(got, expected, dtype, scale=1.0, what=""):
     np.testing.assert_allclose(to_f64(got), expected, rtol=tol, atol=tol, err_msg=what)
 
 
+KERNEL_MODES = {"nearest": "nearest", "bilinear": "linear", "bicubic": "cubic"}
+
+
+def kernel(base, dtype, dims, mode, v):
+    """The launch plan's name of a kernel that computes taps."""
+    return f"grid_sample_{base}_{dtype}_{dims}d_{KERNEL_MODES[mode]}_v{v}"
+
+
+def grid_grad_kernel(dtype, dims, mode, v):
+    return "grid_sample_grid_zero" if mode == "nearest" else kernel("grid_grad", dtype, dims, mode, v)
+
+
 def packet_width(channels, offsets=(0,), elem_size=4):
     """The launch plan's channels per packet (csrc/metal/grid_launch_plan.cpp)."""
     for v in (4, 3, 2):
@@ -122,18 +134,18 @@ def test_against_torch(emulator, combo, dtype):
     x = random_x((2, *SPATIAL[dims], 4), dt)
     grid = random_grid(2, OUT[dims], dims)
     out, names = emulator.forward(x, grid, **kw)
-    assert out.dtype == dt and names == f"grid_sample_forward_{dtype}_v4"
+    assert out.dtype == dt and names == kernel("forward", dtype, dims, mode, 4)
     ref = from_torch(torch_sample(to_torch(x), torch_grid(grid), mode, padding, align))
     close(out, ref, dt, what="forward")
 
     tangent = random_grid(2, OUT[dims], dims, seed=2)
     jvp, names = emulator.tangent(x, grid, tangent, **kw)
-    assert names == f"grid_sample_tangent_{dtype}_v4"
+    assert names == kernel("tangent", dtype, dims, mode, 4)
     close(jvp, torch_tangent(x, grid, tangent, mode, padding, align), dt, 4, "jvp")
 
     cot = random_x(out.shape, dt, seed=3)
     dx, dgrid, names = emulator.backward(x, grid, cot, **kw)
-    assert names.split("+")[0] == f"grid_sample_grid_grad_{dtype}_v4"
+    assert names.split("+")[0] == grid_grad_kernel(dtype, dims, mode, 4)
     assert names.split("+")[-1] == f"grid_sample_input_grad_{dtype}_v4"
     rdx, rdgrid = torch_backward(x, grid, cot, mode, padding, align)
     close(dx, rdx, dt, what="dx")
@@ -142,30 +154,35 @@ def test_against_torch(emulator, combo, dtype):
     close(dgrid, rdgrid, mx.float32, 8, "dgrid")
 
 
+VARIANTS = [(2, "nearest"), (2, "bilinear"), (2, "bicubic"), (3, "nearest"), (3, "bilinear")]
+
+
 @pytest.mark.parametrize("dtype", list(FLOATS))
-@pytest.mark.parametrize("channels", [5, 3, 10, 8, 40, 1])
-def test_packet_widths(emulator, dtype, channels):
-    """Each kernel per channels-per-packet (1, 2, 3, 4; chunks of 32 channels
-    per thread at 40) in each dtype."""
+@pytest.mark.parametrize("channels", [5, 3, 10, 8, 40])
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: f"{v[0]}d-{v[1]}")
+def test_packet_widths(emulator, variant, dtype, channels):
+    """Each kernel per (dims, mode), channels per packet (1, 2, 3, 4; chunks
+    of 32 channels per thread at 40) and dtype."""
+    dims, mode = variant
     dt = FLOATS[dtype]
-    kw = dict(mode="bilinear", padding="border", align_corners=False)
-    x = random_x((2, 6, 5, channels), dt)
-    grid = random_grid(2, (3, 4), 2)
+    kw = dict(mode=mode, padding="border", align_corners=False)
+    x = random_x((2, *SPATIAL[dims], channels), dt)
+    grid = random_grid(2, OUT[dims], dims)
     v = packet_width(channels)
     out, names = emulator.forward(x, grid, **kw)
-    assert names == f"grid_sample_forward_{dtype}_v{v}"
-    ref = from_torch(torch_sample(to_torch(x), torch_grid(grid), "bilinear", "border", False))
+    assert names == kernel("forward", dtype, dims, mode, v)
+    ref = from_torch(torch_sample(to_torch(x), torch_grid(grid), mode, "border", False))
     close(out, ref, dt)
-    tangent = random_grid(2, (3, 4), 2, seed=4)
+    tangent = random_grid(2, OUT[dims], dims, seed=4)
     jvp, names = emulator.tangent(x, grid, tangent, **kw)
-    assert names == f"grid_sample_tangent_{dtype}_v{v}"
-    close(jvp, torch_tangent(x, grid, tangent, "bilinear", "border", False), dt, 4)
+    assert names == kernel("tangent", dtype, dims, mode, v)
+    close(jvp, torch_tangent(x, grid, tangent, mode, "border", False), dt, 4)
     cot = random_x(out.shape, dt, seed=5)
     dx, dgrid, names = emulator.backward(x, grid, cot, **kw)
     launched = names.split("+")
-    assert launched[0] == f"grid_sample_grid_grad_{dtype}_v{4 if v == 4 else 1}"
+    assert launched[0] == grid_grad_kernel(dtype, dims, mode, 4 if v == 4 else 1)
     assert launched[-1] == f"grid_sample_input_grad_{dtype}_v{v}"
-    rdx, rdgrid = torch_backward(x, grid, cot, "bilinear", "border", False)
+    rdx, rdgrid = torch_backward(x, grid, cot, mode, "border", False)
     close(dx, rdx, dt)
     close(dgrid, rdgrid, mx.float32, 8 * max(1, channels / 8))
 
@@ -377,11 +394,12 @@ def test_empty_calls_launch_nothing_or_zeros(emulator):
     assert launches == [] and temporary == 0
     # No channels: dx is empty, dgrid still written (zeros, from no channel).
     launches, _ = emulator.plan("backward", (2, 5, 6, 0), (2, 3, 3, 2), mode="bilinear")
-    assert [name for name, _, _ in launches] == ["grid_sample_grid_grad_float32_v4"]
+    assert [name for name, _, _ in launches] == [kernel("grid_grad", "float32", 2, "bilinear", 4)]
     # No points: dx is all zeros (clear, scan, sort and sum still run).
     x = random_x((1, 5, 6, 4), mx.float32)
     dx, _, names = emulator.backward(x, mx.zeros((1, 0, 3, 2)), mx.zeros((1, 0, 3, 4)), **kw)
-    assert "grid_sample_count" not in names and np.all(np.array(dx) == 0)
+    assert "grid_sample_count" not in names and "grid_sample_fill" not in names
+    assert np.all(np.array(dx) == 0)
 
 
 def test_index_limits_are_errors(emulator):

@@ -197,8 +197,18 @@ GridLaunch launch(
   return l;
 }
 
-std::string typed(const std::string& base, const GridCall& c, int vec) {
-  return "grid_sample_" + base + "_" + c.dtype + "_v" + std::to_string(vec);
+// "_2d_linear": the (dims, mode) of the kernels that compute taps.
+std::string taps_suffix(const GridCall& c, int dims) {
+  const char* mode = c.params.mode == upsample::MODE_NEAREST ? "nearest"
+      : c.params.mode == upsample::MODE_LINEAR               ? "linear"
+                                                             : "cubic";
+  return "_" + std::to_string(dims) + "d_" + mode;
+}
+
+// "grid_sample_forward_float16_2d_linear_v4" (`suffix` the taps_suffix or
+// none).
+std::string typed(const std::string& base, const GridCall& c, const std::string& suffix, int vec) {
+  return "grid_sample_" + base + "_" + c.dtype + suffix + "_v" + std::to_string(vec);
 }
 
 // Appends `l` unless its grid is empty (a dispatch of no threads).
@@ -246,11 +256,12 @@ const std::vector<std::pair<std::string, std::vector<GridSlot>>>& grid_kernel_bu
       {"grid_grid_grad",
        {{A::X, R}, {A::Grid, R}, {A::Cotangent, R}, {A::Dgrid, W}, {A::Params, B}}},
       {"grid_sample_clear", {{A::Counts, W}, {A::Params, B}}},
-      {"grid_sample_count", {{A::Grid, R}, {A::Counts, W}, {A::Params, B}}},
+      {"grid_sample_grid_zero", {{A::Dgrid, W}, {A::Params, B}}},
+      {"grid_count", {{A::Grid, R}, {A::Counts, W}, {A::Params, B}}},
       {"grid_sample_scan_reduce", {{A::Level, R}, {A::UpperLevel, W}, {A::ScanParams, B}}},
       {"grid_sample_scan_top", {{A::Level, W}, {A::ScanParams, B}}},
       {"grid_sample_scan_spread", {{A::Level, W}, {A::UpperLevel, R}, {A::ScanParams, B}}},
-      {"grid_sample_fill", {{A::Grid, R}, {A::Counts, W}, {A::Entries, W}, {A::Params, B}}},
+      {"grid_fill", {{A::Grid, R}, {A::Counts, W}, {A::Entries, W}, {A::Params, B}}},
       {"grid_sample_sort", {{A::Counts, R}, {A::Entries, W}, {A::Params, B}}},
       {"grid_input_grad",
        {{A::Cotangent, R}, {A::Counts, R}, {A::Entries, R}, {A::Dx, W}, {A::Params, B}}},
@@ -281,8 +292,8 @@ GridPlan plan_grid_forward(const GridCall& c, bool tangent) {
   std::string base = tangent ? "tangent" : "forward";
   upsample::GridKernelParams kp = kernel_params(c, s, vec, false);
   GridLaunch l = launch(
-      "grid_" + base, typed(base, c, vec), static_cast<unsigned long long>(s.out_row) * kp.chunks,
-      s.out_rows, s.call);
+      "grid_" + base, typed(base, c, taps_suffix(c, s.dims), vec),
+      static_cast<unsigned long long>(s.out_row) * kp.chunks, s.out_rows, s.call);
   l.params = kp;
   add(plan, l);
   return plan;
@@ -312,10 +323,16 @@ GridPlan plan_grid_backward(const GridCall& c, bool dx, bool dgrid) {
   if (taps_read && s.pixels == 0) {
     throw std::invalid_argument(s.call + ": the input has no pixels to sample");
   }
-  if (dgrid && all_points > 0) {
+  if (dgrid && all_points > 0 && c.params.mode == upsample::MODE_NEAREST) {
+    GridLaunch l = launch(
+        "grid_sample_grid_zero", "grid_sample_grid_zero", s.out_row, s.out_rows, s.call);
+    l.params = kernel_params(c, s, 1, false);
+    add(plan, l);
+  } else if (dgrid && all_points > 0) {
     int vec = packet_width(s.channels, c.elem_size, {c.x_offset, c.cotangent_offset}) == 4 ? 4 : 1;
     GridLaunch l = launch(
-        "grid_grid_grad", typed("grid_grad", c, vec), s.out_row, s.out_rows, s.call);
+        "grid_grid_grad", typed("grid_grad", c, taps_suffix(c, s.dims), vec), s.out_row,
+        s.out_rows, s.call);
     l.params = kernel_params(c, s, vec, false);
     add(plan, l);
   }
@@ -325,21 +342,26 @@ GridPlan plan_grid_backward(const GridCall& c, bool dx, bool dgrid) {
   // The dtype-free kernels: a thread per point, or per pixel, of the batch.
   upsample::GridKernelParams points = kernel_params(c, s, 1, false);
   upsample::GridKernelParams pixels = kernel_params(c, s, 1, true);
-  auto plain = [&](const char* name, bool over_pixels) {
-    GridLaunch l = over_pixels ? launch(name, name, s.in_row, s.in_rows, s.call)
-                               : launch(name, name, s.out_row, s.out_rows, s.call);
-    l.params = over_pixels ? pixels : points;
+  auto over_pixels = [&](const char* name) {
+    GridLaunch l = launch(name, name, s.in_row, s.in_rows, s.call);
+    l.params = pixels;
     add(plan, l);
   };
-  plain("grid_sample_clear", true);
-  plain("grid_sample_count", false);
+  auto over_points = [&](const char* function, const std::string& base) {
+    GridLaunch l = launch(
+        function, "grid_sample_" + base + taps_suffix(c, s.dims), s.out_row, s.out_rows, s.call);
+    l.params = points;
+    add(plan, l);
+  };
+  over_pixels("grid_sample_clear");
+  over_points("grid_count", "count");
   plan_scan(plan, s.call);
-  plain("grid_sample_fill", false);
-  plain("grid_sample_sort", true);
+  over_points("grid_fill", "fill");
+  over_pixels("grid_sample_sort");
   int vec = packet_width(s.channels, c.elem_size, {c.cotangent_offset});
   upsample::GridKernelParams sums = kernel_params(c, s, vec, true);
   GridLaunch sum = launch(
-      "grid_input_grad", typed("input_grad", c, vec),
+      "grid_input_grad", typed("input_grad", c, "", vec),
       static_cast<unsigned long long>(s.in_row) * sums.chunks, s.in_rows, s.call);
   sum.params = sums;
   add(plan, sum);

@@ -363,8 +363,8 @@ def copies_out_of_constant(group, copyable: set) -> bool:
     """Whether a diagnostic is clang refusing to copy a trivially copyable
     struct out of __constant memory (which Metal does)."""
     line, notes = group
-    m = re.search(r": error: no matching constructor for initialization of '(?:[\w:]+::)?(\w+)'$",
-                  line)
+    m = re.search(r": error: no matching constructor for initialization of "
+                  r"'(?:__private )?(?:[\w:]+::)?(\w+)'$", line)
     return (m is not None and m.group(1) in copyable
             and any(COPY_FROM_CONSTANT.fullmatch(n) for n in notes)
             and all(COPY_FROM_CONSTANT.fullmatch(n) or HARMLESS_NOTE.fullmatch(n) for n in notes))
