@@ -38,10 +38,10 @@ from cost_model import (  # noqa: E402
 from metal_emulator import grid_harness  # noqa: E402
 
 DRIVER = ROOT / "bench" / "grid_cost_model_driver.cpp"
-TEMPLATE_KERNELS = ["grid_forward", "grid_tangent", "grid_grid_grad", "grid_input_grad"]
-PLAIN_KERNELS = ["grid_sample_clear", "grid_sample_count", "grid_sample_scan_reduce",
-                 "grid_sample_scan_top", "grid_sample_scan_spread", "grid_sample_fill",
-                 "grid_sample_sort"]
+TEMPLATE_KERNELS = ["grid_forward", "grid_tangent", "grid_grid_grad", "grid_count", "grid_fill",
+                    "grid_input_grad"]
+PLAIN_KERNELS = ["grid_sample_grid_zero", "grid_sample_clear", "grid_sample_scan_reduce",
+                 "grid_sample_scan_top", "grid_sample_scan_spread", "grid_sample_sort"]
 # Only the kernel functions (a helper matching too would toggle collection
 # off inside them); names the demangler cannot read stay mangled.
 KERNEL_PATTERNS = ([f"void {k}<*" for k in TEMPLATE_KERNELS]
@@ -49,10 +49,10 @@ KERNEL_PATTERNS = ([f"void {k}<*" for k in TEMPLATE_KERNELS]
                    + [f"{k}(*" for k in PLAIN_KERNELS]
                    + [f"_Z{len(k)}{k}P*" for k in PLAIN_KERNELS])
 # Launches that update an array in place: it is read and written.
-IN_PLACE = {"grid_sample_count": "counts", "grid_sample_fill": "counts",
+IN_PLACE = {"grid_count": "counts", "grid_fill": "counts",
             "grid_sample_scan_top": "level", "grid_sample_scan_spread": "level"}
-INPUT_GRADIENT = {"grid_sample_clear", "grid_sample_count", "grid_sample_scan_reduce",
-                  "grid_sample_scan_top", "grid_sample_scan_spread", "grid_sample_fill",
+INPUT_GRADIENT = {"grid_sample_clear", "grid_count", "grid_sample_scan_reduce",
+                  "grid_sample_scan_top", "grid_sample_scan_spread", "grid_fill",
                   "grid_sample_sort", "grid_input_grad"}
 TAPS = {"bilinear": 4, "bicubic": 16, "nearest": 1}
 # A launch's fixed cost: launch_plan.cpp's LAUNCH_BYTES (512 KB) at the
@@ -196,7 +196,7 @@ def input_gradient_costs(forward, backward, elem):
     # count and fill: an integer atomic per tap.
     det = {
         "traffic": sum(launch_ms(l["alu_ms"], l["bytes_moved"] + 8 * taps * (
-            l["function"] in ("grid_sample_count", "grid_sample_fill"))) for l in ours),
+            l["function"] in ("grid_count", "grid_fill"))) for l in ours),
         "cached": sum(launch_ms(l["alu_ms"], l["bytes_moved"]) for l in ours),
         "launches": len(ours),
     }
