@@ -35,8 +35,10 @@ struct GridKernels {
   void (*grid_gradient)(const void* cotangent, const void* x, const float* grid, float* dgrid,
                         const upsample::GridSampleArgs&, const GridShape&, int64_t begin,
                         int64_t end);
-  void (*scatter)(const void* cotangent, const float* grid, float* dx,
-                  const upsample::GridSampleArgs&, const GridShape&, int64_t n,
+  void (*tap_table)(const float* grid, upsample::GridTap* table,
+                    const upsample::GridSampleArgs&, int64_t begin, int64_t end);
+  void (*scatter)(const void* cotangent, const float* grid, const upsample::GridTap* table,
+                  float* dx, const upsample::GridSampleArgs&, const GridShape&, int64_t n,
                   int64_t pixel_begin, int64_t pixel_end, int64_t c_begin, int64_t c_end);
   void (*convert)(const float* in, void* out, int64_t begin, int64_t end);
 };
@@ -175,13 +177,30 @@ void grid_sample_backward(
     mx::Stream s) {
   int dims = grid.shape(-1);
   std::string call = call_text(x, grid, p, dims, "backward");
+  upsample::GridSampleArgs args = grid_sample_args(p, spatial_of(x, dims));
+  GridShape shape = shape_of(x, grid, dims);
+  int64_t taps = taps_per_point(args);
+  // The input's gradient in blocks of (batch entry, 32 channels, band of
+  // pixel rows); each block walks all points of its entry in order, so that
+  // every element of dx is summed by one thread in the fixed order. Bands
+  // split entries with few channels between the threads (fewer blocks than
+  // threads otherwise): they then read the points' taps from a table built
+  // first, in parallel, instead of each deriving them again. How many bands
+  // there are never changes a result.
+  int64_t c_block = std::clamp<int64_t>(shape.channels, 1, 32);
+  int64_t c_blocks = (shape.channels + c_block - 1) / c_block;
+  int64_t row = args.axis[0].size;
+  int64_t rows = shape.pixels / row;
+  int64_t entries = std::max<int64_t>(shape.batch * c_blocks, 1);
+  int64_t bands = dx == nullptr ? 1 : std::clamp<int64_t>((num_threads() + entries - 1) / entries, 1, rows);
+  int64_t table_taps = bands > 1 ? shape.batch * shape.points * taps : 0;
   // dx is summed in float32: in place for float32, else in a buffer of its
   // own, converted at the end.
-  bool dx_buffer = dx != nullptr && dx->dtype() != mx::float32;
+  int64_t sum_floats = dx != nullptr && dx->dtype() != mx::float32 ? int64_t(dx->size()) : 0;
   double bytes = (dx != nullptr ? double(dx->nbytes()) : 0.0) +
-      (dgrid != nullptr ? double(dgrid->nbytes()) : 0.0) +
-      (dx_buffer ? double(dx->size()) * 4.0 : 0.0);
-  check_memory(bytes, call, "its gradients");
+      (dgrid != nullptr ? double(dgrid->nbytes()) : 0.0) + double(sum_floats) * 4.0 +
+      double(table_taps) * sizeof(upsample::GridTap);
+  check_memory(bytes, call, "its gradients, their float32 sums and the table of its taps");
   prepare_threads();
   if (dx != nullptr) {
     allocate(*dx, call);
@@ -190,16 +209,20 @@ void grid_sample_backward(
     allocate(*dgrid, call);
   }
   std::shared_ptr<float[]> sums;
-  if (dx_buffer && dx->size() > 0) {
-    try {
-      sums.reset(new float[dx->size()]);
-    } catch (const std::bad_alloc&) {
-      throw OutOfMemory(call + ": out of memory for the float32 sums of the input's gradient (" +
-                        bytes_text(double(dx->size()) * 4.0) + ")");
+  std::shared_ptr<upsample::GridTap[]> table;
+  try {
+    if (sum_floats > 0) {
+      sums.reset(new float[size_t(sum_floats)]);
     }
+    if (table_taps > 0) {
+      table.reset(new upsample::GridTap[size_t(table_taps)]);
+    }
+  } catch (const std::bad_alloc&) {
+    throw OutOfMemory(call + ": out of memory for the float32 sums of the input's gradient and "
+                      "the table of its taps (" +
+                      bytes_text(double(sum_floats) * 4.0 +
+                                 double(table_taps) * sizeof(upsample::GridTap)) + ")");
   }
-  upsample::GridSampleArgs args = grid_sample_args(p, spatial_of(x, dims));
-  GridShape shape = shape_of(x, grid, dims);
   GridKernels kernels = UPSAMPLE_ISA_KERNEL(grid_kernels)(x.dtype(), args);
   auto& encoder = mx::cpu::get_command_encoder(s);
   encoder.set_input_array(cotangent);
@@ -218,23 +241,9 @@ void grid_sample_backward(
   if (dx != nullptr) {
     encoder.set_output_array(*dx);
     dxp = dx->data<void>();
-    sum_p = dx_buffer ? sums.get() : static_cast<float*>(dxp);
+    sum_p = sums ? sums.get() : static_cast<float*>(dxp);
   }
-  int64_t taps = taps_per_point(args);
-  // The input's gradient in blocks of (batch entry, 32 channels, band of
-  // pixel rows); each block walks all points of its entry, so that every
-  // element of dx is summed by one thread in the fixed order. Bands split an
-  // entry with few channels between the threads (each band re-derives the
-  // points' taps); how many there are never changes a result.
-  int64_t c_block = std::min<int64_t>(shape.channels, 32);
-  int64_t c_blocks = (shape.channels + c_block - 1) / std::max<int64_t>(c_block, 1);
-  int64_t row = args.axis[0].size;
-  int64_t rows = shape.pixels / std::max<int64_t>(row, 1);
-  int64_t wanted = 4 * int64_t(num_threads());
-  int64_t bands = std::clamp<int64_t>(
-      (wanted + shape.batch * c_blocks - 1) / std::max<int64_t>(shape.batch * c_blocks, 1), 1,
-      std::max<int64_t>(rows, 1));
-  encoder.dispatch([=, sums = sums]() {
+  encoder.dispatch([=, sums = sums, table = table]() {
     if (dgp != nullptr && shape.batch * shape.points > 0) {
       int64_t work = 2 * shape.channels * taps * dims + 64;
       parallel_for(shape.batch * shape.points, grain(work), [&](int64_t b, int64_t e) {
@@ -244,6 +253,11 @@ void grid_sample_backward(
     if (sum_p == nullptr || shape.channels == 0) {
       return;
     }
+    if (table) {
+      parallel_for(shape.batch * shape.points, grain(taps * 16), [&](int64_t b, int64_t e) {
+        kernels.tap_table(gp, table.get(), args, b, e);
+      });
+    }
     int64_t blocks = shape.batch * c_blocks * bands;
     parallel_for(blocks, 1, [&](int64_t b, int64_t e) {
       for (int64_t k = b; k < e; ++k) {
@@ -252,7 +266,7 @@ void grid_sample_backward(
         int64_t n = k / (bands * c_blocks);
         int64_t r0 = rows * band / bands, r1 = rows * (band + 1) / bands;
         int64_t c0 = cb * c_block, c1 = std::min(shape.channels, c0 + c_block);
-        kernels.scatter(cp, gp, sum_p, args, shape, n, r0 * row, r1 * row, c0, c1);
+        kernels.scatter(cp, gp, table.get(), sum_p, args, shape, n, r0 * row, r1 * row, c0, c1);
       }
     });
     if (sum_p != dxp) {
