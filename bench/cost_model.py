@@ -22,7 +22,8 @@ across M2/M3 base, Pro, Max), so the ratio carries over. float16 and bfloat16
 conversions cost x86 more than a GPU, which converts as it loads.
 callgrind is deterministic: the same build gives the same counts on every run.
 
-    python bench/cost_model.py                 # (8,64,64,64) x2 float32 and x0.25 windows
+    python bench/cost_model.py                 # (8,64,64,64) x2 float32 and x0.25 windows,
+                                               # then grid_sample (bench/grid_cost_model.py)
     python bench/cost_model.py --full          # plus the benchmark's shapes (bench/run.py)
     python bench/cost_model.py --layout        # plus the layout cases, view and contiguous
     python bench/cost_model.py --json model.json
@@ -73,18 +74,19 @@ BENCH_METHODS = {"nearest": "nearest", "linear": "linear", "cubic": "cubic",
                  "linear+aa": "antialias-linear", "cubic+aa": "antialias-cubic"}
 
 
-def build_driver() -> Path:
-    """Compiles the driver with the emulator once per source content."""
+def build_driver(driver=DRIVER, emulator=harness, stem="driver") -> Path:
+    """Compiles `driver` with the emulator (`emulator`'s SOURCES) once per
+    source content."""
     cxx = shutil.which("g++")
     if cxx is None:
         raise SystemExit("the cost model needs g++")
     digest = hashlib.sha256(" ".join(FLAGS).encode())
-    sources = harness.SOURCES + [DRIVER]
-    for path in harness.DEPENDENCIES + [DRIVER]:
+    sources = emulator.SOURCES + [driver]
+    for path in emulator.DEPENDENCIES + [driver]:
         digest.update(path.read_bytes())
     out_dir = Path(tempfile.gettempdir()) / "mlx_upsample_cost_model"
     out_dir.mkdir(exist_ok=True)
-    exe = out_dir / f"driver_{digest.hexdigest()[:16]}"
+    exe = out_dir / f"{stem}_{digest.hexdigest()[:16]}"
     if not exe.exists():
         emu = harness.HERE
         cmd = [cxx, *FLAGS, f"-I{ROOT / 'kernels'}", f"-I{ROOT / 'csrc'}", f"-I{emu}",
@@ -105,6 +107,27 @@ def output_shape(family, mode, antialias, shape, scale):
         y = mlx_upsample.interpolate(x, scale_factor=(scale,) * dims, mode=mode,
                                      antialias=antialias)
     return tuple(y.shape)
+
+
+def run_callgrind(patterns, command):
+    """Runs a driver `command` under callgrind, collecting inside the functions
+    `patterns` names; returns the plan it prints first (JSON) and the
+    instructions of each of its launches (one dump per launch, in launch
+    order: callgrind.out.1, .2, ...)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+               "--collect-atstart=no", *(f"--toggle-collect={p}" for p in patterns), *command]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
+        plan = json.loads(done.stdout.splitlines()[0])
+        counts = []
+        for k in range(1, len(plan["launches"]) + 1):
+            text = Path(f"{out}.{k}").read_text()
+            counts.append(int(next(line.split()[1] for line in text.splitlines()
+                                   if line.startswith("summary:"))))
+    return plan, counts
 
 
 def measure(driver, method, shape, scale, backward, dtype, samples):
@@ -128,26 +151,12 @@ def measure_plan(driver, method, src, dst, scales, backward, dtype, samples, src
     dims = len(scales)
     elem = {"float32": 4, "float16": 2, "bfloat16": 2}[dtype]
     strides = [",".join(map(str, src_strides))] if src_strides is not None else []
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "callgrind.out"
-        cmd = [
-            "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-            *(f"--toggle-collect={p}" for p in KERNEL_PATTERNS), str(driver),
-            *map(str, harness.enum_values(family, method)), "0", "0",
-            str(int(backward)), dtype, str(elem), ",".join(map(str, src)),
-            ",".join(map(str, dst)), ",".join(map(str, scales)), ",".join(["0"] * dims),
-            str(samples), *strides,
-        ]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
-        plan = json.loads(done.stdout.splitlines()[0])
-        # One dump per launch, in launch order: callgrind.out.1, .2, ...
-        counts = []
-        for k in range(1, len(plan["launches"]) + 1):
-            text = Path(f"{out}.{k}").read_text()
-            counts.append(int(next(line.split()[1] for line in text.splitlines()
-                                   if line.startswith("summary:"))))
+    plan, counts = run_callgrind(KERNEL_PATTERNS, [
+        str(driver), *map(str, harness.enum_values(family, method)), "0", "0",
+        str(int(backward)), dtype, str(elem), ",".join(map(str, src)),
+        ",".join(map(str, dst)), ",".join(map(str, scales)), ",".join(["0"] * dims),
+        str(samples), *strides,
+    ])
     launches = []
     for launch, count in zip(plan["launches"], counts):
         threads = launch["grid"][0] * launch["grid"][1] * launch["grid"][2]
@@ -302,11 +311,17 @@ def main():
     print(markdown(rows))
     print("\nTargets (a model):")
     print("\n".join(target_lines(rows)))
+    # grid_sample's kernels, modelled the same way (bench/grid_cost_model.py).
+    import grid_cost_model
+
+    grid_rows = grid_cost_model.rows(args.samples)
+    print("\n" + grid_cost_model.markdown(grid_rows))
     if args.json:
         meta = {"model": "instructions per thread: x86 under callgrind (emulator, g++ "
                 + " ".join(FLAGS) + ")", "instructions_per_second": INSTRUCTIONS_PER_SECOND,
                 "bytes_per_second": BYTES_PER_SECOND, "samples": args.samples}
-        Path(args.json).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+        Path(args.json).write_text(
+            json.dumps({"meta": meta, "rows": rows, "grid_sample_rows": grid_rows}, indent=1))
 
 
 if __name__ == "__main__":

@@ -533,6 +533,13 @@ size_t LaunchPlan::temporary_bytes() const {
 }
 
 void fit_threadgroup(Launch& launch, unsigned int max_threads_per_group) {
+  fit_group(launch.grid, launch.group, max_threads_per_group);
+}
+
+void fit_group(
+    const unsigned int grid[3],
+    unsigned int group[3],
+    unsigned int max_threads_per_group) {
   if (max_threads_per_group == 0) {
     throw std::invalid_argument("[upsample] the Metal kernel allows no threads");
   }
@@ -541,11 +548,11 @@ void fit_threadgroup(Launch& launch, unsigned int max_threads_per_group) {
   // whole SIMD groups of 32 whenever the limit allows 32 threads or more and
   // the row is long enough.
   unsigned int threads = prev_pow2(std::min(THREADS_PER_GROUP, max_threads_per_group));
-  unsigned int gx = std::max(1u, std::min(launch.grid[0], threads));
-  unsigned int gy = std::max(1u, std::min(launch.grid[1], threads / gx));
-  launch.group[0] = gx;
-  launch.group[1] = gy;
-  launch.group[2] = 1;
+  unsigned int gx = std::max(1u, std::min(grid[0], threads));
+  unsigned int gy = std::max(1u, std::min(grid[1], threads / gx));
+  group[0] = gx;
+  group[1] = gy;
+  group[2] = 1;
 }
 
 } // namespace mlx_upsample::metal

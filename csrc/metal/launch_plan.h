@@ -98,4 +98,11 @@ LaunchPlan plan_launch(
 // Picks the launch's threadgroup (at most `max_threads_per_group` threads).
 void fit_threadgroup(Launch& launch, unsigned int max_threads_per_group);
 
+// The threadgroup of any 2-D grid, as fit_threadgroup picks it (the
+// grid_sample launches too).
+void fit_group(
+    const unsigned int grid[3],
+    unsigned int group[3],
+    unsigned int max_threads_per_group);
+
 } // namespace mlx_upsample::metal

@@ -1,54 +1,15 @@
 #include "metal/upsample_metal.h"
 
-#include <dlfcn.h>
-
-#include <filesystem>
 #include <optional>
-#include <stdexcept>
 
 #include "metal/launch_plan.h"
+#include "metal/library.h"
 #include "mlx/allocator.h"
 #include "mlx/backend/metal/device.h"
 
 namespace mlx_upsample::metal {
 
 namespace mx = mlx::core;
-
-namespace {
-
-// MLX caches libraries by name: ours must not collide with another
-// extension's.
-constexpr const char* LIBRARY_NAME = "mlx_upsample";
-
-// mlx_upsample.metallib is installed next to this extension module.
-const std::string& library_dir() {
-  static const std::string dir = [] {
-    Dl_info info;
-    if (dladdr(reinterpret_cast<const void*>(&library_dir), &info) == 0 ||
-        info.dli_fname == nullptr) {
-      throw std::runtime_error(
-          "[upsample] cannot locate the mlx_upsample extension to load "
-          "mlx_upsample.metallib");
-    }
-    return std::filesystem::path(info.dli_fname).parent_path().string();
-  }();
-  return dir;
-}
-
-// The element type as the launch plan's `dtype` and the gather kernels'
-// names spell it; the copy kernels of the other types go by its size.
-std::string kernel_type_name(mx::Dtype t) {
-  if (t == mx::float32) {
-    return "float32";
-  } else if (t == mx::float16) {
-    return "float16";
-  } else if (t == mx::bfloat16) {
-    return "bfloat16";
-  }
-  return "non-float";
-}
-
-} // namespace
 
 void upsample(
     const mx::array& src,
@@ -76,7 +37,7 @@ void upsample(
   }
 
   auto& device = mx::metal::device(s.device);
-  auto* library = device.get_library(LIBRARY_NAME, library_dir());
+  auto* lib = library(device);
   auto& encoder = mx::metal::get_command_encoder(s);
   // The float32 temporary between two launches, freed once the command
   // buffer completes (MLX orders the second launch after the first: it
@@ -105,7 +66,7 @@ void upsample(
     return b == Buffer::Staging ? *staging : *temporary;
   };
   for (Launch& launch : plan.launches) {
-    auto* kernel = device.get_kernel(launch.kernel, library);
+    auto* kernel = device.get_kernel(launch.kernel, lib);
     fit_threadgroup(
         launch, static_cast<unsigned int>(kernel->maxTotalThreadsPerThreadgroup()));
     encoder.set_compute_pipeline_state(kernel);

@@ -32,6 +32,7 @@ SOURCES = [
 DEPENDENCIES = SOURCES + [
     HERE / "registry.h",
     HERE / "emulator_api.h",
+    HERE / "grid_registry.h",
     HERE / "shim" / "metal_stdlib",
     ROOT / "csrc" / "metal" / "launch_plan.h",
     ROOT / "csrc" / "metal" / "tap_tables.h",
@@ -95,8 +96,12 @@ def asan_environment(cxx: str) -> dict:
     return {"LD_PRELOAD": runtime, "ASAN_OPTIONS": "detect_leaks=0"}
 
 
-def build(out_dir: Path, name: Optional[str] = None) -> Path:
-    """Compiles the emulator variant once per source content; returns the library."""
+def build(
+    out_dir: Path, name: Optional[str] = None, sources: Sequence[Path] = SOURCES,
+    dependencies: Sequence[Path] = DEPENDENCIES, stem: str = "libupsample_metal_emulator",
+) -> Path:
+    """Compiles the emulator variant (of `sources`, by default the upsample
+    kernels') once per source content; returns the library."""
     name = name or variant()
     cxx = compiler(name)
     if cxx is None:
@@ -113,15 +118,15 @@ def build(out_dir: Path, name: Optional[str] = None) -> Path:
             )
     flags = VARIANTS[name][1]
     digest = hashlib.sha256(" ".join([cxx, *flags]).encode())
-    for path in DEPENDENCIES:
+    for path in dependencies:
         digest.update(path.read_bytes())
-    lib = out_dir / f"libupsample_metal_emulator_{name}_{digest.hexdigest()[:16]}.so"
+    lib = out_dir / f"{stem}_{name}_{digest.hexdigest()[:16]}.so"
     if lib.exists():
         return lib
     cmd = [
         cxx, "-std=c++17", "-shared", "-fPIC", *flags,
         f"-I{ROOT / 'kernels'}", f"-I{ROOT / 'csrc'}", f"-I{HERE}", f"-I{HERE / 'shim'}",
-        *map(str, SOURCES), "-o", str(lib),
+        *map(str, sources), "-o", str(lib),
     ]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
