@@ -22,8 +22,10 @@ across M2/M3 base, Pro, Max), so the ratio carries over. float16 and bfloat16
 conversions cost x86 more than a GPU, which converts as it loads.
 callgrind is deterministic: the same build gives the same counts on every run.
 
-    python bench/cost_model.py                 # (8,64,64,64) x2 float32 and x0.25 windows
+    python bench/cost_model.py                 # (8,64,64,64) x2 float32 and x0.25 windows,
+                                               # then grid_sample (bench/grid_cost_model.py)
     python bench/cost_model.py --full          # plus the benchmark's shapes (bench/run.py)
+    python bench/cost_model.py --layout        # plus the layout cases, view and contiguous
     python bench/cost_model.py --json model.json
 """
 
@@ -42,9 +44,10 @@ import mlx_upsample
 
 ROOT = Path(__file__).resolve().parents[1]
 # Besides the installed packages, this script imports the benchmark's case tables
-# (bench/cases.py) and the Metal emulator (tests/metal_emulator/).
+# (bench/cases.py, bench/layout_cases.py) and the Metal emulator (tests/metal_emulator/).
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tests")]
 import cases as bench_cases  # noqa: E402
+import layout_cases  # noqa: E402
 from metal_emulator import harness  # noqa: E402
 
 INSTRUCTIONS_PER_SECOND = 1.8e12
@@ -53,7 +56,8 @@ FLAGS = ["-std=c++17", "-O2", "-fno-tree-vectorize", "-msse4.2", "-mf16c", "-ffp
 DRIVER = ROOT / "bench" / "cost_model_driver.cpp"
 # callgrind collects inside the kernel functions (and what they call). Names
 # the demangler cannot read (valgrind 3.19 and _Float16) stay mangled.
-KERNELS = ["gather", "gather_nd", "copy", "copy_nd"]
+KERNELS = ["gather", "gather_nd", "gather_run", "copy", "copy_nd", "copy_run", "replicate",
+           "strided_copy"]
 KERNEL_PATTERNS = [f"void {k}<*" for k in KERNELS] + [f"_Z{len(k)}{k}I*" for k in KERNELS]
 HEADLINE_SHAPE = (8, 64, 64, 64)
 # Per method: (family, public mode, antialias) and the scale of the headline case.
@@ -70,18 +74,19 @@ BENCH_METHODS = {"nearest": "nearest", "linear": "linear", "cubic": "cubic",
                  "linear+aa": "antialias-linear", "cubic+aa": "antialias-cubic"}
 
 
-def build_driver() -> Path:
-    """Compiles the driver with the emulator once per source content."""
+def build_driver(driver=DRIVER, emulator=harness, stem="driver") -> Path:
+    """Compiles `driver` with the emulator (`emulator`'s SOURCES) once per
+    source content."""
     cxx = shutil.which("g++")
     if cxx is None:
         raise SystemExit("the cost model needs g++")
     digest = hashlib.sha256(" ".join(FLAGS).encode())
-    sources = harness.SOURCES + [DRIVER]
-    for path in harness.DEPENDENCIES + [DRIVER]:
+    sources = emulator.SOURCES + [driver]
+    for path in emulator.DEPENDENCIES + [driver]:
         digest.update(path.read_bytes())
     out_dir = Path(tempfile.gettempdir()) / "mlx_upsample_cost_model"
     out_dir.mkdir(exist_ok=True)
-    exe = out_dir / f"driver_{digest.hexdigest()[:16]}"
+    exe = out_dir / f"{stem}_{digest.hexdigest()[:16]}"
     if not exe.exists():
         emu = harness.HERE
         cmd = [cxx, *FLAGS, f"-I{ROOT / 'kernels'}", f"-I{ROOT / 'csrc'}", f"-I{emu}",
@@ -104,34 +109,54 @@ def output_shape(family, mode, antialias, shape, scale):
     return tuple(y.shape)
 
 
-def measure(driver, method, shape, scale, backward, dtype, samples):
-    """Runs one pass under callgrind; returns its launches with their counts."""
-    family, mode, antialias, _ = METHODS[method]
-    out_shape = output_shape(family, mode, antialias, shape, scale)
-    src, dst = (out_shape, shape) if backward else (shape, out_shape)
-    dims = len(shape) - 2
-    elem = {"float32": 4, "float16": 2, "bfloat16": 2}[dtype]
-    scales = [scale] * dims
+def run_callgrind(patterns, command):
+    """Runs a driver `command` under callgrind, collecting inside the functions
+    `patterns` names; returns the plan it prints first (JSON) and the
+    instructions of each of its launches (one dump per launch, in launch
+    order: callgrind.out.1, .2, ...)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
-        cmd = [
-            "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-            *(f"--toggle-collect={p}" for p in KERNEL_PATTERNS), str(driver),
-            *map(str, harness.enum_values(family, method)), "0", "0",
-            str(int(backward)), dtype, str(elem), ",".join(map(str, src)),
-            ",".join(map(str, dst)), ",".join(map(str, scales)), ",".join(["0"] * dims),
-            str(samples),
-        ]
+        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+               "--collect-atstart=no", *(f"--toggle-collect={p}" for p in patterns), *command]
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
         plan = json.loads(done.stdout.splitlines()[0])
-        # One dump per launch, in launch order: callgrind.out.1, .2, ...
         counts = []
         for k in range(1, len(plan["launches"]) + 1):
             text = Path(f"{out}.{k}").read_text()
             counts.append(int(next(line.split()[1] for line in text.splitlines()
                                    if line.startswith("summary:"))))
+    return plan, counts
+
+
+def measure(driver, method, shape, scale, backward, dtype, samples):
+    """Runs one pass on a row-contiguous (N, *spatial, C) `shape` under
+    callgrind; returns its launches with their counts."""
+    family, mode, antialias, _ = METHODS[method]
+    out_shape = output_shape(family, mode, antialias, shape, scale)
+    src, dst = (out_shape, shape) if backward else (shape, out_shape)
+    dims = len(shape) - 2
+    row = measure_plan(driver, method, src, dst, [scale] * dims, backward, dtype, samples)
+    elem = row.pop("elem")
+    return {"method": method, "shape": list(shape), "scale": scale,
+            "floor_bytes": (prod(shape) + prod(out_shape)) * elem, **row}
+
+
+def measure_plan(driver, method, src, dst, scales, backward, dtype, samples, src_strides=None):
+    """Runs the kernels of one pass, as eval_gpu plans them for a source of
+    shape `src` (with `src_strides`, elements, or row-contiguous) and a
+    destination `dst`, under callgrind; returns its launches with their counts."""
+    family, mode, antialias, _ = METHODS[method]
+    dims = len(scales)
+    elem = {"float32": 4, "float16": 2, "bfloat16": 2}[dtype]
+    strides = [",".join(map(str, src_strides))] if src_strides is not None else []
+    plan, counts = run_callgrind(KERNEL_PATTERNS, [
+        str(driver), *map(str, harness.enum_values(family, method)), "0", "0",
+        str(int(backward)), dtype, str(elem), ",".join(map(str, src)),
+        ",".join(map(str, dst)), ",".join(map(str, scales)), ",".join(["0"] * dims),
+        str(samples), *strides,
+    ])
     launches = []
     for launch, count in zip(plan["launches"], counts):
         threads = launch["grid"][0] * launch["grid"][1] * launch["grid"][2]
@@ -139,12 +164,48 @@ def measure(driver, method, shape, scale, backward, dtype, samples):
         moved = launch["src_bytes"] + launch["dst_bytes"] + launch["table_bytes"]
         launches.append({**launch, "threads": threads, "instructions_per_thread": per_thread,
                          "bytes_moved": moved})
-    return {
-        "method": method, "shape": list(shape), "scale": scale, "dtype": dtype,
-        "pass": "bwd" if backward else "fwd", "launches": launches,
-        "floor_bytes": (prod(shape) + prod(out_shape)) * elem,
-        **totals(launches),
-    }
+    return {"dtype": dtype, "pass": "bwd" if backward else "fwd", "launches": launches,
+            "elem": elem, **totals(launches)}
+
+
+def layout_rows(driver, samples):
+    """The layout cases (bench/layout_cases.py), float32: each pass on the
+    channels-last view of channels-first memory as eval_gpu hands it to the
+    kernels (_ext._strided_operand: channel images, one channel each, whose
+    result is channels-first memory; the cotangent laid out the same way), and
+    on a row-contiguous copy of the view ("contig"), which the view should not
+    fall far behind."""
+    from mlx_upsample import _ext
+
+    rows = []
+    for name, cf_shape, mode, scale, passes in layout_cases.layout_jobs():
+        n, c, spatial = cf_shape[0], cf_shape[1], cf_shape[2:]
+        out = layout_cases.out_spatial(cf_shape, scale)
+        dims = len(spatial)
+        x = mx.moveaxis(mx.zeros(cf_shape), 1, -1)
+        g = mx.moveaxis(mx.zeros((n, c, *out)), 1, -1)
+        label = f"{name} {'x'.join(map(str, cf_shape))} {mode}"
+        for backward in (False, True):
+            if ("bwd" if backward else "fwd") not in passes:
+                continue
+            for layout in ("view", "contig"):
+                src_shape, dst_shape = ((n, *out, c), (n, *spatial, c)) if backward else (
+                    (n, *spatial, c), (n, *out, c))
+                strides = None
+                if layout == "view":
+                    images, shape, strides, _ = _ext._strided_operand(
+                        g if backward else x, x, dims)
+                    src_shape = shape
+                    if images:
+                        dst_shape = (n, c, *dst_shape[1:-1], 1)
+                row = measure_plan(driver, mode, src_shape, dst_shape, list(scale), backward,
+                                   "float32", samples, strides)
+                row.pop("elem")
+                rows.append({"method": mode, "label": f"{label} ({layout})",
+                             "shape": list(cf_shape), "scale": list(scale), **row})
+                print(f"  {label} {layout} {row['pass']}: ratio {row['ratio']:.2f}",
+                      file=sys.stderr)
+    return rows
 
 
 def prod(shape):
@@ -194,7 +255,8 @@ def markdown(rows):
     ]
     for r in rows:
         ls = r["launches"]
-        case = f"{'x'.join(map(str, r['shape']))} x{r['scale']:g} {r['method']} {r['dtype']}"
+        case = r.get("label") or (
+            f"{'x'.join(map(str, r['shape']))} x{r['scale']:g} {r['method']} {r['dtype']}")
         lines.append(
             f"| {case} | {r['pass']} | {' + '.join(l['kernel'] for l in ls)} "
             f"| {' + '.join('%.0f' % l['instructions_per_thread'] for l in ls)} "
@@ -226,6 +288,8 @@ def target_lines(rows):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--full", action="store_true", help="add the benchmark's shapes")
+    ap.add_argument("--layout", action="store_true",
+                    help="add the layout cases (bench/layout_cases.py), view and contiguous")
     ap.add_argument("--samples", type=int, default=4096,
                     help="threads run per launch (a fixed pseudo-random sample)")
     ap.add_argument("--json", help="write the rows to this file")
@@ -239,17 +303,25 @@ def main():
             rows.append(measure(driver, method, shape, scale, backward, dtype, args.samples))
             print(f"  {method} {shape} x{scale} {dtype} {rows[-1]['pass']}: "
                   f"ratio {rows[-1]['ratio']:.2f}", file=sys.stderr)
+    if args.layout:
+        rows += layout_rows(driver, args.samples)
     print("Cost model (a model, not a GPU timing): x86 instructions per emulated thread "
           f"under callgrind, {INSTRUCTIONS_PER_SECOND:.1e} instructions/s, "
           f"{BYTES_PER_SECOND / 1e9:.0f} GB/s.\n")
     print(markdown(rows))
     print("\nTargets (a model):")
     print("\n".join(target_lines(rows)))
+    # grid_sample's kernels, modelled the same way (bench/grid_cost_model.py).
+    import grid_cost_model
+
+    grid_rows = grid_cost_model.rows(args.samples)
+    print("\n" + grid_cost_model.markdown(grid_rows))
     if args.json:
         meta = {"model": "instructions per thread: x86 under callgrind (emulator, g++ "
                 + " ".join(FLAGS) + ")", "instructions_per_second": INSTRUCTIONS_PER_SECOND,
                 "bytes_per_second": BYTES_PER_SECOND, "samples": args.samples}
-        Path(args.json).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+        Path(args.json).write_text(
+            json.dumps({"meta": meta, "rows": rows, "grid_sample_rows": grid_rows}, indent=1))
 
 
 if __name__ == "__main__":

@@ -6,11 +6,12 @@
 // threads alone.
 //
 // Usage: cost_model_driver FAMILY MODE ALIGN RECOMPUTE BACKWARD DTYPE
-//          ELEM_SIZE SRC_SHAPE DST_SHAPE SCALES SIZES SAMPLES
+//          ELEM_SIZE SRC_SHAPE DST_SHAPE SCALES SIZES SAMPLES [SRC_STRIDES]
 // with FAMILY and MODE the values of mlx_upsample::Family and upsample::Mode
-// (cost_model.py passes those of their Python bindings), shapes, scales and
-// sizes comma-separated (scales and sizes one per spatial axis, 0 where
-// unused).
+// (cost_model.py passes those of their Python bindings), shapes, scales,
+// sizes and strides comma-separated (scales and sizes one per spatial axis,
+// 0 where unused; strides in elements, of a view the kernels read in place,
+// row-contiguous without them).
 #include <valgrind/callgrind.h>
 
 #include <cstdio>
@@ -58,7 +59,7 @@ void dump_launch(const char* kernel) {
 } // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 13) {
+  if (argc != 13 && argc != 14) {
     std::fprintf(stderr, "usage: see the head of cost_model_driver.cpp\n");
     return 2;
   }
@@ -74,6 +75,10 @@ int main(int argc, char** argv) {
   std::vector<double> scales = parse_list<double>(argv[10]);
   std::vector<int> sizes = parse_list<int>(argv[11]);
   unsigned long long samples = std::strtoull(argv[12], nullptr, 10);
+  std::vector<long long> src_strides;
+  if (argc == 14) {
+    src_strides = parse_list<long long>(argv[13]);
+  }
   int dims = static_cast<int>(scales.size());
 
   mlx_upsample::UpsampleParams p{
@@ -84,11 +89,13 @@ int main(int argc, char** argv) {
       scales,
       sizes};
   auto plan = mlx_upsample::metal::plan_launch(
-      p, backward, src_shape, dst_shape, dtype, elem_size, SRC_OFFSET);
+      p, backward, src_shape, std::vector<int64_t>(src_strides.begin(), src_strides.end()),
+      dst_shape, dtype, elem_size, SRC_OFFSET);
   using mlx_upsample::metal::Buffer;
   auto bytes_of = [&](Buffer b) {
     return b == Buffer::Source ? elements(src_shape) * elem_size
         : b == Buffer::Destination ? elements(dst_shape) * elem_size
+        : b == Buffer::Staging     ? plan.staging_elements * elem_size
                                    : plan.temporary_bytes();
   };
   std::printf("{\"launches\": [");
@@ -111,14 +118,23 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
 
   // Zero-filled data: the kernels' instruction counts do not depend on it.
-  std::vector<unsigned char> src(elements(src_shape) * elem_size, 0);
+  // A view's memory spans one past its largest offset.
+  size_t src_elements = elements(src_shape);
+  if (!src_strides.empty()) {
+    src_elements = 1;
+    for (size_t d = 0; d < src_shape.size(); ++d) {
+      src_elements += size_t(src_shape[d] - 1) * size_t(src_strides[d]);
+    }
+  }
+  std::vector<unsigned char> src(src_elements * elem_size, 0);
   std::vector<unsigned char> dst(elements(dst_shape) * elem_size, 0);
   char kernel[256], error[256];
   emu_sample_threads(samples, dump_launch);
   int status = emu_run(
       family, mode, align, recompute, scales.data(), sizes.data(), dims,
-      backward, static_cast<int>(src_shape.size()), src_shape.data(), dst_shape.data(), dtype, elem_size,
-      SRC_OFFSET, MAX_THREADS_PER_GROUP, /*passes: the plan's choice*/ 0, src.data(), dst.data(), kernel, error, sizeof(error));
+      backward, static_cast<int>(src_shape.size()), src_shape.data(),
+      src_strides.empty() ? nullptr : src_strides.data(), dst_shape.data(), dtype, elem_size,
+      SRC_OFFSET, static_cast<long long>(src_elements), /*view_start*/ 0, MAX_THREADS_PER_GROUP, /*passes: the plan's choice*/ 0, src.data(), dst.data(), kernel, error, sizeof(error));
   if (status != 0) {
     std::fprintf(stderr, "%s\n", error);
     return 1;

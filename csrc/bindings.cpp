@@ -8,11 +8,13 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/variant.h>
 #include <nanobind/stl/pair.h>
+#include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
 
 #include <string>
 
 #include "cpu/thread_pool.h"
+#include "layout.h"
 #include "mlx/transforms.h"
 #include "grid_sample_primitives.h"
 #include "primitives.h"
@@ -149,6 +151,24 @@ NB_MODULE(_ext, m) {
       },
       "a"_a,
       "(strides, row_contiguous) of `a`, evaluated (for the tests).");
+
+  // Test hook: what a kernel that reads strides (layout::Reads::Strided, the
+  // Metal backend) is handed for `src` when `x` is the primitive's input,
+  // as the emulator tests replay it.
+  m.def(
+      "_strided_operand",
+      [](mx::array src, mx::array x, int dims) {
+        mx::eval(src, x);
+        bool images = mlx_upsample::layout::computes_channel_images(x, dims);
+        mx::array a = images ? mlx_upsample::layout::channel_images(src, dims) : src;
+        std::vector<int> shape(a.shape().begin(), a.shape().end());
+        std::vector<int64_t> strides(a.strides().begin(), a.strides().end());
+        int64_t offset = int64_t(a.offset() / mx::size_of(a.dtype()));
+        return std::make_tuple(images, shape, strides, offset);
+      },
+      "src"_a, "x"_a, "dims"_a,
+      "(channel images?, shape, strides, offset in elements) of the array a "
+      "strided kernel reads for `src` (evaluated) given the input `x` (for the tests).");
 
   m.def("nanobind_registries", &nanobind_registries,
         "Keys of the nanobind registries in this interpreter (self-check).");

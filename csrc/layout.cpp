@@ -129,15 +129,17 @@ mx::array channel_images_like(const mx::array& dst, int dims) {
 }
 
 void adopt_channel_images(mx::array& dst, const mx::array& images, int dims) {
-  // images is row-contiguous (*batch, C, *spatial, 1): the stride of each of
-  // dst's axes is that of the same axis there.
+  // images is (*batch, C, *spatial, 1), row-contiguous but where an identity
+  // call shares its source's view: the stride of each of dst's axes is that
+  // of the same axis there.
   std::vector<int> order = channels_first_order(dst.ndim(), dims);
   mx::Strides strides(dst.ndim());
   for (int k = 0; k < static_cast<int>(dst.ndim()); ++k) {
     strides[order[k]] = images.strides(k);
   }
   dst.copy_shared_buffer(
-      images, strides, flags_of(dst.shape(), strides, true), images.data_size());
+      images, strides, flags_of(dst.shape(), strides, images.flags().contiguous),
+      images.data_size());
 }
 
 // Measured on the backward of the ViT position-embedding resize (768

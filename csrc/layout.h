@@ -44,8 +44,8 @@ bool is_channels_major(const mx::array& a, int dims);
 
 // ---- helpers (layout.cpp) ----------------------------------------------------
 
-// The row-contiguous (*batch, C, *spatial, 1) array on a channels-first a's
-// memory.
+// The (*batch, C, *spatial, 1) view of a's memory, a's strides so permuted:
+// row-contiguous when a is channels-first.
 mx::array channel_images(const mx::array& a, int dims);
 
 // A fresh row-contiguous copy of a of shape (*batch, C, *spatial, 1) for any
@@ -68,7 +68,8 @@ void lay_out_channels_first(mx::array& dst, const mx::array& rows, int dims, mx:
 // An unallocated array of dst's (*batch, C, *spatial, 1) shape.
 mx::array channel_images_like(const mx::array& dst, int dims);
 
-// dst becomes the (*batch, *spatial, C) view of images' memory.
+// dst becomes the (*batch, *spatial, C) view of images' memory (images as
+// the kernels write them, or an identity call's source).
 void adopt_channel_images(mx::array& dst, const mx::array& images, int dims);
 
 // a's memory as row-contiguous channel images (*batch, C, *spatial, 1): a
@@ -83,18 +84,63 @@ inline mx::array as_row_contiguous(const mx::array& a, mx::Stream s) {
   return a.flags().row_contiguous ? a : copy_to_row_contiguous(a, s);
 }
 
-// Runs `kernel(src, dst)` (a backend's upsample on row-contiguous arrays,
-// which allocates dst) for the forward primitive: src is the input as it
-// comes, dst the primitive's output. Channels-first src gives channels-first
-// dst; any other layout is computed on row-contiguous memory.
+// Whether a primitive whose input (the forward's, or x for the backward) is
+// `a` computes on channel images and so writes channels-first memory: a is
+// channels-first (is_channels_first) or channels-major (is_channels_major).
+inline bool computes_channel_images(const mx::array& a, int dims) {
+  return !a.flags().row_contiguous && (is_channels_first(a, dims) || is_channels_major(a, dims));
+}
+
+// What a backend's kernel reads: row-contiguous arrays only (the CPU
+// kernels: any other layout is handed to them as a copy), or any strides in
+// place (the Metal kernels, whose launch plan takes the strides; they copy
+// what they cannot read themselves, metal/launch_plan.h).
+enum class Reads { RowContiguous, Strided };
+
+// Runs `kernel(images, result)` on `images`, src's channel images, for a
+// channels-first dst: the kernel writes the result as row-contiguous
+// channel images, which dst then views.
 template <typename Kernel>
-void run_forward(const mx::array& src, mx::array& dst, int dims, mx::Stream s, Kernel kernel) {
-  if (src.flags().row_contiguous) {
+void run_on_channel_images(const mx::array& images, mx::array& dst, int dims, Kernel kernel) {
+  mx::array result = channel_images_like(dst, dims);
+  kernel(images, result);
+  adopt_channel_images(dst, result, dims);
+}
+
+// Runs `kernel(src, dst)` for a kernel that reads any strides: src is the
+// array read (the forward's input, or the backward's cotangent), `x` the
+// array whose layout decides (the forward's input), dst the result (not yet
+// allocated). Channel images (computes_channel_images) are viewed on src's
+// memory as they lie, whatever its layout; the kernel writes them
+// row-contiguous, which is channels-first dst.
+template <typename Kernel>
+void run_strided(const mx::array& src, const mx::array& x, mx::array& dst, int dims, Kernel kernel) {
+  if (computes_channel_images(x, dims)) {
+    run_on_channel_images(channel_images(src, dims), dst, dims, kernel);
+  } else {
     kernel(src, dst);
-  } else if (is_channels_first(src, dims) || is_channels_major(src, dims)) {
-    mx::array images = channel_images_like(dst, dims);
-    kernel(as_channel_images(src, dims, s), images);
-    adopt_channel_images(dst, images, dims);
+  }
+}
+
+// Runs `kernel(src, dst)` (a backend's upsample, which allocates dst) for
+// the forward primitive: src is the input as it comes, dst the primitive's
+// output. Channels-first src gives channels-first dst; for a kernel that
+// reads row-contiguous arrays only, any other layout is computed on
+// row-contiguous memory.
+template <typename Kernel>
+void run_forward(
+    const mx::array& src,
+    mx::array& dst,
+    int dims,
+    mx::Stream s,
+    Reads reads,
+    Kernel kernel) {
+  if (reads == Reads::Strided) {
+    run_strided(src, src, dst, dims, kernel);
+  } else if (src.flags().row_contiguous) {
+    kernel(src, dst);
+  } else if (computes_channel_images(src, dims)) {
+    run_on_channel_images(as_channel_images(src, dims, s), dst, dims, kernel);
   } else {
     kernel(copy_to_row_contiguous(src, s), dst);
   }
@@ -102,8 +148,9 @@ void run_forward(const mx::array& src, mx::array& dst, int dims, mx::Stream s, K
 
 // The same for the backward primitive: `cotangent` as it comes, `x` the
 // forward input (evaluated: its strides are known). The result, the
-// cotangent of x, is laid out as x is (channels-first when x is), reading a
-// cotangent of that layout in place and copying any other.
+// cotangent of x, is laid out as x is (channels-first when x is); a kernel
+// of row-contiguous arrays reads a cotangent of that layout in place and
+// copies any other.
 template <typename Kernel>
 void run_backward(
     const mx::array& cotangent,
@@ -111,16 +158,19 @@ void run_backward(
     mx::array& dst,
     int dims,
     mx::Stream s,
+    Reads reads,
     Kernel kernel) {
-  const bool channels_first = is_channels_first(x, dims) || is_channels_major(x, dims);
+  if (reads == Reads::Strided) {
+    run_strided(cotangent, x, dst, dims, kernel);
+    return;
+  }
+  const bool channels_first = computes_channel_images(x, dims);
   if (channels_first && short_channel_rows(dst)) {
     mx::array rows(dst.shape(), dst.dtype(), nullptr, {});
     kernel(as_row_contiguous(cotangent, s), rows);
     lay_out_channels_first(dst, rows, dims, s);
   } else if (channels_first) {
-    mx::array images = channel_images_like(dst, dims);
-    kernel(as_channel_images(cotangent, dims, s), images);
-    adopt_channel_images(dst, images, dims);
+    run_on_channel_images(as_channel_images(cotangent, dims, s), dst, dims, kernel);
   } else {
     kernel(as_row_contiguous(cotangent, s), dst);
   }

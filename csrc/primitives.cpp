@@ -162,16 +162,6 @@ mx::Shape backward_shape(
   return out;
 }
 
-// On GPU streams the op hands the primitives row-contiguous arrays
-// (mx::contiguous) and the Metal backend indexes them as such; the CPU
-// primitives take any layout (layout.h).
-const mx::array& contiguous_input(const mx::array& a) {
-  if (!a.flags().row_contiguous) {
-    throw std::runtime_error("[upsample] internal: input is not contiguous");
-  }
-  return a;
-}
-
 // The weighted modes compute in float32 (float16 and bfloat16 kept as
 // such, integers and bools turned into float32). float64 and complex cannot
 // be computed exactly by float32 kernels, so they are refused rather than
@@ -203,11 +193,6 @@ void check_tangent_dtype(const mx::array& tangent, const mx::array& x) {
   }
 }
 
-// The CPU primitives read any layout in place or copy it themselves, once its
-// strides are known (layout.h); the Metal ones take row-contiguous arrays.
-mx::array for_backend(const mx::array& a, mx::Stream s) {
-  return s.device.type == mx::Device::DeviceType::gpu ? mx::contiguous(a, false, s) : a;
-}
 
 // The cotangent of x given `cotangent`, the cotangent of y (or, in the
 // backward's own jvp, a tangent: `what` names it); `x` only lends its
@@ -232,7 +217,7 @@ mx::array upsample_backward(
       backward_shape(p, cotangent.shape(), x.shape()),
       cotangent.dtype(),
       std::make_shared<UpsampleBackward>(s, p),
-      {for_backend(cotangent, s), x});
+      {cotangent, x});
 }
 
 } // namespace
@@ -260,7 +245,6 @@ mx::array upsample(
       in = mx::astype(x, mx::float32, stream);
     }
   }
-  in = for_backend(in, stream);
   return mx::array(
       out_shape,
       in.dtype(),
@@ -274,7 +258,7 @@ void UpsampleForward::eval_cpu(
     const std::vector<mx::array>& inputs,
     mx::array& out) {
   layout::run_forward(
-      inputs[0], out, params_.spatial_dims(), stream(),
+      inputs[0], out, params_.spatial_dims(), stream(), layout::Reads::RowContiguous,
       [this](const mx::array& src, mx::array& dst) {
         cpu::upsample(src, dst, params_, stream(), /*backward=*/false);
       });
@@ -283,7 +267,11 @@ void UpsampleForward::eval_cpu(
 void UpsampleForward::eval_gpu(
     const std::vector<mx::array>& inputs,
     mx::array& out) {
-  metal::upsample(contiguous_input(inputs[0]), out, params_, stream(), /*backward=*/false);
+  layout::run_forward(
+      inputs[0], out, params_.spatial_dims(), stream(), layout::Reads::Strided,
+      [this](const mx::array& src, mx::array& dst) {
+        metal::upsample(src, dst, params_, stream(), /*backward=*/false);
+      });
 }
 
 // uint8 linear and cubic round and clamp every pass: piecewise constant, no
@@ -343,7 +331,7 @@ void UpsampleBackward::eval_cpu(
     const std::vector<mx::array>& inputs,
     mx::array& out) {
   layout::run_backward(
-      inputs[0], inputs[1], out, params_.spatial_dims(), stream(),
+      inputs[0], inputs[1], out, params_.spatial_dims(), stream(), layout::Reads::RowContiguous,
       [this](const mx::array& src, mx::array& dst) {
         cpu::upsample(src, dst, params_, stream(), /*backward=*/true);
       });
@@ -352,7 +340,11 @@ void UpsampleBackward::eval_cpu(
 void UpsampleBackward::eval_gpu(
     const std::vector<mx::array>& inputs,
     mx::array& out) {
-  metal::upsample(contiguous_input(inputs[0]), out, params_, stream(), /*backward=*/true);
+  layout::run_backward(
+      inputs[0], inputs[1], out, params_.spatial_dims(), stream(), layout::Reads::Strided,
+      [this](const mx::array& src, mx::array& dst) {
+        metal::upsample(src, dst, params_, stream(), /*backward=*/true);
+      });
 }
 
 std::vector<mx::array> UpsampleBackward::jvp(

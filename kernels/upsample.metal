@@ -1,9 +1,13 @@
 // Upsampling kernels for Apple GPUs: forward and backward of every mode.
 //
-// Layout is channels-last (N, *spatial, C). A thread makes a packet of V
-// neighbouring channels at one position of the array written: grid x walks
-// a row of it (last spatial axis x packets), grid y its rows (batch entry and
-// leading spatial axes), as laid out in kernel_params.h. The grid is exact
+// Layout is channels-last (N, *spatial, C): the array written row-contiguous,
+// the array read with any non-negative strides (a view read in place; the
+// host hands channels-first memory over as channel images, one channel
+// each, csrc/layout.h). A thread makes a packet of V neighbouring channels
+// at one position of the array written: grid x walks a row of it (last
+// spatial axis x packets), grid y its rows (batch entry and leading spatial
+// axes), as laid out in kernel_params.h. With one channel, a thread makes a
+// run of positions instead (Note [runs]). The grid is exact
 // (dispatchThreads): no thread falls past the data.
 //
 // Every weighted pass is one gather: along each axis, the row of the
@@ -164,6 +168,15 @@ inline uint split_row(uint z, int dims, constant KernelParams& p, thread uint* o
   return z;
 }
 
+// Where batch entry n starts in the source (kernel_params.h).
+METAL_FUNC ulong batch_offset(uint n, constant KernelParams& p) {
+  if (p.batch_inner == 1) {
+    return ulong(n) * p.src_batch; // one stride: a branch the whole grid takes alike
+  }
+  uint outer = divide(n, p.by_batch_inner);
+  return ulong(outer) * p.src_batch + ulong(n - outer * p.batch_inner) * p.src_batch_inner;
+}
+
 // The thread's place: position along the last axis, channel, grid row.
 struct Place {
   uint position;
@@ -223,6 +236,31 @@ METAL_FUNC typename Packet<T, V>::acc_t sum_plane(
   return acc;
 }
 
+// The sum of one position of the array written, rank 1-3: `last` is the row
+// of its position along the last axis, r0 and r1 those along axes 0 and 1
+// (read for the ranks that have them).
+template <typename In, int V, int RANK>
+METAL_FUNC typename Packet<In, V>::acc_t sum_position(
+    device const In* base, constant uint2* table, uint2 r0, uint2 r1, uint2 last) {
+  typedef typename Packet<In, V>::acc_t acc_t;
+  if (RANK == 1) {
+    return sum_row<In, V>(base, table, last);
+  } else if (RANK == 2) {
+    return sum_plane<In, V>(base, table, r0, last);
+  }
+  acc_t acc = acc_t(0.0f);
+  uint e = last.x;
+  if (e < last.y) {
+    uint2 tap = table[e++];
+    acc = as_type<float>(tap.y) * sum_plane<In, V>(base + tap.x, table, r0, r1);
+  }
+  for (; e < last.y; ++e) {
+    uint2 tap = table[e];
+    acc += as_type<float>(tap.y) * sum_plane<In, V>(base + tap.x, table, r0, r1);
+  }
+  return acc;
+}
+
 // Every weighted pass of rank 1-3 (see the head of the file). In and Out
 // differ in the launches through a float32 temporary.
 template <typename In, typename Out, int RANK, int V>
@@ -232,32 +270,89 @@ template <typename In, typename Out, int RANK, int V>
     constant KernelParams& p [[buffer(2)]],
     constant uint2* table [[buffer(3)]],
     uint2 gid [[thread_position_in_grid]]) {
-  typedef typename Packet<In, V>::acc_t acc_t;
   Place at = place_of(gid, p, V);
   uint o[3]; // 3, not RANK: the branches of the other ranks index it too
   uint n = split_row(at.row, RANK, p, o);
-  device const In* base = src + ulong(n) * p.src_batch + at.channel;
+  // Offsets within a batch entry fit 32 bits in the kernels of rank 1-3.
+  device const In* base = src + batch_offset(n, p) + at.channel * uint(p.src_channel);
   uint2 last = table_row(table, p.axes[RANK - 1], at.position);
-  acc_t acc;
-  if (RANK == 1) {
-    acc = sum_row<In, V>(base, table, last);
-  } else if (RANK == 2) {
-    acc = sum_plane<In, V>(base, table, table_row(table, p.axes[0], o[0]), last);
-  } else {
-    uint2 r0 = table_row(table, p.axes[0], o[0]);
-    uint2 r1 = table_row(table, p.axes[1], o[1]);
-    acc = acc_t(0.0f);
-    uint e = last.x;
-    if (e < last.y) {
-      uint2 tap = table[e++];
-      acc = as_type<float>(tap.y) * sum_plane<In, V>(base + tap.x, table, r0, r1);
+  uint2 r0 = last, r1 = last;
+  if (RANK >= 2) {
+    r0 = table_row(table, p.axes[0], o[0]);
+  }
+  if (RANK == 3) {
+    r1 = table_row(table, p.axes[1], o[1]);
+  }
+  Packet<Out, V>::store(
+      dst + destination(at, p, RANK - 1), sum_position<In, V, RANK>(base, table, r0, r1, last));
+}
+
+// Note [runs]
+// ~~~~~~~~~~~
+// With one channel (a mono signal, a mask, channel images of channels-first
+// memory) a packet is one element, and a thread of the packet kernels pays
+// its grid split, its leading axes' rows and a scalar store for each output.
+// The run kernels make RUN neighbouring positions of the last axis per
+// thread instead (grid x: ceil(positions / RUN)): the split and the leading
+// rows once, and one RUN-vector store where the run is whole and starts on
+// a vector boundary (where the last axis's length is a multiple of RUN, the
+// plan's destination being row-contiguous from its buffer's start; the tail
+// of a row is stored element by element). Each position's sum is the packet
+// kernels' (sum_position), so the bits are theirs. Integer-scale nearest,
+// where every aligned run of a row reads one source element (the plan checks
+// the table: replicates), loads it once and stores it RUN times at once.
+// RUN is in kernel_params.h, shared with the plan.
+
+// The positions of a run that exist: RUN but at the end of a row.
+inline uint run_length(uint first, constant AxisParams& last) {
+  uint left = last.size - first;
+  return left < uint(RUN) ? left : uint(RUN);
+}
+
+// Stores the first `count` of a run's values at dst + to (Note [runs]).
+template <typename Out, typename Value>
+inline void store_run(device Out* dst, ulong to, uint count, thread const Value* values) {
+  if (count == uint(RUN) && to % RUN == 0) {
+    vec<Out, RUN> v;
+    for (int j = 0; j < RUN; ++j) {
+      v[j] = Out(values[j]);
     }
-    for (; e < last.y; ++e) {
-      uint2 tap = table[e];
-      acc += as_type<float>(tap.y) * sum_plane<In, V>(base + tap.x, table, r0, r1);
+    *(device vec<Out, RUN>*)(dst + to) = v;
+  } else {
+    for (uint j = 0; j < count; ++j) {
+      dst[to + j] = Out(values[j]);
     }
   }
-  Packet<Out, V>::store(dst + destination(at, p, RANK - 1), acc);
+}
+
+// Every weighted pass of rank 1-3 with one channel (Note [runs]).
+template <typename In, typename Out, int RANK>
+[[kernel]] void gather_run(
+    device const In* src [[buffer(0)]],
+    device Out* dst [[buffer(1)]],
+    constant KernelParams& p [[buffer(2)]],
+    constant uint2* table [[buffer(3)]],
+    uint2 gid [[thread_position_in_grid]]) {
+  uint first = gid.x * RUN;
+  uint o[3];
+  uint n = split_row(gid.y, RANK, p, o);
+  device const In* base = src + batch_offset(n, p);
+  constant AxisParams& axis = p.axes[RANK - 1];
+  uint count = run_length(first, axis);
+  uint2 r0 = table_row(table, axis, first), r1 = r0;
+  if (RANK >= 2) {
+    r0 = table_row(table, p.axes[0], o[0]);
+  }
+  if (RANK == 3) {
+    r1 = table_row(table, p.axes[1], o[1]);
+  }
+  float sums[RUN];
+  for (int j = 0; j < RUN; ++j) {
+    sums[j] = j < int(count)
+        ? sum_position<In, 1, RANK>(base, table, r0, r1, table_row(table, axis, first + j))
+        : 0.0f;
+  }
+  store_run(dst, ulong(gid.y) * axis.size + first, count, sums);
 }
 
 // Every weighted pass of any rank, 64-bit offsets: an odometer over every
@@ -282,7 +377,7 @@ template <typename In, typename Out, int V>
   uint o[MAX_DIMS];
   uint n = split_row(at.row, dims, p, o);
   o[top] = at.position;
-  device const In* base = src + ulong(n) * p.src_batch + at.channel;
+  device const In* base = src + batch_offset(n, p) + ulong(at.channel) * p.src_channel;
   uint2 row[MAX_DIMS];
   uint e[MAX_DIMS];
   acc_t sums[MAX_DIMS];
@@ -332,6 +427,22 @@ template <typename In, typename Out, int V>
   Packet<Out, V>::store(dst + destination(at, p, top), result);
 }
 
+// Nearest forward, rank 1-3: the source offset (relative to the batch
+// entry) of the one tap of `position` along the last axis, and of the taps
+// of o[0 .. RANK - 2] along the leading axes.
+inline uint last_tap(constant uint2* table, constant AxisParams& last, uint position) {
+  return table[table_row(table, last, position).x].x;
+}
+
+template <int RANK>
+inline uint leading_taps(constant KernelParams& p, constant uint2* table, thread const uint* o) {
+  uint from = 0;
+  for (int a = 0; a < RANK - 1; ++a) {
+    from += table[table_row(table, p.axes[a], o[a]).x].x;
+  }
+  return from;
+}
+
 // Nearest forward of rank 1-3: a copy of the source packet, exact for every
 // dtype (T is an unsigned integer of the element's width). Each table row
 // holds its one tap.
@@ -343,14 +454,56 @@ template <typename T, int RANK, int V>
     constant uint2* table [[buffer(3)]],
     uint2 gid [[thread_position_in_grid]]) {
   Place at = place_of(gid, p, V);
-  uint o[RANK];
+  uint o[3];
   uint n = split_row(at.row, RANK, p, o);
-  uint from = table[table_row(table, p.axes[RANK - 1], at.position).x].x;
-  for (int a = 0; a < RANK - 1; ++a) {
-    from += table[table_row(table, p.axes[a], o[a]).x].x;
+  uint from = leading_taps<RANK>(p, table, o) + last_tap(table, p.axes[RANK - 1], at.position) +
+      at.channel * uint(p.src_channel);
+  Copy<T, V>::run(dst + destination(at, p, RANK - 1), src + batch_offset(n, p) + from);
+}
+
+// Nearest forward of rank 1-3 with one channel, a run of positions per
+// thread (Note [runs]).
+template <typename T, int RANK>
+[[kernel]] void copy_run(
+    device const T* src [[buffer(0)]],
+    device T* dst [[buffer(1)]],
+    constant KernelParams& p [[buffer(2)]],
+    constant uint2* table [[buffer(3)]],
+    uint2 gid [[thread_position_in_grid]]) {
+  uint first = gid.x * RUN;
+  uint o[3];
+  uint n = split_row(gid.y, RANK, p, o);
+  device const T* base = src + batch_offset(n, p);
+  constant AxisParams& axis = p.axes[RANK - 1];
+  uint count = run_length(first, axis);
+  uint lead = leading_taps<RANK>(p, table, o);
+  T values[RUN];
+  for (int j = 0; j < RUN; ++j) {
+    // Past the row's end a run repeats its first element, which is not stored.
+    values[j] = base[lead + last_tap(table, axis, j < int(count) ? first + j : first)];
   }
-  Copy<T, V>::run(
-      dst + destination(at, p, RANK - 1), src + ulong(n) * p.src_batch + from + at.channel);
+  store_run(dst, ulong(gid.y) * axis.size + first, count, values);
+}
+
+// Nearest forward of rank 1-3 with one channel where each run reads one
+// source element (Note [runs]): one table read and one load per RUN outputs.
+template <typename T, int RANK>
+[[kernel]] void replicate(
+    device const T* src [[buffer(0)]],
+    device T* dst [[buffer(1)]],
+    constant KernelParams& p [[buffer(2)]],
+    constant uint2* table [[buffer(3)]],
+    uint2 gid [[thread_position_in_grid]]) {
+  uint first = gid.x * RUN;
+  uint o[3];
+  uint n = split_row(gid.y, RANK, p, o);
+  constant AxisParams& axis = p.axes[RANK - 1];
+  T value = src[batch_offset(n, p) + leading_taps<RANK>(p, table, o) + last_tap(table, axis, first)];
+  T values[RUN];
+  for (int j = 0; j < RUN; ++j) {
+    values[j] = value;
+  }
+  store_run(dst, ulong(gid.y) * axis.size + first, run_length(first, axis), values);
 }
 
 // Nearest forward of any rank, 64-bit offsets.
@@ -366,18 +519,50 @@ template <typename T, int V>
   uint o[MAX_DIMS];
   uint n = split_row(at.row, dims, p, o);
   o[dims - 1] = at.position;
-  ulong from = ulong(n) * p.src_batch + at.channel;
+  ulong from = batch_offset(n, p) + ulong(at.channel) * p.src_channel;
   for (int a = 0; a < dims; ++a) {
     from += ulong(table[table_row(table, p.axes[a], o[a]).x].x) * p.axes[a].stride;
   }
   Copy<T, V>::run(dst + destination(at, p, dims - 1), src + from);
 }
 
-// Kernel names: upsample_{gather|copy}_{types}_{rank}_v{V}, built the same
-// way by csrc/metal/launch_plan.cpp. Types: float32, float16, bfloat16 for
-// gather, u8 .. u64 for copy, and "<in>_<out>" for the launches through a
-// float32 temporary (any rank into it, rank 1 out of it); rank 1d, 2d, 3d
-// or nd.
+// Note [staging]
+// ~~~~~~~~~~~~~~
+// A source the passes cannot read in place (negative strides, leading axes
+// of three strides or more: reads_in_place in csrc/metal/launch_plan.h) is
+// first copied row-contiguous into a staging buffer, one element per
+// thread: grid x the innermost axis (p.channels long, stepped by the signed
+// stride whose bits are p.src_channel), y the p.dims other axes, innermost
+// first, each three table words: (length, magic), (shift, 0) and its signed
+// 64-bit stride's bits. Offsets are signed, from the view's first element.
+template <typename T>
+[[kernel]] void strided_copy(
+    device const T* src [[buffer(0)]],
+    device T* dst [[buffer(1)]],
+    constant KernelParams& p [[buffer(2)]],
+    constant uint2* table [[buffer(3)]],
+    uint2 gid [[thread_position_in_grid]]) {
+  long from = long(gid.x) * as_type<long>(p.src_channel);
+  uint z = gid.y;
+  for (int a = 0; a < p.dims; ++a) {
+    uint2 length = table[3 * a];
+    Divisor by;
+    by.magic = length.y;
+    by.shift = table[3 * a + 1].x;
+    uint q = divide(z, by);
+    from += long(z - q * length.x) * as_type<long>(table[3 * a + 2]);
+    z = q;
+  }
+  dst[ulong(gid.y) * p.channels + gid.x] = src[from];
+}
+
+// Kernel names: upsample_{gather|copy}_{types}_{rank}_v{V}, and for one
+// channel upsample_{gather|copy|replicate}_{types}_{rank}_r4 (Note [runs]),
+// built the same way by csrc/metal/launch_plan.cpp. Types: float32,
+// float16, bfloat16 for gather, u8 .. u64 for copy and replicate, and
+// "<in>_<out>" for the launches through a float32 temporary (any rank into
+// it, rank 1 out of it); rank 1d, 2d, 3d or nd (no runs at nd). The
+// staging copies: upsample_strided_copy_u<bits> (Note [staging]).
 #ifndef instantiate_kernel
 #define instantiate_kernel(name, func, ...) \
   template [[host_name(name)]] [[kernel]] decltype(func<__VA_ARGS__>) func<__VA_ARGS__>;
@@ -404,14 +589,39 @@ template <typename T, int V>
   instantiate(prefix, 4, __VA_ARGS__)                \
   instantiate(prefix, 8, __VA_ARGS__)
 
-instantiate_widths(instantiate_ranks, "upsample_copy_u8", copy, copy_nd, uchar)
-instantiate_widths(instantiate_ranks, "upsample_copy_u16", copy, copy_nd, ushort)
-instantiate_widths(instantiate_ranks, "upsample_copy_u32", copy, copy_nd, uint)
-instantiate_widths(instantiate_ranks, "upsample_copy_u64", copy, copy_nd, ulong)
-instantiate_widths(instantiate_ranks, "upsample_gather_float32", gather, gather_nd, float, float)
-instantiate_widths(instantiate_ranks, "upsample_gather_float16", gather, gather_nd, half, half)
-instantiate_widths(instantiate_ranks, "upsample_gather_bfloat16", gather, gather_nd, bfloat, bfloat)
-instantiate_widths(instantiate_ranks, "upsample_gather_float16_float32", gather, gather_nd, half, float)
-instantiate_widths(instantiate_ranks, "upsample_gather_bfloat16_float32", gather, gather_nd, bfloat, float)
-instantiate_widths(instantiate_rank1, "upsample_gather_float32_float16", gather, float, half)
-instantiate_widths(instantiate_rank1, "upsample_gather_float32_bfloat16", gather, float, bfloat)
+// A run kernel (Note [runs]) at rank 1, and at ranks 1-3.
+#define instantiate_run1(prefix, func, ...) \
+  instantiate_kernel(prefix "_1d_r4", func, __VA_ARGS__, 1)
+#define instantiate_runs(prefix, func, ...)                \
+  instantiate_run1(prefix, func, __VA_ARGS__)              \
+  instantiate_kernel(prefix "_2d_r4", func, __VA_ARGS__, 2) \
+  instantiate_kernel(prefix "_3d_r4", func, __VA_ARGS__, 3)
+
+// Every kernel of one element type of nearest forward (`bits` wide), and its
+// staging copy.
+#define instantiate_copies(bits, T)                                                \
+  instantiate_kernel("upsample_strided_copy_u" #bits, strided_copy, T)            \
+  instantiate_widths(instantiate_ranks, "upsample_copy_u" #bits, copy, copy_nd, T) \
+  instantiate_runs("upsample_copy_u" #bits, copy_run, T)                           \
+  instantiate_runs("upsample_replicate_u" #bits, replicate, T)
+
+// Every gather kernel of the types In_Out (`name`), at every rank or (`1`)
+// at rank 1.
+#define instantiate_gathers(name, In, Out)                                                  \
+  instantiate_widths(instantiate_ranks, "upsample_gather_" name, gather, gather_nd, In, Out) \
+  instantiate_runs("upsample_gather_" name, gather_run, In, Out)
+#define instantiate_gathers_rank1(name, In, Out)                                   \
+  instantiate_widths(instantiate_rank1, "upsample_gather_" name, gather, In, Out) \
+  instantiate_run1("upsample_gather_" name, gather_run, In, Out)
+
+instantiate_copies(8, uchar)
+instantiate_copies(16, ushort)
+instantiate_copies(32, uint)
+instantiate_copies(64, ulong)
+instantiate_gathers("float32", float, float)
+instantiate_gathers("float16", half, half)
+instantiate_gathers("bfloat16", bfloat, bfloat)
+instantiate_gathers("float16_float32", half, float)
+instantiate_gathers("bfloat16_float32", bfloat, float)
+instantiate_gathers_rank1("float32_float16", float, half)
+instantiate_gathers_rank1("float32_bfloat16", float, bfloat)

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 import mlx_upsample
+from mlx_upsample import _ext
 from metal_emulator.harness import Emulator, EmulatorError, build, variant
 
 FLOATS = {"float32": mx.float32, "float16": mx.float16, "bfloat16": mx.bfloat16}
@@ -716,6 +717,280 @@ def test_batch_of_2_31_entries_is_an_error(emulator):
     message = str(error.value)
     assert "too large for one Metal grid" in message, message
     assert "(65536, 32769, 2, 1) has 2147549184 batch entries" in message, message
+
+
+# ---- strided sources, channels-first memory, one channel ---------------------
+#
+# eval_gpu hands the kernels the source as it lies (layout.h, Reads::Strided):
+# channels-first memory as channel images (*batch, C, *spatial, 1), viewed on
+# it with its strides, whose row-contiguous result is channels-first memory;
+# any other layout with its own strides. _ext._strided_operand says what the
+# kernels are handed; the emulator reads that view of the memory and must
+# write the CPU path's bits, in the CPU path's memory order.
+_BITS = {1: mx.uint8, 2: mx.uint16, 4: mx.uint32, 8: mx.uint64}
+
+
+def _layout_shapes(rank):
+    return {1: (9,), 2: (6, 5), 3: (4, 3, 5)}[rank]
+
+
+def channels_first(base):
+    """The channels-last view of channels-first memory (N, C, *S)."""
+    return mx.moveaxis(base, 1, -1)
+
+
+def strided_layouts(rank, channels, dtype, seed):
+    """(name, memory, view of it) for a (2, *S, C) problem: the memory an
+    array's buffer holds, packed, and a function making the view of it that
+    the op is called on."""
+    s = _layout_shapes(rank)
+    n = 2
+    make = lambda shape, k=0: cancelling_input(shape, dtype, seed + k)  # noqa: E731
+    yield "channels-first", make((n, channels, *s)), channels_first
+    yield ("channels-first stepped", make((n, channels, 2 * s[0], *s[1:]), 1),
+           lambda m: channels_first(m)[:, 1::2])
+    yield ("channels-last stepped", make((n, 2 * s[0], *s[1:], channels + 1), 2),
+           lambda m: m[:, ::2][..., 1:])
+    yield "channel step", make((n, *s, 2 * channels), 3), lambda m: m[..., ::2]
+    yield ("broadcast batch", make((1, *s, channels), 4),
+           lambda m: mx.broadcast_to(m, (3, *s, channels)))
+    yield ("broadcast spatial", make((n, 1, *s[1:], channels), 5),
+           lambda m: mx.broadcast_to(m, (n, *s, channels)))
+    if rank >= 2:
+        yield ("spatial axes swapped", make((n, s[1], s[0], *s[2:], channels), 6),
+               lambda m: mx.swapaxes(m, 1, 2))
+
+
+def images_of(a, dims):
+    """a (*batch, *S, C) in channels-first memory order, as the row-contiguous
+    channel images (*batch, C, *S, 1) that the kernels write (as raw bits)."""
+    bits = np.array(a.view(_BITS[a.dtype.size]))
+    lead = a.ndim - dims - 1
+    return np.moveaxis(bits, -1, lead)[..., None]
+
+
+def emulate_strided(emu, case, src, memory, x, dst_shape, dims, backward):
+    """Runs `case` on the emulator as eval_gpu would on `src` (a view of
+    `memory`), `x` the primitive's input; returns (raw bits of the result,
+    as the CPU path's result would be laid out, kernel, channel images?)."""
+    images, shape, strides, start = _ext._strided_operand(src, x, dims)
+    out_shape = list(dst_shape)
+    if images:
+        lead = len(out_shape) - dims - 1
+        out_shape = out_shape[:lead] + [out_shape[-1]] + out_shape[lead:-1] + [1]
+    got, kernel = emu.run(
+        src, out_shape, family=case.family, method=case.method, align_corners=case.align,
+        recompute_scale=case.recompute, scales=case.scales, sizes=case.sizes,
+        backward=backward, view=(memory, shape, strides, start))
+    return np.array(got.view(_BITS[src.dtype.size])), kernel, images
+
+
+def cpu_bits(a, images, dims):
+    return images_of(a, dims) if images else np.array(a.view(_BITS[a.dtype.size]))
+
+
+STRIDED_METHODS = ["nearest", "linear", "cubic", "antialias-cubic", "area"]
+
+
+@pytest.mark.parametrize("backward", [False, True], ids=["fwd", "bwd"])
+@pytest.mark.parametrize("rank", [1, 2, 3])
+@pytest.mark.parametrize("method", STRIDED_METHODS)
+def test_strided_sources_bitwise(emulator, method, rank, backward):
+    """Every layout the kernels read in place, every float dtype, up- and
+    downscaling: the CPU path's bits, laid out as the CPU path lays them out
+    (channels-first memory for channels-first input, also for the gradient,
+    whose cotangent comes channels-first or packed)."""
+    family = "pytorch" if method == "area" else "mlx"
+    if method == "nearest" and backward:
+        family = "pytorch"
+    for scales in BITWISE_SCALES[rank]:
+        case = Case(family, method, scales=scales)
+        for dtype in FLOATS.values():
+            for name, memory, view in strided_layouts(rank, 3, dtype, seed=rank):
+                x = view(memory)
+                expected = case.cpu(x)
+                if backward:
+                    out = expected.shape
+                    if name.startswith("channels-first") and scales == BITWISE_SCALES[rank][0]:
+                        g_memory = cancelling_input((out[0], out[-1], *out[1:-1]), dtype, 7)
+                        g = channels_first(g_memory)
+                    else:
+                        g_memory = g = cancelling_input(out, dtype, 7)
+                    _, (expected,) = mx.vjp(case.cpu, [x], [g])
+                    src, src_memory, dst_shape = g, g_memory, x.shape
+                else:
+                    src, src_memory, dst_shape = x, memory, expected.shape
+                got, kernel, images = emulate_strided(
+                    emulator, case, src, src_memory, x, dst_shape, rank, backward)
+                # The CPU path's memory order: channels-first for channels-first
+                # memory (and for what layout.h counts as channels-major).
+                assert images == (not _ext._strides(expected)[1]), name
+                assert images or not name.startswith("channels-first"), name
+                try:
+                    np.testing.assert_array_equal(got, cpu_bits(expected, images, rank))
+                except AssertionError as e:
+                    raise AssertionError(f"{name} {case} {dtype} {kernel}") from e
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_strided_nearest_copies_every_dtype(emulator, rank):
+    """Nearest forward copies raw bits of any width from every layout."""
+    case = Case("pytorch", "nearest", scales=BITWISE_SCALES[rank][0])
+    for dtype in (mx.bool_, mx.uint8, mx.int16, mx.int32, mx.int64, mx.float32):
+        for name, memory, view in strided_layouts(rank, 3, mx.float32, seed=rank):
+            memory = (memory > 0) if dtype == mx.bool_ else (memory * 50).astype(dtype)
+            x = view(memory)
+            expected = case.cpu(x)
+            got, _, images = emulate_strided(
+                emulator, case, x, memory, x, expected.shape, rank, False)
+            np.testing.assert_array_equal(got, cpu_bits(expected, images, rank), err_msg=name)
+
+
+def test_packets_only_from_neighbouring_aligned_channels(emulator):
+    """Vector packets across channels need channels one element apart and
+    every stride and the start a multiple of the vector."""
+    def kernel(strides, offset=0, shape=(2, 6, 5, 8)):
+        x = mx.zeros((4096,))
+        got, name = emulator.run(
+            x, (2, 12, 10, 8), family="pytorch", method="linear", scales=(2.0, 2.0),
+            view=(x, shape, strides, offset))
+        return name
+    assert kernel([240, 40, 8, 1]).endswith("_v8")  # packed
+    assert kernel([480, 80, 8, 1]).endswith("_v8")  # every other row
+    assert kernel([240, 40, 8, 1], offset=2).endswith("_v2")  # 8-byte aligned start
+    assert kernel([241, 40, 8, 1]).endswith("_v1")  # batch stride not a multiple
+    assert kernel([480, 80, 16, 2]).endswith("_v1")  # channels apart
+
+
+def staged_layouts(rank, channels, dtype, seed):
+    """(name, memory, view maker, vmapped?) for the layouts the passes do not
+    read in place: negative strides, and leading axes of three strides (a
+    vmapped, batch-sliced channels-first view: vmapped, the op sees
+    (V, N, *S, C) channel images of (V, N, C) three strides apart)."""
+    s = _layout_shapes(rank)
+    make = lambda shape, k=0: cancelling_input(shape, dtype, seed + k)  # noqa: E731
+    yield "reversed", make((2, *s, channels)), lambda m: m[:, ::-1], False
+    yield "channels reversed", make((2, *s, channels), 1), lambda m: m[..., ::-1], False
+    yield ("channels-first reversed", make((2, channels, *s), 2),
+           lambda m: channels_first(m)[:, ::-1], False)
+    yield ("vmapped batch slice", make((4, 4, channels, *s), 3),
+           lambda m: mx.moveaxis(m[::2, ::2], 2, -1), True)
+
+
+@pytest.mark.parametrize("backward", [False, True], ids=["fwd", "bwd"])
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_staged_sources_bitwise(emulator, rank, backward):
+    """What the passes cannot read in place is copied row-contiguous by a
+    first launch (Note [staging]): the CPU path's bits and memory order."""
+    for method in ("nearest", "linear", "cubic"):
+        case = Case("pytorch" if backward and method == "nearest" else "mlx", method,
+                    scales=BITWISE_SCALES[rank][0])
+        for dtype in FLOATS.values():
+            for name, memory, view, vmapped in staged_layouts(rank, 3, dtype, seed=rank):
+                x = view(memory)
+                fn = mx.vmap(case.cpu) if vmapped else case.cpu
+                expected = fn(x)
+                src, src_memory, dst_shape = x, memory, expected.shape
+                if backward:  # a reversed cotangent
+                    g_memory = cancelling_input(expected.shape, dtype, 8)
+                    src, src_memory, dst_shape = g_memory[:, ::-1], g_memory, x.shape
+                    _, (expected,) = mx.vjp(fn, [x], [src])
+                got, kernel, images = emulate_strided(
+                    emulator, case, src, src_memory, x, dst_shape, rank, backward)
+                assert kernel.startswith(f"upsample_strided_copy_u{8 * dtype.size}+"), kernel
+                assert images == (not _ext._strides(expected)[1]), name
+                try:
+                    np.testing.assert_array_equal(got, cpu_bits(expected, images, rank))
+                except AssertionError as e:
+                    raise AssertionError(f"{name} {case} {dtype} {kernel}") from e
+
+
+def test_staged_copies_every_width(emulator):
+    """The staging copy moves raw bits of 1, 2, 4 and 8 bytes."""
+    case = Case("pytorch", "nearest", scales=(2.0, 1.5))
+    for dtype in (mx.bool_, mx.int16, mx.int32, mx.int64):
+        memory = random_input((2, 5, 4, 3), mx.float32)
+        memory = (memory > 0) if dtype == mx.bool_ else (memory * 50).astype(dtype)
+        x = memory[:, ::-1, ::-2]
+        expected = case.cpu(x)
+        got, kernel, images = emulate_strided(
+            emulator, case, x, memory, x, expected.shape, 2, False)
+        assert kernel.startswith(f"upsample_strided_copy_u{8 * dtype.size}+") and not images
+        np.testing.assert_array_equal(got, cpu_bits(expected, images, 2))
+
+
+# ---- one channel: runs of positions (Note [runs] in upsample.metal) -----------
+
+RUN_SHAPES = {1: (10,), 2: (3, 8), 3: (2, 3, 6)}
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+@pytest.mark.parametrize("dtype", [mx.bool_, mx.float16, mx.int32, mx.int64])
+def test_nearest_runs(emulator, dtype, rank):
+    """One channel: a run of 4 positions per thread; where every aligned run
+    reads one element (x4, x8 along the last axis) one load replicated, else
+    a load per position; rows of a multiple of 4 and with a tail."""
+    x = random_input((2, *RUN_SHAPES[rank], 1), mx.float32)
+    x = (x > 0) if dtype == mx.bool_ else (x * 100).astype(dtype)
+    bits = 8 * dtype.size
+    for last, kind in [(4.0, "replicate"), (8.0, "replicate"), (1.5, "copy"), (2.0, "copy"),
+                       (0.5, "copy")]:
+        case = Case("pytorch", "nearest", scales=(*SCALES[rank][:-1], last))
+        if last == 0.5 and RUN_SHAPES[rank][-1] == 10:
+            case = Case("pytorch", "nearest", sizes=(7,))  # 10 -> 7: a tail of 3
+        kernel = check_forward(emulator, case, x)
+        assert kernel == f"upsample_{kind}_u{bits}_{rank}d_r4", (case, kernel)
+
+
+@pytest.mark.parametrize("backward", [False, True], ids=["fwd", "bwd"])
+@pytest.mark.parametrize("rank", [1, 2, 3])
+@pytest.mark.parametrize("dtype", list(FLOATS))
+def test_gather_runs(emulator, dtype, rank, backward):
+    """One channel, weighted passes: a run per thread, the CPU path's bits,
+    in one launch and in two (whose first launch sees one channel only where
+    the last axis has one position)."""
+    for method in ("linear", "cubic", "antialias-linear"):
+        case = Case("mlx", method, scales=BITWISE_SCALES[rank][0])
+        x = cancelling_input((2, *RUN_SHAPES[rank], 1), FLOATS[dtype], seed=3)
+        kernel = same_bits_as_cpu(emulator, case, x, backward, passes=1)
+        assert kernel == f"upsample_gather_{dtype}_{rank}d_r4", kernel
+    if rank == 1:
+        return
+    # The array read has a last axis of 1 position: forward x of (..., 1, 1)
+    # upscaled, backward the cotangent of (..., 3, 1) downscaled to 1.
+    one = (1, 3.0) if not backward else (3, 1 / 3)
+    for last, scale in [(RUN_SHAPES[rank][-1], 3.0), one]:
+        shape = (*RUN_SHAPES[rank][:-1], last, 1)
+        case = Case("mlx", "linear", scales=(*BITWISE_SCALES[rank][0][:-1], scale))
+        x = cancelling_input((2, *shape), FLOATS[dtype], seed=4)
+        kernel = same_bits_as_cpu(emulator, case, x, backward, passes=2)
+        lead, rest = kernel.split("+")
+        into = "float32" if dtype == "float32" else f"{dtype}_float32"
+        out_of = "float32" if dtype == "float32" else f"float32_{dtype}"
+        assert lead.startswith(f"upsample_gather_{into}_{rank - 1}d_"), kernel
+        assert lead.endswith("_r4") == ((last, scale) == one), kernel
+        assert rest == f"upsample_gather_{out_of}_1d_r4", kernel
+
+
+@pytest.mark.parametrize("dtype", list(FLOATS))
+def test_gather_runs_into_the_temporary_at_rank_3(emulator, dtype):
+    """Rank 4 in two launches whose first sees one channel (x's last axis of
+    1 position): a rank-3 run into the float32 temporary."""
+    case = Case("mlx", "linear", scales=(1.5, 2.0, 1.5, 3.0))
+    x = cancelling_input((2, 3, 2, 3, 1, 1), FLOATS[dtype], seed=6)
+    kernel = same_bits_as_cpu(emulator, case, x, False, passes=2)
+    into = "float32" if dtype == "float32" else f"{dtype}_float32"
+    assert kernel.split("+")[0] == f"upsample_gather_{into}_3d_r4", kernel
+
+
+def test_run_plan_grid(emulator):
+    """A run kernel's grid: ceil(positions / 4) threads per row."""
+    (kernel, grid, group), = emulator.plan(
+        (1, 9, 250, 1), (1, 9, 75000, 1), family="mlx", method="linear", scales=(300.0,))
+    assert kernel == "upsample_gather_float32_1d_r4" and grid == (18750, 9, 1)
+    (kernel, grid, _), = emulator.plan(
+        (16, 250, 1), (16, 75000, 1), family="mlx", method="nearest", scales=(300.0,))
+    assert kernel == "upsample_replicate_u32_1d_r4" and grid == (18750, 16, 1)
 
 
 def test_every_kernel_executed(emulator):

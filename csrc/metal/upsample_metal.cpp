@@ -1,12 +1,9 @@
 #include "metal/upsample_metal.h"
 
-#include <dlfcn.h>
-
-#include <filesystem>
 #include <optional>
-#include <stdexcept>
 
 #include "metal/launch_plan.h"
+#include "metal/library.h"
 #include "mlx/allocator.h"
 #include "mlx/backend/metal/device.h"
 
@@ -14,52 +11,18 @@ namespace mlx_upsample::metal {
 
 namespace mx = mlx::core;
 
-namespace {
-
-// MLX caches libraries by name: ours must not collide with another
-// extension's.
-constexpr const char* LIBRARY_NAME = "mlx_upsample";
-
-// mlx_upsample.metallib is installed next to this extension module.
-const std::string& library_dir() {
-  static const std::string dir = [] {
-    Dl_info info;
-    if (dladdr(reinterpret_cast<const void*>(&library_dir), &info) == 0 ||
-        info.dli_fname == nullptr) {
-      throw std::runtime_error(
-          "[upsample] cannot locate the mlx_upsample extension to load "
-          "mlx_upsample.metallib");
-    }
-    return std::filesystem::path(info.dli_fname).parent_path().string();
-  }();
-  return dir;
-}
-
-// The element type as the launch plan's `dtype` and the gather kernels'
-// names spell it; the copy kernels of the other types go by its size.
-std::string kernel_type_name(mx::Dtype t) {
-  if (t == mx::float32) {
-    return "float32";
-  } else if (t == mx::float16) {
-    return "float16";
-  } else if (t == mx::bfloat16) {
-    return "bfloat16";
-  }
-  return "non-float";
-}
-
-} // namespace
-
 void upsample(
     const mx::array& src,
     mx::array& dst,
     const UpsampleParams& p,
     mx::Stream s,
     bool backward) {
+  std::vector<int64_t> strides(src.strides().begin(), src.strides().end());
   LaunchPlan plan = plan_launch(
       p,
       backward,
       std::vector<int>(src.shape().begin(), src.shape().end()),
+      strides,
       std::vector<int>(dst.shape().begin(), dst.shape().end()),
       kernel_type_name(src.dtype()),
       static_cast<int>(mx::size_of(src.dtype())),
@@ -74,7 +37,7 @@ void upsample(
   }
 
   auto& device = mx::metal::device(s.device);
-  auto* library = device.get_library(LIBRARY_NAME, library_dir());
+  auto* lib = library(device);
   auto& encoder = mx::metal::get_command_encoder(s);
   // The float32 temporary between two launches, freed once the command
   // buffer completes (MLX orders the second launch after the first: it
@@ -91,13 +54,25 @@ void upsample(
     // launch fail to encode, the one already encoded still writes into it.
     encoder.add_temporary(*temporary);
   }
+  // The source copied row-contiguous (Note [staging] in upsample.metal),
+  // held the same way.
+  std::optional<mx::array> staging;
+  if (plan.staging_elements > 0) {
+    staging.emplace(src.shape(), src.dtype(), nullptr, std::vector<mx::array>{});
+    staging->set_data(mx::allocator::malloc(staging->nbytes()));
+    encoder.add_temporary(*staging);
+  }
+  auto scratch = [&](Buffer b) -> mx::array& {
+    return b == Buffer::Staging ? *staging : *temporary;
+  };
   for (Launch& launch : plan.launches) {
-    auto* kernel = device.get_kernel(launch.kernel, library);
+    auto* kernel = device.get_kernel(launch.kernel, lib);
     fit_threadgroup(
         launch, static_cast<unsigned int>(kernel->maxTotalThreadsPerThreadgroup()));
     encoder.set_compute_pipeline_state(kernel);
-    encoder.set_input_array(launch.reads == Buffer::Source ? src : *temporary, 0);
-    encoder.set_output_array(launch.writes == Buffer::Destination ? dst : *temporary, 1);
+    encoder.set_input_array(launch.reads == Buffer::Source ? src : scratch(launch.reads), 0);
+    encoder.set_output_array(
+        launch.writes == Buffer::Destination ? dst : scratch(launch.writes), 1);
     encoder.set_bytes(launch.params, 2);
     const std::vector<uint32_t>& words = launch.table.words;
     if (launch.table.bytes() < MAX_INLINE_TABLE_BYTES) {

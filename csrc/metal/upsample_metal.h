@@ -6,8 +6,9 @@
 
 namespace mlx_upsample::metal {
 
-// Same contract as the CPU backend (cpu/upsample_cpu.h): allocate `dst` and
-// encode the kernel that the launch plan picks on stream `s`.
+// Allocates `dst` (row-contiguous) and encodes on stream `s` the kernels
+// that the launch plan picks, reading `src` with its strides as it lies
+// (layout.h's Reads::Strided).
 void upsample(
     const mlx::core::array& src,
     mlx::core::array& dst,

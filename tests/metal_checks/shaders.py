@@ -13,7 +13,9 @@ stay constant, program-scope and static variables only in constant memory.
  pass 1  constant memory as read-only device memory: must compile with no
          diagnostic at all; its JSON AST gives the call graph (recursion is
          an error) and each kernel's [[buffer(N)]] arguments, which must
-         match what csrc/metal/upsample_metal.cpp binds.
+         match what csrc/metal/upsample_metal.cpp binds (upsample.metal)
+         or the kernel function's slots in csrc/metal/grid_launch_plan.cpp,
+         which grid_sample_metal.cpp binds in order (grid_sample.metal).
  pass 2  constant memory as __constant: clang cannot copy a struct out of
          __constant, which Metal does for trivially copyable types, so that
          diagnostic alone is accepted (for trivially copyable types only).
@@ -34,6 +36,14 @@ ATTRIBUTE_CODES = {1: "kernel", 2: "buffer", 3: "thread_position_in_grid"}
 # Metal's buffer argument table has 31 entries.
 MAX_BUFFERS = 31
 HOST = ROOT / "csrc" / "metal" / "upsample_metal.cpp"
+# grid_sample's host binds each launch's buffers in the order of its
+# kernel function's slots, listed per function in the launch plan.
+GRID_HOST = ROOT / "csrc" / "metal" / "grid_sample_metal.cpp"
+GRID_PLAN = ROOT / "csrc" / "metal" / "grid_launch_plan.cpp"
+# The table's access names (grid_launch_plan.cpp: R = Access::Read, ...) as
+# the host's calls.
+SLOT_ROLES = {"R": ("Read", "input_array"), "W": ("Write", "output_array"),
+              "B": ("Bytes", "bytes")}
 FUNCTION_KINDS = {"FunctionDecl", "CXXMethodDecl", "CXXConstructorDecl",
                   "CXXDestructorDecl", "CXXConversionDecl"}
 NO_FP64 = "-cl_khr_fp64,-__opencl_c_fp64,+cl_khr_fp16"
@@ -231,6 +241,32 @@ def host_bindings() -> dict:
     return bindings
 
 
+def grid_bindings() -> dict:
+    """{kernel function: {buffer index: {role}}} from grid_kernel_buffers() in
+    the grid_sample launch plan, once the host is seen to bind each launch's
+    slots in order (buffer i the i-th slot, the role its access)."""
+    host = GRID_HOST.read_text()
+    calls = re.findall(r"\.set_(input_array|output_array|bytes)\(([^;]*?)\)\s*;", host)
+    if not calls or any(not re.search(r",\s*index$", args) for _, args in calls):
+        raise CheckFailed(f"{GRID_HOST.relative_to(ROOT)}: every set_input_array/"
+                          "set_output_array/set_bytes call must bind its launch slot's `index`")
+    text = GRID_PLAN.read_text()
+    body = re.search(r"grid_kernel_buffers\(\) \{(.*?)\n\}", text, re.S)
+    if body is None:
+        raise CheckFailed(f"{GRID_PLAN.relative_to(ROOT)}: no grid_kernel_buffers() table")
+    for short, (access, _) in SLOT_ROLES.items():
+        if f"constexpr Access {short} = Access::{access};" not in text:
+            raise CheckFailed(f"{GRID_PLAN.relative_to(ROOT)}: no {short} = Access::{access}")
+    table = {}
+    entry = r'\{"(\w+)",\s*\{((?:\s*\{A::\w+, [RWB]\},?)+)\s*\}\}'
+    for name, slots in re.findall(entry, body.group(1)):
+        accesses = re.findall(r"\{A::\w+, ([RWB])\}", slots)
+        table[name] = {i: {SLOT_ROLES[a][1]} for i, a in enumerate(accesses)}
+    if not table:
+        raise CheckFailed(f"{GRID_PLAN.relative_to(ROOT)}: cannot read grid_kernel_buffers()")
+    return table
+
+
 def buffer_role(qual_type: str):
     """("read" | "write", address space) of a kernel's buffer argument type."""
     m = re.fullmatch(r"(const )?(__\w+) .*?(\*|&)( ?__private)?", qual_type)
@@ -240,9 +276,13 @@ def buffer_role(qual_type: str):
 
 
 def check_buffers(ast, source: Path) -> tuple:
-    """Every kernel's [[buffer(N)]] arguments against the host's bindings;
-    returns (kernel count, bindings)."""
-    host = host_bindings()
+    """Every kernel's [[buffer(N)]] arguments against the host's bindings
+    (upsample.metal: one set for every kernel; grid_sample.metal: each kernel
+    function's slots); returns (kernel count, bindings, host's name)."""
+    grid = source.name == "grid_sample.metal"
+    per_function = grid_bindings() if grid else None
+    host_name = f"{GRID_PLAN.name}'s slots" if grid else HOST.name
+    shared = None if grid else host_bindings()
     wanted = {"input_array": "read", "output_array": "write", "bytes": "read"}
     problems, kernels = [], {}
     for node, _ in walk(ast):
@@ -251,6 +291,11 @@ def check_buffers(ast, source: Path) -> tuple:
             continue
         kernels.setdefault(node["name"], node)
     for name, node in kernels.items():
+        if grid and name not in per_function:
+            problems.append(f"{where(node)}: kernel {name} has no entry in {GRID_PLAN.name}'s "
+                            "grid_kernel_buffers()")
+            continue
+        host = per_function[name] if grid else shared
         buffers = {}
         for param in node.get("inner", ()):
             if param.get("kind") != "ParmVarDecl":
@@ -272,20 +317,28 @@ def check_buffers(ast, source: Path) -> tuple:
             role = " / set_".join(sorted(roles))
             if index not in buffers:
                 problems.append(f"{where(node)}: {name} has no buffer({index}), which "
-                                f"{HOST.name} binds with set_{role}")
+                                f"{host_name} binds with set_{role}")
             elif buffers[index][0] != wanted[min(roles)]:
                 access, label, param = buffers[index]
                 kind = "read-only" if access == "read" else "writable"
-                problems.append(f"{where(param)}: {label} is {kind}, but {HOST.name} "
+                problems.append(f"{where(param)}: {label} is {kind}, but {host_name} "
                                 f"binds it with set_{role}")
         for index in sorted(set(buffers) - set(host)):
             problems.append(f"{where(buffers[index][2])}: {buffers[index][1]} is never bound "
-                            f"by {HOST.name}")
+                            f"by {host_name}")
+    if grid:
+        for name in sorted(set(per_function) - set(kernels)):
+            problems.append(f"{GRID_PLAN.name}: grid_kernel_buffers() lists {name}, which "
+                            f"{source.name} has no kernel of")
     if not kernels:
         problems.append(f"{source.name}: no [[kernel]] function")
     if problems:
         raise CheckFailed("kernel buffers and host bindings disagree:\n" + "\n".join(problems))
-    return len(kernels), host
+    if grid:
+        return len(kernels), f"the slots of {GRID_PLAN.name}'s grid_kernel_buffers() ({len(per_function)} functions)"
+    binding = ", ".join(f"{' or '.join('set_' + r for r in sorted(roles))} {i}"
+                        for i, roles in sorted(shared.items()))
+    return len(kernels), f"{HOST.name}'s bindings ({binding})"
 
 
 # ---- the passes --------------------------------------------------------------
@@ -310,8 +363,8 @@ def copies_out_of_constant(group, copyable: set) -> bool:
     """Whether a diagnostic is clang refusing to copy a trivially copyable
     struct out of __constant memory (which Metal does)."""
     line, notes = group
-    m = re.search(r": error: no matching constructor for initialization of '(?:[\w:]+::)?(\w+)'$",
-                  line)
+    m = re.search(r": error: no matching constructor for initialization of "
+                  r"'(?:__private )?(?:[\w:]+::)?(\w+)'$", line)
     return (m is not None and m.group(1) in copyable
             and any(COPY_FROM_CONSTANT.fullmatch(n) for n in notes)
             and all(COPY_FROM_CONSTANT.fullmatch(n) or HARMLESS_NOTE.fullmatch(n) for n in notes))
@@ -334,7 +387,7 @@ def check_source(source: Path, metal_version: int) -> list:
         raise CheckFailed(f"{rel}: recursion (Metal has no call stack for it):\n" + "\n".join(
             "  " + " -> ".join(f"{functions[f]['name']} ({where(functions[f])})" for f in c)
             for c in cycles))
-    kernels, host = check_buffers(ast, source)
+    kernels, bindings = check_buffers(ast, source)
 
     second = run(compile_command(source, metal_version, constant_as_device=False), cwd=ROOT)
     copyable = trivially_copyable(ast)
@@ -344,8 +397,6 @@ def check_source(source: Path, metal_version: int) -> list:
     if rejected or (second.returncode != 0 and not accepted):
         raise CheckFailed(f"{rel} with constant memory as __constant (pass 2):\n"
                           + (summary(rejected) or second.stderr.strip()))
-    binding = ", ".join(f"{' or '.join('set_' + r for r in sorted(roles))} {i}"
-                        for i, roles in sorted(host.items()))
     places = len({line for line, _ in accepted})
     return [
         f"metal shader check: {rel} as Metal {metal_version // 100}.{metal_version % 100 // 10}: "
@@ -354,7 +405,7 @@ def check_source(source: Path, metal_version: int) -> list:
         f"variables, -Wall -Wextra -Werror: clean",
         f"metal shader check: {len(functions)} functions without recursion; {kernels} kernel "
         f"functions "
-        f"whose buffers match {HOST.name}'s bindings ({binding}); copies of trivially "
+        f"whose buffers match {bindings}; copies of trivially "
         f"copyable structs out of constant memory accepted in {places} places "
         f"({len(accepted)} instantiations; Metal allows them)",
     ]

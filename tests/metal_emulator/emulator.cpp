@@ -132,27 +132,37 @@ void dispatch(
   executed().insert(launch.kernel);
 }
 
+// The source memory `src` (`src_bytes`) lies `memory_offset` bytes into its
+// buffer, the view the kernels read `view_offset` bytes into it.
 void run(
     const mlx_upsample::metal::LaunchPlan& plan,
     unsigned int max_threads_per_group,
     const void* src,
     size_t src_bytes,
-    size_t src_offset,
+    size_t memory_offset,
+    size_t view_offset,
+    size_t elem_size,
     void* dst,
     size_t dst_bytes) {
   using mlx_upsample::metal::Buffer;
   if (plan.launches.empty()) {
-    std::memcpy(dst, src, dst_bytes); // eval_gpu shares the source's buffer
+    // eval_gpu shares the source's buffer (identity calls on packed sources).
+    std::memcpy(dst, static_cast<const unsigned char*>(src) + (view_offset - memory_offset), dst_bytes);
     return;
   }
-  DeviceBuffer in(src_offset + src_bytes);
-  std::memcpy(in.data + src_offset, src, src_bytes);
+  DeviceBuffer in(memory_offset + src_bytes);
+  std::memcpy(in.data + memory_offset, src, src_bytes);
+  const size_t src_offset = view_offset;
   GuardedBuffer out(dst_bytes);
   GuardedBuffer temporary(plan.temporary_bytes());
+  GuardedBuffer staging(plan.staging_elements * elem_size);
   for (const auto& launch : plan.launches) {
-    const unsigned char* from =
-        launch.reads == Buffer::Source ? in.data + src_offset : temporary.buffer.data;
-    GuardedBuffer& to = launch.writes == Buffer::Destination ? out : temporary;
+    const unsigned char* from = launch.reads == Buffer::Source ? in.data + src_offset
+        : launch.reads == Buffer::Staging                      ? staging.buffer.data
+                                                               : temporary.buffer.data;
+    GuardedBuffer& to = launch.writes == Buffer::Destination ? out
+        : launch.writes == Buffer::Staging                   ? staging
+                                                             : temporary;
     dispatch(launch, max_threads_per_group, from, to.buffer.data);
     to.check(launch.kernel);
   }
@@ -195,6 +205,7 @@ mlx_upsample::metal::LaunchPlan fitted_plan(
     const mlx_upsample::UpsampleParams& p,
     bool backward,
     const std::vector<int>& src_dims,
+    const std::vector<int64_t>& src_strides,
     const std::vector<int>& dst_dims,
     const char* dtype,
     int elem_size,
@@ -202,7 +213,7 @@ mlx_upsample::metal::LaunchPlan fitted_plan(
     mlx_upsample::metal::Passes passes,
     unsigned int max_threads_per_group) {
   auto plan = mlx_upsample::metal::plan_launch(
-      p, backward, src_dims, dst_dims, dtype, elem_size, src_offset, passes);
+      p, backward, src_dims, src_strides, dst_dims, dtype, elem_size, src_offset, passes);
   for (auto& launch : plan.launches) {
     mlx_upsample::metal::fit_threadgroup(launch, max_threads_per_group);
   }
@@ -268,10 +279,13 @@ int emu_run(
     int backward,
     int ndim,
     const int* src_shape,
+    const long long* src_strides,
     const int* dst_shape,
     const char* dtype,
     int elem_size,
     long long src_offset,
+    long long src_elements,
+    long long view_start,
     unsigned int max_threads_per_group,
     int passes,
     const void* src,
@@ -289,28 +303,37 @@ int emu_run(
         std::vector<int>(sizes, sizes + dims));
     std::vector<int> src_dims(src_shape, src_shape + ndim);
     std::vector<int> dst_dims(dst_shape, dst_shape + ndim);
+    std::vector<int64_t> strides;
+    if (src_strides != nullptr) {
+      strides.assign(src_strides, src_strides + ndim);
+    }
     using mlx_upsample::metal::Passes;
     Passes choice = passes == 1 ? Passes::One : passes == 2 ? Passes::Two : Passes::Cheapest;
     auto plan = emulator::fitted_plan(
-        p, backward != 0, src_dims, dst_dims, dtype, elem_size, src_offset, choice,
+        p, backward != 0, src_dims, strides, dst_dims, dtype, elem_size, src_offset, choice,
         max_threads_per_group);
     std::string names;
     for (const auto& launch : plan.launches) {
       names += (names.empty() ? "" : "+") + launch.kernel;
     }
     std::snprintf(kernel, text_capacity, "%s", names.c_str());
-    size_t src_bytes = size_t(elem_size), dst_bytes = size_t(elem_size);
+    size_t dst_bytes = size_t(elem_size);
     for (int d = 0; d < ndim; ++d) {
-      src_bytes *= size_t(src_dims[d]);
       dst_bytes *= size_t(dst_dims[d]);
     }
+    long long memory_offset = src_offset - view_start * elem_size;
+    if (memory_offset < 0 || view_start < 0) {
+      throw std::invalid_argument("the view starts before its buffer");
+    }
     emulator::run(
-        plan, max_threads_per_group, src, src_bytes, size_t(src_offset), dst, dst_bytes);
+        plan, max_threads_per_group, src, size_t(src_elements) * elem_size,
+        size_t(memory_offset), size_t(src_offset), size_t(elem_size), dst, dst_bytes);
   });
 }
 
 // The launches eval_gpu would plan, without running them (shapes too large
-// to emulate): per launch "kernel grid_x grid_y grid_z group_x group_y
+// to emulate), for a source of `src_strides` (elements; nullptr:
+// row-contiguous) that starts at its buffer's start: per launch "kernel grid_x grid_y grid_z group_x group_y
 // group_z", launches separated by ';', in `plan`. Both shapes have `ndim`
 // entries, (*batch, *spatial, C). Returns 0, or 1 with a message in `error`.
 int emu_plan(
@@ -321,6 +344,7 @@ int emu_plan(
     int backward,
     int ndim,
     const int* src_shape,
+    const long long* src_strides,
     const int* dst_shape,
     const char* dtype,
     int elem_size,
@@ -332,8 +356,12 @@ int emu_plan(
     auto p = emulator::params(
         family, mode, 0, 0, std::vector<double>(scales, scales + dims),
         std::vector<int>(dims, 0));
+    std::vector<int64_t> strides;
+    if (src_strides != nullptr) {
+      strides.assign(src_strides, src_strides + ndim);
+    }
     auto plan = emulator::fitted_plan(
-        p, backward != 0, std::vector<int>(src_shape, src_shape + ndim),
+        p, backward != 0, std::vector<int>(src_shape, src_shape + ndim), strides,
         std::vector<int>(dst_shape, dst_shape + ndim), dtype, elem_size, 0,
         mlx_upsample::metal::Passes::Cheapest, max_threads_per_group);
     std::string text;

@@ -32,6 +32,7 @@ SOURCES = [
 DEPENDENCIES = SOURCES + [
     HERE / "registry.h",
     HERE / "emulator_api.h",
+    HERE / "grid_registry.h",
     HERE / "shim" / "metal_stdlib",
     ROOT / "csrc" / "metal" / "launch_plan.h",
     ROOT / "csrc" / "metal" / "tap_tables.h",
@@ -95,8 +96,12 @@ def asan_environment(cxx: str) -> dict:
     return {"LD_PRELOAD": runtime, "ASAN_OPTIONS": "detect_leaks=0"}
 
 
-def build(out_dir: Path, name: Optional[str] = None) -> Path:
-    """Compiles the emulator variant once per source content; returns the library."""
+def build(
+    out_dir: Path, name: Optional[str] = None, sources: Sequence[Path] = SOURCES,
+    dependencies: Sequence[Path] = DEPENDENCIES, stem: str = "libupsample_metal_emulator",
+) -> Path:
+    """Compiles the emulator variant (of `sources`, by default the upsample
+    kernels') once per source content; returns the library."""
     name = name or variant()
     cxx = compiler(name)
     if cxx is None:
@@ -113,15 +118,15 @@ def build(out_dir: Path, name: Optional[str] = None) -> Path:
             )
     flags = VARIANTS[name][1]
     digest = hashlib.sha256(" ".join([cxx, *flags]).encode())
-    for path in DEPENDENCIES:
+    for path in dependencies:
         digest.update(path.read_bytes())
-    lib = out_dir / f"libupsample_metal_emulator_{name}_{digest.hexdigest()[:16]}.so"
+    lib = out_dir / f"{stem}_{name}_{digest.hexdigest()[:16]}.so"
     if lib.exists():
         return lib
     cmd = [
         cxx, "-std=c++17", "-shared", "-fPIC", *flags,
         f"-I{ROOT / 'kernels'}", f"-I{ROOT / 'csrc'}", f"-I{HERE}", f"-I{HERE / 'shim'}",
-        *map(str, SOURCES), "-o", str(lib),
+        *map(str, sources), "-o", str(lib),
     ]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
@@ -179,6 +184,7 @@ class Emulator:
         src_offset: int = 0,
         max_threads_per_group: int = 1024,
         passes: int = 0,
+        view: Optional[tuple] = None,
     ):
         """Returns (result as an mx.array of src's dtype, kernel name).
 
@@ -189,23 +195,33 @@ class Emulator:
         plan's choice). The kernel name joins a plan's launches with '+'. `src`
         is (*batch, *spatial, C): the spatial dims are as many as `scales` or
         `sizes` has entries, every axis before them is a batch axis (one when
-        neither is given)."""
+        neither is given).
+
+        `view` = (memory, shape, strides, start): the kernels read, instead of
+        src's values packed, the view of `shape` and `strides` (elements) that
+        starts at element `start` of `memory` (any mx.array of src's dtype,
+        read as its packed values: the buffer of a strided array), as eval_gpu
+        hands a strided source over (_ext._strided_operand); `src` then only
+        gives the dtype. The result is row-contiguous."""
         given = scales if scales is not None else sizes
-        dims = len(given) if given is not None else src.ndim - 2
+        elem = src.dtype.size
+        memory, shape, strides, start = view if view is not None else (src, src.shape, None, 0)
+        dims = len(given) if given is not None else len(shape) - 2
         scales = list(scales) if scales is not None else [0.0] * dims
         sizes = list(sizes) if sizes is not None else [0] * dims
-        elem = src.dtype.size
-        src_np = np.ascontiguousarray(np.array(src.view(_STORAGE[elem])))
+        src_np = np.ascontiguousarray(np.array(memory.view(_STORAGE[elem]))).reshape(-1)
         dst_np = np.zeros(tuple(dst_shape), dtype=src_np.dtype)
+        longs = lambda v: (ctypes.c_longlong * len(v))(*v) if v is not None else None  # noqa: E731
         kernel = ctypes.create_string_buffer(256)
         error = ctypes.create_string_buffer(256)
         ints = lambda v: (ctypes.c_int * len(v))(*v)  # noqa: E731
         status = self._lib.emu_run(
             *enum_values(family, method), int(align_corners), int(recompute_scale),
             (ctypes.c_double * dims)(*scales), ints(sizes), dims, int(backward),
-            src.ndim, ints(list(src.shape)), ints(list(dst_shape)),
+            len(shape), ints(list(shape)), longs(strides), ints(list(dst_shape)),
             str(src.dtype).split(".")[-1].encode(), elem,
-            ctypes.c_longlong(src_offset), ctypes.c_uint(max_threads_per_group), passes,
+            ctypes.c_longlong(src_offset + start * elem), ctypes.c_longlong(src_np.size),
+            ctypes.c_longlong(start), ctypes.c_uint(max_threads_per_group), passes,
             src_np.ctypes.data_as(ctypes.c_void_p), dst_np.ctypes.data_as(ctypes.c_void_p),
             kernel, error, 256,
         )
@@ -233,10 +249,12 @@ class Emulator:
         self, src_shape: Sequence[int], dst_shape: Sequence[int], *, family: str,
         method: str, scales: Sequence[float], backward: bool = False,
         dtype: str = "float32", elem_size: int = 4, max_threads_per_group: int = 1024,
+        src_strides: Optional[Sequence[int]] = None,
     ) -> list:
         """The launches eval_gpu would plan, not run: a list of
         (kernel, grid, group), grid and group as (x, y, z). The shapes are
-        (*batch, *spatial, C) with as many spatial dims as `scales` has."""
+        (*batch, *spatial, C) with as many spatial dims as `scales` has; the
+        source has `src_strides` (elements; None: row-contiguous)."""
         dims = len(scales)
         # Both hold the capacity emu_plan is told (1024).
         text = ctypes.create_string_buffer(1024)
@@ -244,8 +262,9 @@ class Emulator:
         ints = lambda v: (ctypes.c_int * len(v))(*v)  # noqa: E731
         status = self._lib.emu_plan(
             *enum_values(family, method), (ctypes.c_double * dims)(*scales), dims,
-            int(backward), len(src_shape), ints(list(src_shape)), ints(list(dst_shape)),
-            dtype.encode(),
+            int(backward), len(src_shape), ints(list(src_shape)),
+            (ctypes.c_longlong * len(src_strides))(*src_strides) if src_strides else None,
+            ints(list(dst_shape)), dtype.encode(),
             elem_size, ctypes.c_uint(max_threads_per_group), text, error, 1024,
         )
         if status != 0:
