@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "cpu/grid_sample_cpu.h"
+#include "layout.h"
 #include "memory_check.h"
 #include "mlx/ops.h"
 #include "op_checks.h"
@@ -45,6 +46,14 @@ namespace {
 
 std::string text(const mx::Shape& s) {
   return shape_text(std::vector<int>(s.begin(), s.end()));
+}
+
+double elements(const mx::Shape& s) {
+  double n = 1.0;
+  for (int d : s) {
+    n *= d;
+  }
+  return n;
 }
 
 // The spatial dims of a call: the size of the grid's last axis.
@@ -91,6 +100,12 @@ mx::Shape output_shape(const mx::Shape& x, const mx::Shape& grid) {
   }
   mx::Shape out(grid.begin(), grid.end() - 1);
   out.push_back(x.back());
+  // In double: exact up to 2**53, far beyond the limit.
+  if (elements(grid) / dims * std::max(dims, x.back()) > MAX_OUTPUT_ELEMENTS) {
+    throw std::invalid_argument(
+        "[grid_sample] grid has shape " + text(grid) + " and x " + text(x) +
+        ": the grid or the output would have more than 2**40 elements");
+  }
   return out;
 }
 
@@ -104,9 +119,12 @@ void check_float(const mx::array& a, const char* name) {
 
 // The kernels read row-contiguous arrays, the grid (and its tangent) in
 // float32: the grid is small next to x, and its coordinates keep their
-// precision whatever x's dtype.
+// precision whatever x's dtype. The CPU primitives copy a strided input
+// themselves, once its strides are known (a broadcast grid of a huge output
+// gets a MemoryError there, not a copy MLX cannot allocate); the Metal ones
+// are handed row-contiguous arrays.
 mx::array for_kernel(const mx::array& a, mx::Stream s) {
-  return mx::contiguous(a, false, s);
+  return s.device.type == mx::Device::gpu ? mx::contiguous(a, false, s) : a;
 }
 
 mx::array as_kernel_grid(const mx::array& g, mx::Stream s) {
@@ -121,6 +139,20 @@ mx::array make_forward(const mx::array& x, const mx::array& grid, const GridSamp
                    std::make_shared<GridSample>(s, p), {for_kernel(x, s), as_kernel_grid(grid, s)});
 }
 
+// A jvp's tangent in `dtype`, as the kernels compute it: float tangents
+// converted, integer and bool ones too (the derivative of the float op);
+// float64 and complex ones refused, with the array named: float32 kernels
+// cannot give an exact float64 tangent.
+mx::array as_tangent(const mx::array& t, mx::Dtype dtype, const char* what, mx::Stream s) {
+  if (!is_float(t.dtype()) && mx::issubdtype(t.dtype(), mx::inexact)) {
+    throw std::invalid_argument(
+        std::string("[grid_sample] ") + what + " has dtype " + dtype_name(t.dtype()) +
+        ": grid_sample computes in float32 and cannot give an exact " +
+        dtype_name(t.dtype()) + " tangent; pass a float32, float16 or bfloat16 tangent");
+  }
+  return t.dtype() == dtype ? t : mx::astype(t, dtype, s);
+}
+
 mx::array make_tangent(const mx::array& x, const mx::array& grid, const mx::array& tangent,
                        const GridSampleParams& p, mx::Stream s) {
   if (tangent.shape() != grid.shape()) {
@@ -128,10 +160,10 @@ mx::array make_tangent(const mx::array& x, const mx::array& grid, const mx::arra
         "[grid_sample] the grid's tangent has shape " + text(tangent.shape()) +
         ", not the grid's " + text(grid.shape()));
   }
-  check_float(tangent, "the grid's tangent");
   return mx::array(output_shape(x.shape(), grid.shape()), x.dtype(),
                    std::make_shared<GridSampleTangent>(s, p),
-                   {for_kernel(x, s), as_kernel_grid(grid, s), as_kernel_grid(tangent, s)});
+                   {for_kernel(x, s), as_kernel_grid(grid, s),
+                    for_kernel(as_tangent(tangent, mx::float32, "the grid's tangent", s), s)});
 }
 
 std::vector<mx::array> make_backward(const mx::array& cotangent, const mx::array& x,
@@ -193,6 +225,17 @@ std::vector<mx::array> batched(const std::vector<mx::array>& inputs,
   return out;
 }
 
+// The inputs as the kernels read them: row-contiguous (a copy of a strided
+// one, enqueued on s first).
+std::vector<mx::array> row_contiguous(const std::vector<mx::array>& inputs, mx::Stream s) {
+  std::vector<mx::array> out;
+  for (const mx::array& a : inputs) {
+    out.push_back(layout::as_row_contiguous(a, s));
+  }
+  return out;
+}
+
+// The Metal kernels' inputs, row-contiguous already (for_kernel).
 void check_contiguous(const std::vector<mx::array>& inputs) {
   for (const mx::array& a : inputs) {
     if (!a.flags().row_contiguous) {
@@ -213,6 +256,14 @@ mx::array grid_sample(
   check_float(x, "x");
   check_float(grid, "grid");
   check_device(s, "grid_sample");
+  if (grid.dtype() != mx::float32) {
+    // MLX's conversion allocates it before the primitive's own check runs,
+    // and does not fail cleanly when memory runs out.
+    check_memory(elements(grid.shape()) * 4.0,
+                 "[grid_sample] sampling " + text(x.shape()) + " at a grid of " +
+                     text(grid.shape()),
+                 "the float32 copy of its grid");
+  }
   mx::Stream stream = mx::to_stream(s);
   return make_forward(x, grid, params, stream);
 }
@@ -231,8 +282,8 @@ bool GridSampleBackward::is_equivalent(const mx::Primitive& other) const {
 // ---- GridSample -------------------------------------------------------------
 
 void GridSample::eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs) {
-  check_contiguous(inputs);
-  cpu::grid_sample_forward(inputs[0], inputs[1], outputs[0], params_, stream());
+  auto in = row_contiguous(inputs, stream());
+  cpu::grid_sample_forward(in[0], in[1], outputs[0], params_, stream());
 }
 
 void GridSample::eval_gpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs) {
@@ -252,7 +303,8 @@ std::vector<mx::array> GridSample::jvp(
   std::optional<mx::array> sum;
   for (size_t k = 0; k < argnums.size(); ++k) {
     mx::array term = argnums[k] == 0
-        ? make_forward(mx::astype(tangents[k], x.dtype(), stream()), primals[1], params_, stream())
+        ? make_forward(as_tangent(tangents[k], x.dtype(), "x's tangent", stream()), primals[1],
+                       params_, stream())
         : make_tangent(x, primals[1], tangents[k], params_, stream());
     sum = sum ? mx::add(*sum, term, stream()) : term;
   }
@@ -285,8 +337,8 @@ std::pair<std::vector<mx::array>, std::vector<int>> GridSample::vmap(
 
 void GridSampleTangent::eval_cpu(const std::vector<mx::array>& inputs,
                                  std::vector<mx::array>& outputs) {
-  check_contiguous(inputs);
-  cpu::grid_sample_tangent(inputs[0], inputs[1], inputs[2], outputs[0], params_, stream());
+  auto in = row_contiguous(inputs, stream());
+  cpu::grid_sample_tangent(in[0], in[1], in[2], outputs[0], params_, stream());
 }
 
 void GridSampleTangent::eval_gpu(const std::vector<mx::array>& inputs,
@@ -310,7 +362,8 @@ std::vector<mx::array> GridSampleTangent::jvp(
       no_second_derivative("the jvp of grid_sample's grid jvp in the grid");
     }
     mx::array term = argnums[k] == 0
-        ? make_tangent(mx::astype(tangents[k], primals[0].dtype(), stream()), primals[1],
+        ? make_tangent(as_tangent(tangents[k], primals[0].dtype(), "x's tangent", stream()),
+                       primals[1],
                        primals[2], params_, stream())
         : make_tangent(primals[0], primals[1], tangents[k], params_, stream());
     sum = sum ? mx::add(*sum, term, stream()) : term;
@@ -346,10 +399,10 @@ std::pair<std::vector<mx::array>, std::vector<int>> GridSampleTangent::vmap(
 
 void GridSampleBackward::eval_cpu(const std::vector<mx::array>& inputs,
                                   std::vector<mx::array>& outputs) {
-  check_contiguous(inputs);
+  auto in = row_contiguous(inputs, stream());
   mx::array* dx = wants_x_ ? &outputs[0] : nullptr;
   mx::array* dgrid = wants_grid_ ? &outputs[wants_x_ ? 1 : 0] : nullptr;
-  cpu::grid_sample_backward(inputs[0], inputs[1], inputs[2], dx, dgrid, params_, stream());
+  cpu::grid_sample_backward(in[0], in[1], in[2], dx, dgrid, params_, stream());
 }
 
 void GridSampleBackward::eval_gpu(const std::vector<mx::array>& inputs,

@@ -12,6 +12,10 @@ namespace mlx_upsample {
 
 namespace mx = mlx::core;
 
+// The largest output (or grid) the ops agree to build, in elements (an
+// absurd size is almost always a typo).
+constexpr long long MAX_OUTPUT_ELEMENTS = 1LL << 40;
+
 // The dtypes the float kernels read and write (they compute in float32).
 bool is_float(mx::Dtype t);
 

@@ -36,10 +36,6 @@ namespace mlx_upsample {
 
 namespace {
 
-// The largest output mlx-upsample agrees to build, in elements (an absurd
-// size is almost always a typo).
-constexpr long long MAX_OUTPUT_ELEMENTS = 1LL << 40;
-
 // `x` with the fewest significant digits that read back as `x`, in fixed
 // notation from 1e-4 to 1e16 as Python writes floats: "0.25", "100000",
 // "1e+20".

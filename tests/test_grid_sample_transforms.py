@@ -74,11 +74,29 @@ def test_jvp_in_grid_matches_torch_finite_differences(dims, mode, padding, ac):
         assert not np.any(np.array(jv))
 
 
-@pytest.mark.parametrize("dtype", [mx.float64, mx.int32], ids=str)
-def test_grid_tangent_dtype_is_named(dtype):
+@pytest.mark.parametrize("argnum", [0, 1])
+def test_float64_tangent_is_named(argnum):
     x, grid, _ = inputs(2, seed=69)
-    with pytest.raises(ValueError, match="tangent"):
-        mx.eval(mx.jvp(lambda g: grid_sample(x, g), [grid], [grid.astype(dtype)])[1])
+    primals = [x, grid]
+    tangent = primals[argnum].astype(mx.float64)
+    name = "x's tangent" if argnum == 0 else "grid's tangent"
+    with pytest.raises(ValueError, match=name):
+        mx.eval(mx.jvp(lambda a, g: grid_sample(a, g), primals,
+                       [tangent if k == argnum else mx.zeros_like(p)
+                        for k, p in enumerate(primals)])[1])
+
+
+@pytest.mark.parametrize("argnum", [0, 1])
+def test_integer_tangent_is_the_float_ops_derivative(argnum):
+    """As for upsample: an integer tangent is the float op's derivative along it."""
+    x, grid, _ = inputs(2, seed=69)
+    primals = [x, grid]
+    ints = (primals[argnum] * 3).astype(mx.int32)
+    f = (lambda a: grid_sample(a, grid)) if argnum == 0 else (lambda g: grid_sample(x, g))
+    _, (got,) = mx.jvp(f, [primals[argnum]], [ints])
+    _, (want,) = mx.jvp(f, [primals[argnum]], [ints.astype(mx.float32)])
+    assert got.dtype == mx.float32
+    assert np.array_equal(np.array(got), np.array(want))
 
 
 def test_jvp_of_half_types_keeps_the_dtype():
