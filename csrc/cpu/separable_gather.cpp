@@ -27,6 +27,15 @@ constexpr bool HAS_F16C = true;
 UPSAMPLE_AVX2_END
 #endif
 
+// The reordering does not depend on the instruction set.
+double last_table_extra_bytes(const SeparableGather& plan) {
+  return baseline::reordered_bytes(plan.tables.back(), plan.channels);
+}
+
+void prepare_last_table(SeparableGather& plan) {
+  baseline::reorder_for_channels(plan.tables.back(), plan.channels);
+}
+
 SeparableGatherKernel separable_gather_kernel(mx::Dtype dtype) {
   SeparableGatherKernel kernel = UPSAMPLE_ISA_KERNEL(kernel_for)(dtype);
   if (kernel == nullptr) {

@@ -20,14 +20,21 @@
 
 namespace mlx_upsample::cpu {
 
-// The tables (KernelTables: whole ones have dst_sizes[a] rows) and sizes of
-// one call.
+// The tables (KernelTables: whole ones have dst_sizes[a] rows; the last
+// one reordered by prepare_last_table) and sizes of one call.
 struct SeparableGather : KernelTables {
   int64_t batch;
   int64_t channels;
   std::vector<int> src_sizes; // spatial sizes of the array read
   std::vector<int> dst_sizes; // spatial sizes of the array written
 };
+
+// The bytes prepare_last_table adds to a Whole plan's tables, and the
+// reordering itself: the kernels of 1 to 3 channels read the last axis's
+// table reordered (last_axis_narrow.inc), once per call, before the kernel
+// is enqueued.
+double last_table_extra_bytes(const SeparableGather& plan);
+void prepare_last_table(SeparableGather& plan);
 
 // Writes dst = the gather of src, both (batch, *sizes, channels) contiguous,
 // accumulating in float32 on up to num_threads() threads.

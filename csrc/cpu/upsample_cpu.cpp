@@ -182,12 +182,15 @@ int64_t replication_factor(const NearestPlan& plan, const upsample::AxisMap& las
 
 // Enqueues the kernel that `tables` are for: the nearest forward copies
 // elements (nearest_forward.inc), every other pass is a separable gather
-// (separable_gather.h). `last` is the last spatial axis.
+// (separable_gather.h). `last` is the last spatial axis; `checked_bytes`
+// what check_cpu_resources counted, to which reordering the last table for
+// few channels adds.
 void run_kernel(
     const mx::array& src,
     mx::array& dst,
     KernelTables tables,
     const upsample::AxisMap& last,
+    double checked_bytes,
     mx::Stream s,
     const std::string& call) {
   const int dims = tables.spatial_dims();
@@ -212,6 +215,16 @@ void run_kernel(
   plan->src_sizes = spatial_sizes(src, dims);
   plan->dst_sizes = spatial_sizes(dst, dims);
   static_cast<KernelTables&>(*plan) = std::move(tables);
+  if (plan->build == TableBuild::Whole) {
+    check_memory(
+        checked_bytes + last_table_extra_bytes(*plan), call,
+        "its gather tables, output and buffers");
+    try {
+      prepare_last_table(*plan);
+    } catch (const std::bad_alloc&) {
+      throw OutOfMemory(call + ": out of memory while reordering its last gather table");
+    }
+  }
   enqueue(src, dst, s, call, [kernel, plan](const void* in, void* out) {
     kernel(in, out, *plan);
   });
@@ -230,8 +243,8 @@ std::string shape_text(const mx::array& a) {
 // A table built in pieces costs a piece per thread, next to nothing, and
 // has no whole-table entry count. `src` is the array the kernel reads,
 // `dst` the one this call allocates (backward, the output's cotangent and
-// the input's).
-void check_cpu_resources(
+// the input's). Returns the bytes counted.
+double check_cpu_resources(
     const mx::array& src,
     const mx::array& dst,
     const std::vector<AxisGather>& axes,
@@ -265,6 +278,7 @@ void check_cpu_resources(
     bytes += buffers * sizeof(float) * num_threads();
   }
   check_memory(bytes, call, "its gather tables, output and buffers");
+  return bytes;
 }
 
 // interpolate on uint8 (uint8_resample.h): PyTorch's fixed-point passes.
@@ -369,12 +383,12 @@ void upsample(
   TableBuild build = axes.size() == 1 && table_bytes_bound(axes[0]) > WHOLE_TABLE_BYTES
       ? TableBuild::InPieces
       : TableBuild::Whole;
-  check_cpu_resources(src, dst, axes, build, p, call);
+  const double checked_bytes = check_cpu_resources(src, dst, axes, build, p, call);
   if (build == TableBuild::InPieces) {
     if (is_identity_axis(axes[0])) {
       dst.copy_shared_buffer(src);
     } else {
-      run_kernel(src, dst, {build, {}, axes[0]}, axes[0].map, s, call);
+      run_kernel(src, dst, {build, {}, axes[0]}, axes[0].map, checked_bytes, s, call);
     }
     return;
   }
@@ -395,7 +409,9 @@ void upsample(
   if (all_identity(src, dst, tables)) {
     dst.copy_shared_buffer(src);
   } else {
-    run_kernel(src, dst, {build, std::move(tables), axes[0]}, axes.back().map, s, call);
+    run_kernel(
+        src, dst, {build, std::move(tables), axes[0]}, axes.back().map, checked_bytes, s,
+        call);
   }
 }
 
