@@ -140,21 +140,4 @@ void adopt_channel_images(mx::array& dst, const mx::array& images, int dims) {
       images, strides, flags_of(dst.shape(), strides, true), images.data_size());
 }
 
-// Measured on the backward of the ViT position-embedding resize (768
-// channels, 16 x 16 -> 24 x 40: 4.6x the contiguous call as channel images,
-// 2.7x channels-last with both copies; the forward is about even, and stays
-// in place) and on NCHW x2 (64 channels, rows of 128: faster as channel
-// images).
-constexpr int SHORT_ROW = 64;
-constexpr int64_t MANY_CHANNELS = 8;
-
-bool short_channel_rows(const mx::array& dst) {
-  return dst.shape(-1) >= MANY_CHANNELS && dst.shape(-2) < SHORT_ROW;
-}
-
-void lay_out_channels_first(mx::array& dst, const mx::array& rows, int dims, mx::Stream s) {
-  mx::cpu::get_command_encoder(s).add_temporary(rows);
-  adopt_channel_images(dst, copy_to_channel_images(rows, dims, s), dims);
-}
-
 } // namespace mlx_upsample::layout

@@ -18,11 +18,7 @@
 // sliced with steps, or with a strided batch axis: is_channels_major) is
 // copied to channels-first memory and computed the same way. Other layouts
 // (channels-last slices, broadcasts, axes otherwise permuted) are copied to
-// row-contiguous memory first, as mx.contiguous would. So is the
-// cotangent of a channels-first x whose channel images have short rows (many
-// channels of small images, a ViT position embedding): the backward runs
-// channels-last and its result is copied into channels-first memory, still
-// the layout that comes back.
+// row-contiguous memory first, as mx.contiguous would.
 #pragma once
 
 #include "mlx/array.h"
@@ -54,16 +50,6 @@ mx::array copy_to_channel_images(const mx::array& a, int dims, mx::Stream s);
 
 // A fresh row-contiguous copy of a for any strides (held as above).
 mx::array copy_to_row_contiguous(const mx::array& a, mx::Stream s);
-
-// Whether a channels-first backward is better computed channels-last, on
-// copies: the channel images' rows (the kernel's output's last spatial axis)
-// are so short that the kernels' per-row work outweighs copying the
-// cotangent and the result.
-bool short_channel_rows(const mx::array& dst);
-
-// dst becomes channels-first memory holding `rows`, a row-contiguous
-// (*batch, *spatial, C) result (copied; rows is held until the copy ran).
-void lay_out_channels_first(mx::array& dst, const mx::array& rows, int dims, mx::Stream s);
 
 // An unallocated array of dst's (*batch, C, *spatial, 1) shape.
 mx::array channel_images_like(const mx::array& dst, int dims);
@@ -112,12 +98,7 @@ void run_backward(
     int dims,
     mx::Stream s,
     Kernel kernel) {
-  const bool channels_first = is_channels_first(x, dims) || is_channels_major(x, dims);
-  if (channels_first && short_channel_rows(dst)) {
-    mx::array rows(dst.shape(), dst.dtype(), nullptr, {});
-    kernel(as_row_contiguous(cotangent, s), rows);
-    lay_out_channels_first(dst, rows, dims, s);
-  } else if (channels_first) {
+  if (is_channels_first(x, dims) || is_channels_major(x, dims)) {
     mx::array images = channel_images_like(dst, dims);
     kernel(as_channel_images(cotangent, dims, s), images);
     adopt_channel_images(dst, images, dims);

@@ -29,11 +29,21 @@ struct SeparableGather : KernelTables {
   std::vector<int> dst_sizes; // spatial sizes of the array written
 };
 
-// The bytes prepare_last_table adds to a Whole plan's tables, and the
-// reordering itself: the kernels of 1 to 3 channels read the last axis's
-// table reordered (last_axis_narrow.inc), once per call, before the kernel
-// is enqueued.
-double last_table_extra_bytes(const SeparableGather& plan);
+// Images of one channel that are many and small (a plan of channel images,
+// layout.h: a ViT position embedding's 768 of 16 x 16) are resampled
+// IMAGE_TILE at a time as the channels of one channels-last image, which
+// each thread transposes in and out of its cache: the kernels' per-row work
+// on rows of a few dozen elements would cost more than the transposes.
+// Whole tables, and a tile's input and output within TILE_BYTES in float32.
+constexpr int IMAGE_TILE = 32;
+constexpr double TILE_BYTES = 256 << 10;
+bool tiles_images(const SeparableGather& plan);
+
+// The kernels of 1 to 3 channels read the last axis's table reordered
+// (last_axis_narrow.inc), once per call before the kernel is enqueued
+// (prepare_last_table). kernel_extra_bytes: what that reordering and the
+// threads' image tiles add to a Whole plan's tables and buffers.
+double kernel_extra_bytes(const SeparableGather& plan);
 void prepare_last_table(SeparableGather& plan);
 
 // Writes dst = the gather of src, both (batch, *sizes, channels) contiguous,

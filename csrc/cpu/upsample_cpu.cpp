@@ -183,8 +183,8 @@ int64_t replication_factor(const NearestPlan& plan, const upsample::AxisMap& las
 // Enqueues the kernel that `tables` are for: the nearest forward copies
 // elements (nearest_forward.inc), every other pass is a separable gather
 // (separable_gather.h). `last` is the last spatial axis; `checked_bytes`
-// what check_cpu_resources counted, to which reordering the last table for
-// few channels adds.
+// what check_cpu_resources counted, to which the kernel's reordered table or
+// image tiles add (separable_gather.h).
 void run_kernel(
     const mx::array& src,
     mx::array& dst,
@@ -217,7 +217,7 @@ void run_kernel(
   static_cast<KernelTables&>(*plan) = std::move(tables);
   if (plan->build == TableBuild::Whole) {
     check_memory(
-        checked_bytes + last_table_extra_bytes(*plan), call,
+        checked_bytes + kernel_extra_bytes(*plan), call,
         "its gather tables, output and buffers");
     try {
       prepare_last_table(*plan);
