@@ -65,8 +65,13 @@ mx::Shape channel_images_shape(const mx::Shape& shape, int dims) {
 
 // A row-contiguous copy of `a` (any strides), enqueued on s and held by the
 // stream until the work enqueued after it ran.
-mx::array row_contiguous_copy(const mx::array& a, mx::Stream s) {
+mx::array row_contiguous_copy(const mx::array& a, double result_bytes, mx::Stream s) {
   mx::array copy(a.shape(), a.dtype(), nullptr, {});
+  check_memory(
+      double(copy.nbytes()) + result_bytes,
+      "[upsample] copying a strided " +
+          shape_text(std::vector<int>(a.shape().begin(), a.shape().end())) + " input",
+      "the row-contiguous copy and the call's result");
   mx::allocator::Data data = mx::allocator::malloc(copy.nbytes());
   if (data.buffer().ptr() == nullptr && copy.nbytes() > 0) {
     throw OutOfMemory(
@@ -116,12 +121,13 @@ mx::array channel_images(const mx::array& a, int dims) {
   return channels_first_view(a, dims);
 }
 
-mx::array copy_to_channel_images(const mx::array& a, int dims, mx::Stream s) {
-  return row_contiguous_copy(channels_first_view(a, dims), s);
+mx::array copy_to_channel_images(
+    const mx::array& a, int dims, double result_bytes, mx::Stream s) {
+  return row_contiguous_copy(channels_first_view(a, dims), result_bytes, s);
 }
 
-mx::array copy_to_row_contiguous(const mx::array& a, mx::Stream s) {
-  return row_contiguous_copy(a, s);
+mx::array copy_to_row_contiguous(const mx::array& a, double result_bytes, mx::Stream s) {
+  return row_contiguous_copy(a, result_bytes, s);
 }
 
 mx::array channel_images_like(const mx::array& dst, int dims) {

@@ -46,10 +46,13 @@ mx::array channel_images(const mx::array& a, int dims);
 
 // A fresh row-contiguous copy of a of shape (*batch, C, *spatial, 1) for any
 // strides of a (held by the stream until the work enqueued after it ran).
-mx::array copy_to_channel_images(const mx::array& a, int dims, mx::Stream s);
+// Refused (OutOfMemory) before it is allocated when it and the call's
+// result, `result_bytes`, exceed MLX's memory limit; the call's own check
+// counts the copy again with its tables and buffers (the kernels' held_bytes).
+mx::array copy_to_channel_images(const mx::array& a, int dims, double result_bytes, mx::Stream s);
 
-// A fresh row-contiguous copy of a for any strides (held as above).
-mx::array copy_to_row_contiguous(const mx::array& a, mx::Stream s);
+// A fresh row-contiguous copy of a for any strides (held and checked as above).
+mx::array copy_to_row_contiguous(const mx::array& a, double result_bytes, mx::Stream s);
 
 // An unallocated array of dst's (*batch, C, *spatial, 1) shape.
 mx::array channel_images_like(const mx::array& dst, int dims);
@@ -58,31 +61,47 @@ mx::array channel_images_like(const mx::array& dst, int dims);
 void adopt_channel_images(mx::array& dst, const mx::array& images, int dims);
 
 // a's memory as row-contiguous channel images (*batch, C, *spatial, 1): a
-// view when a is channels-first, else a copy.
-inline mx::array as_channel_images(const mx::array& a, int dims, mx::Stream s) {
-  return is_channels_first(a, dims) ? channel_images(a, dims)
-                                    : copy_to_channel_images(a, dims, s);
+// view when a is channels-first, else a copy, whose bytes `held` gets.
+inline mx::array as_channel_images(
+    const mx::array& a, int dims, double result_bytes, mx::Stream s, double& held) {
+  if (is_channels_first(a, dims)) {
+    return channel_images(a, dims);
+  }
+  mx::array copy = copy_to_channel_images(a, dims, result_bytes, s);
+  held = static_cast<double>(copy.nbytes());
+  return copy;
 }
 
-// a itself when row-contiguous, else a row-contiguous copy.
-inline mx::array as_row_contiguous(const mx::array& a, mx::Stream s) {
-  return a.flags().row_contiguous ? a : copy_to_row_contiguous(a, s);
+// a itself when row-contiguous, else a row-contiguous copy (as above).
+inline mx::array as_row_contiguous(
+    const mx::array& a, double result_bytes, mx::Stream s, double& held) {
+  if (a.flags().row_contiguous) {
+    return a;
+  }
+  mx::array copy = copy_to_row_contiguous(a, result_bytes, s);
+  held = static_cast<double>(copy.nbytes());
+  return copy;
 }
 
-// Runs `kernel(src, dst)` (a backend's upsample on row-contiguous arrays,
-// which allocates dst) for the forward primitive: src is the input as it
-// comes, dst the primitive's output. Channels-first src gives channels-first
-// dst; any other layout is computed on row-contiguous memory.
+// Runs `kernel(src, dst, held_bytes)` (a backend's upsample on
+// row-contiguous arrays, which allocates dst; held_bytes: the copy of the
+// input made for it, 0 without one) for the forward primitive: src is the
+// input as it comes, dst the primitive's output. Channels-first src gives
+// channels-first dst; any other layout is computed on row-contiguous memory.
 template <typename Kernel>
 void run_forward(const mx::array& src, mx::array& dst, int dims, mx::Stream s, Kernel kernel) {
+  double held = 0;
+  const double result = static_cast<double>(dst.nbytes());
   if (src.flags().row_contiguous) {
-    kernel(src, dst);
+    kernel(src, dst, held);
   } else if (is_channels_first(src, dims) || is_channels_major(src, dims)) {
     mx::array images = channel_images_like(dst, dims);
-    kernel(as_channel_images(src, dims, s), images);
+    mx::array in = as_channel_images(src, dims, result, s, held);
+    kernel(in, images, held);
     adopt_channel_images(dst, images, dims);
   } else {
-    kernel(copy_to_row_contiguous(src, s), dst);
+    mx::array in = as_row_contiguous(src, result, s, held);
+    kernel(in, dst, held);
   }
 }
 
@@ -98,12 +117,16 @@ void run_backward(
     int dims,
     mx::Stream s,
     Kernel kernel) {
+  double held = 0;
+  const double result = static_cast<double>(dst.nbytes());
   if (is_channels_first(x, dims) || is_channels_major(x, dims)) {
     mx::array images = channel_images_like(dst, dims);
-    kernel(as_channel_images(cotangent, dims, s), images);
+    mx::array in = as_channel_images(cotangent, dims, result, s, held);
+    kernel(in, images, held);
     adopt_channel_images(dst, images, dims);
   } else {
-    kernel(as_row_contiguous(cotangent, s), dst);
+    mx::array in = as_row_contiguous(cotangent, result, s, held);
+    kernel(in, dst, held);
   }
 }
 

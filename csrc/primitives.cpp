@@ -326,8 +326,8 @@ void UpsampleForward::eval_cpu(
     mx::array& out) {
   layout::run_forward(
       inputs[0], out, params_.spatial_dims(), stream(),
-      [this](const mx::array& src, mx::array& dst) {
-        cpu::upsample(src, dst, params_, stream(), /*backward=*/false);
+      [this](const mx::array& src, mx::array& dst, double held_bytes) {
+        cpu::upsample(src, dst, params_, stream(), /*backward=*/false, held_bytes);
       });
 }
 
@@ -395,8 +395,8 @@ void UpsampleBackward::eval_cpu(
     mx::array& out) {
   layout::run_backward(
       inputs[0], inputs[1], out, params_.spatial_dims(), stream(),
-      [this](const mx::array& src, mx::array& dst) {
-        cpu::upsample(src, dst, params_, stream(), /*backward=*/true);
+      [this](const mx::array& src, mx::array& dst, double held_bytes) {
+        cpu::upsample(src, dst, params_, stream(), /*backward=*/true, held_bytes);
       });
 }
 

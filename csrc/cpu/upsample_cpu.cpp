@@ -243,15 +243,17 @@ std::string shape_text(const mx::array& a) {
 // A table built in pieces costs a piece per thread, next to nothing, and
 // has no whole-table entry count. `src` is the array the kernel reads,
 // `dst` the one this call allocates (backward, the output's cotangent and
-// the input's). Returns the bytes counted.
+// the input's), `held_bytes` what the call holds besides (upsample_cpu.h).
+// Returns the bytes counted.
 double check_cpu_resources(
     const mx::array& src,
     const mx::array& dst,
     const std::vector<AxisGather>& axes,
     TableBuild build,
     const UpsampleParams& p,
+    double held_bytes,
     const std::string& call) {
-  double bytes = static_cast<double>(dst.nbytes());
+  double bytes = held_bytes + static_cast<double>(dst.nbytes());
   for (size_t a = 0; a < (build == TableBuild::InPieces ? 0 : axes.size()); ++a) {
     int64_t entries = table_entries_bound(axes[a]);
     if (entries > INT_MAX) {
@@ -286,6 +288,7 @@ void run_uint8_resample(
     const mx::array& src,
     mx::array& dst,
     const UpsampleParams& p,
+    double held_bytes,
     mx::Stream s,
     const std::string& call) {
   std::vector<int> src_sizes = spatial_sizes(src, p.spatial_dims());
@@ -301,7 +304,8 @@ void run_uint8_resample(
   // doubles; a row holds up to 2 ceil(r * max(1, N/M)) + 1 taps.
   std::array<int64_t, 2> buffer_bytes =
       uint8_buffer_bytes(batch, channels, src_sizes, dst_sizes);
-  double bytes = double(dst.nbytes()) + double(buffer_bytes[0]) + double(buffer_bytes[1]);
+  double bytes = held_bytes + double(dst.nbytes()) + double(buffer_bytes[0]) +
+      double(buffer_bytes[1]);
   double radius =
       p.mode == upsample::MODE_LINEAR || p.mode == upsample::MODE_AA_LINEAR ? 1 : 2;
   for (int a = 0; a < p.spatial_dims(); ++a) {
@@ -359,7 +363,8 @@ void upsample(
     mx::array& dst,
     const UpsampleParams& p,
     mx::Stream s,
-    bool backward) {
+    bool backward,
+    double held_bytes) {
   if (dst.size() == 0) {
     // Empty batch or no channels: nothing to compute.
     dst.set_data(mx::allocator::malloc(0));
@@ -372,7 +377,7 @@ void upsample(
       shape_text(output_side) + " (" + p.describe() + (backward ? ", backward" : "") +
       (uint8 ? ", uint8" : "") + ") on the CPU";
   if (uint8) {
-    run_uint8_resample(src, dst, p, s, call);
+    run_uint8_resample(src, dst, p, held_bytes, s, call);
     return;
   }
   std::vector<AxisGather> axes = gather_axes(
@@ -383,7 +388,7 @@ void upsample(
   TableBuild build = axes.size() == 1 && table_bytes_bound(axes[0]) > WHOLE_TABLE_BYTES
       ? TableBuild::InPieces
       : TableBuild::Whole;
-  const double checked_bytes = check_cpu_resources(src, dst, axes, build, p, call);
+  const double checked_bytes = check_cpu_resources(src, dst, axes, build, p, held_bytes, call);
   if (build == TableBuild::InPieces) {
     if (is_identity_axis(axes[0])) {
       dst.copy_shared_buffer(src);
