@@ -226,11 +226,19 @@ std::vector<mx::array> batched(const std::vector<mx::array>& inputs,
 }
 
 // The inputs as the kernels read them: row-contiguous (a copy of a strided
-// one, enqueued on s first).
-std::vector<mx::array> row_contiguous(const std::vector<mx::array>& inputs, mx::Stream s) {
+// one, enqueued on s first, refused when it does not fit MLX's memory limit).
+std::vector<mx::array> row_contiguous(
+    const std::vector<mx::array>& inputs, mx::Stream s, const char* pass) {
   std::vector<mx::array> out;
   for (const mx::array& a : inputs) {
-    out.push_back(layout::as_row_contiguous(a, s));
+    if (!a.flags().row_contiguous) {
+      check_memory(double(a.nbytes()),
+                   std::string("[grid_sample] copying a strided ") + text(a.shape()) +
+                       " input of the " + pass,
+                   "its row-contiguous copy");
+    }
+    double held = 0;
+    out.push_back(layout::as_row_contiguous(a, 0.0, "input", s, held));
   }
   return out;
 }
@@ -282,7 +290,7 @@ bool GridSampleBackward::is_equivalent(const mx::Primitive& other) const {
 // ---- GridSample -------------------------------------------------------------
 
 void GridSample::eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs) {
-  auto in = row_contiguous(inputs, stream());
+  auto in = row_contiguous(inputs, stream(), "forward");
   cpu::grid_sample_forward(in[0], in[1], outputs[0], params_, stream());
 }
 
@@ -337,7 +345,7 @@ std::pair<std::vector<mx::array>, std::vector<int>> GridSample::vmap(
 
 void GridSampleTangent::eval_cpu(const std::vector<mx::array>& inputs,
                                  std::vector<mx::array>& outputs) {
-  auto in = row_contiguous(inputs, stream());
+  auto in = row_contiguous(inputs, stream(), "jvp in the grid");
   cpu::grid_sample_tangent(in[0], in[1], in[2], outputs[0], params_, stream());
 }
 
@@ -399,7 +407,7 @@ std::pair<std::vector<mx::array>, std::vector<int>> GridSampleTangent::vmap(
 
 void GridSampleBackward::eval_cpu(const std::vector<mx::array>& inputs,
                                   std::vector<mx::array>& outputs) {
-  auto in = row_contiguous(inputs, stream());
+  auto in = row_contiguous(inputs, stream(), "backward");
   mx::array* dx = wants_x_ ? &outputs[0] : nullptr;
   mx::array* dgrid = wants_grid_ ? &outputs[wants_x_ ? 1 : 0] : nullptr;
   cpu::grid_sample_backward(in[0], in[1], in[2], dx, dgrid, params_, stream());

@@ -65,13 +65,19 @@ mx::Shape channel_images_shape(const mx::Shape& shape, int dims) {
 
 // A row-contiguous copy of `a` (any strides), enqueued on s and held by the
 // stream until the work enqueued after it ran.
-mx::array row_contiguous_copy(const mx::array& a, mx::Stream s) {
+mx::array row_contiguous_copy(
+    const mx::array& a, double result_bytes, const char* what, mx::Stream s) {
   mx::array copy(a.shape(), a.dtype(), nullptr, {});
+  check_memory(
+      double(copy.nbytes()) + result_bytes,
+      "[upsample] copying a strided " +
+          shape_text(std::vector<int>(a.shape().begin(), a.shape().end())) + " " + what,
+      "the row-contiguous copy and the call's result");
   mx::allocator::Data data = mx::allocator::malloc(copy.nbytes());
   if (data.buffer().ptr() == nullptr && copy.nbytes() > 0) {
     throw OutOfMemory(
-        "[upsample] out of memory for a row-contiguous copy of a strided input (" +
-        bytes_text(double(copy.nbytes())) + ")");
+        std::string("[upsample] out of memory for a row-contiguous copy of a strided ") + what +
+        " (" + bytes_text(double(copy.nbytes())) + ")");
   }
   copy.set_data(std::move(data));
   cpu::prepare_threads();
@@ -116,12 +122,14 @@ mx::array channel_images(const mx::array& a, int dims) {
   return channels_first_view(a, dims);
 }
 
-mx::array copy_to_channel_images(const mx::array& a, int dims, mx::Stream s) {
-  return row_contiguous_copy(channels_first_view(a, dims), s);
+mx::array copy_to_channel_images(
+    const mx::array& a, int dims, double result_bytes, const char* what, mx::Stream s) {
+  return row_contiguous_copy(channels_first_view(a, dims), result_bytes, what, s);
 }
 
-mx::array copy_to_row_contiguous(const mx::array& a, mx::Stream s) {
-  return row_contiguous_copy(a, s);
+mx::array copy_to_row_contiguous(
+    const mx::array& a, double result_bytes, const char* what, mx::Stream s) {
+  return row_contiguous_copy(a, result_bytes, what, s);
 }
 
 mx::array channel_images_like(const mx::array& dst, int dims) {
@@ -140,23 +148,6 @@ void adopt_channel_images(mx::array& dst, const mx::array& images, int dims) {
   dst.copy_shared_buffer(
       images, strides, flags_of(dst.shape(), strides, images.flags().contiguous),
       images.data_size());
-}
-
-// Measured on the backward of the ViT position-embedding resize (768
-// channels, 16 x 16 -> 24 x 40: 4.6x the contiguous call as channel images,
-// 2.7x channels-last with both copies; the forward is about even, and stays
-// in place) and on NCHW x2 (64 channels, rows of 128: faster as channel
-// images).
-constexpr int SHORT_ROW = 64;
-constexpr int64_t MANY_CHANNELS = 8;
-
-bool short_channel_rows(const mx::array& dst) {
-  return dst.shape(-1) >= MANY_CHANNELS && dst.shape(-2) < SHORT_ROW;
-}
-
-void lay_out_channels_first(mx::array& dst, const mx::array& rows, int dims, mx::Stream s) {
-  mx::cpu::get_command_encoder(s).add_temporary(rows);
-  adopt_channel_images(dst, copy_to_channel_images(rows, dims, s), dims);
 }
 
 } // namespace mlx_upsample::layout

@@ -18,11 +18,7 @@
 // sliced with steps, or with a strided batch axis: is_channels_major) is
 // copied to channels-first memory and computed the same way. Other layouts
 // (channels-last slices, broadcasts, axes otherwise permuted) are copied to
-// row-contiguous memory first, as mx.contiguous would. So is the
-// cotangent of a channels-first x whose channel images have short rows (many
-// channels of small images, a ViT position embedding): the backward runs
-// channels-last and its result is copied into channels-first memory, still
-// the layout that comes back.
+// row-contiguous memory first, as mx.contiguous would.
 #pragma once
 
 #include "mlx/array.h"
@@ -50,20 +46,16 @@ mx::array channel_images(const mx::array& a, int dims);
 
 // A fresh row-contiguous copy of a of shape (*batch, C, *spatial, 1) for any
 // strides of a (held by the stream until the work enqueued after it ran).
-mx::array copy_to_channel_images(const mx::array& a, int dims, mx::Stream s);
+// Refused (OutOfMemory, naming a as `what`: "input", ...) before it is
+// allocated when it and the call's result, `result_bytes`, exceed MLX's
+// memory limit; the call's own check counts the copy again with its tables
+// and buffers (the kernels' held_bytes).
+mx::array copy_to_channel_images(
+    const mx::array& a, int dims, double result_bytes, const char* what, mx::Stream s);
 
-// A fresh row-contiguous copy of a for any strides (held as above).
-mx::array copy_to_row_contiguous(const mx::array& a, mx::Stream s);
-
-// Whether a channels-first backward is better computed channels-last, on
-// copies: the channel images' rows (the kernel's output's last spatial axis)
-// are so short that the kernels' per-row work outweighs copying the
-// cotangent and the result.
-bool short_channel_rows(const mx::array& dst);
-
-// dst becomes channels-first memory holding `rows`, a row-contiguous
-// (*batch, *spatial, C) result (copied; rows is held until the copy ran).
-void lay_out_channels_first(mx::array& dst, const mx::array& rows, int dims, mx::Stream s);
+// A fresh row-contiguous copy of a for any strides (held and checked as above).
+mx::array copy_to_row_contiguous(
+    const mx::array& a, double result_bytes, const char* what, mx::Stream s);
 
 // An unallocated array of dst's (*batch, C, *spatial, 1) shape.
 mx::array channel_images_like(const mx::array& dst, int dims);
@@ -73,15 +65,31 @@ mx::array channel_images_like(const mx::array& dst, int dims);
 void adopt_channel_images(mx::array& dst, const mx::array& images, int dims);
 
 // a's memory as row-contiguous channel images (*batch, C, *spatial, 1): a
-// view when a is channels-first, else a copy.
-inline mx::array as_channel_images(const mx::array& a, int dims, mx::Stream s) {
-  return is_channels_first(a, dims) ? channel_images(a, dims)
-                                    : copy_to_channel_images(a, dims, s);
+// view when a is channels-first, else a copy, whose bytes `held` gets.
+inline mx::array as_channel_images(
+    const mx::array& a,
+    int dims,
+    double result_bytes,
+    const char* what,
+    mx::Stream s,
+    double& held) {
+  if (is_channels_first(a, dims)) {
+    return channel_images(a, dims);
+  }
+  mx::array copy = copy_to_channel_images(a, dims, result_bytes, what, s);
+  held = static_cast<double>(copy.nbytes());
+  return copy;
 }
 
-// a itself when row-contiguous, else a row-contiguous copy.
-inline mx::array as_row_contiguous(const mx::array& a, mx::Stream s) {
-  return a.flags().row_contiguous ? a : copy_to_row_contiguous(a, s);
+// a itself when row-contiguous, else a row-contiguous copy (as above).
+inline mx::array as_row_contiguous(
+    const mx::array& a, double result_bytes, const char* what, mx::Stream s, double& held) {
+  if (a.flags().row_contiguous) {
+    return a;
+  }
+  mx::array copy = copy_to_row_contiguous(a, result_bytes, what, s);
+  held = static_cast<double>(copy.nbytes());
+  return copy;
 }
 
 // Whether a primitive whose input (the forward's, or x for the backward) is
@@ -97,36 +105,40 @@ inline bool computes_channel_images(const mx::array& a, int dims) {
 // what they cannot read themselves, metal/launch_plan.h).
 enum class Reads { RowContiguous, Strided };
 
-// Runs `kernel(images, result)` on `images`, src's channel images, for a
-// channels-first dst: the kernel writes the result as row-contiguous
-// channel images, which dst then views.
+// The kernels below are called as kernel(src, dst, held_bytes): a backend's
+// upsample, which allocates dst; held_bytes is the copy of the input made for
+// it (0 without one), which its memory check counts.
+
+// Runs the kernel on `images`, src's channel images, for a channels-first
+// dst: the kernel writes the result as row-contiguous channel images, which
+// dst then views.
 template <typename Kernel>
-void run_on_channel_images(const mx::array& images, mx::array& dst, int dims, Kernel kernel) {
+void run_on_channel_images(
+    const mx::array& images, mx::array& dst, int dims, double held, Kernel kernel) {
   mx::array result = channel_images_like(dst, dims);
-  kernel(images, result);
+  kernel(images, result, held);
   adopt_channel_images(dst, result, dims);
 }
 
-// Runs `kernel(src, dst)` for a kernel that reads any strides: src is the
-// array read (the forward's input, or the backward's cotangent), `x` the
-// array whose layout decides (the forward's input), dst the result (not yet
-// allocated). Channel images (computes_channel_images) are viewed on src's
-// memory as they lie, whatever its layout; the kernel writes them
-// row-contiguous, which is channels-first dst.
+// Runs the kernel for a kernel that reads any strides: src is the array read
+// (the forward's input, or the backward's cotangent), `x` the array whose
+// layout decides (the forward's input), dst the result (not yet allocated).
+// Channel images (computes_channel_images) are viewed on src's memory as they
+// lie, whatever its layout; the kernel writes them row-contiguous, which is
+// channels-first dst.
 template <typename Kernel>
 void run_strided(const mx::array& src, const mx::array& x, mx::array& dst, int dims, Kernel kernel) {
   if (computes_channel_images(x, dims)) {
-    run_on_channel_images(channel_images(src, dims), dst, dims, kernel);
+    run_on_channel_images(channel_images(src, dims), dst, dims, 0.0, kernel);
   } else {
-    kernel(src, dst);
+    kernel(src, dst, 0.0);
   }
 }
 
-// Runs `kernel(src, dst)` (a backend's upsample, which allocates dst) for
-// the forward primitive: src is the input as it comes, dst the primitive's
-// output. Channels-first src gives channels-first dst; for a kernel that
-// reads row-contiguous arrays only, any other layout is computed on
-// row-contiguous memory.
+// Runs the kernel for the forward primitive: src is the input as it comes,
+// dst the primitive's output. Channels-first src gives channels-first dst;
+// for a kernel that reads row-contiguous arrays only, any other layout is
+// computed on row-contiguous memory.
 template <typename Kernel>
 void run_forward(
     const mx::array& src,
@@ -137,12 +149,18 @@ void run_forward(
     Kernel kernel) {
   if (reads == Reads::Strided) {
     run_strided(src, src, dst, dims, kernel);
-  } else if (src.flags().row_contiguous) {
-    kernel(src, dst);
+    return;
+  }
+  double held = 0;
+  const double result = static_cast<double>(dst.nbytes());
+  if (src.flags().row_contiguous) {
+    kernel(src, dst, held);
   } else if (computes_channel_images(src, dims)) {
-    run_on_channel_images(as_channel_images(src, dims, s), dst, dims, kernel);
+    mx::array in = as_channel_images(src, dims, result, "input", s, held);
+    run_on_channel_images(in, dst, dims, held, kernel);
   } else {
-    kernel(copy_to_row_contiguous(src, s), dst);
+    mx::array in = as_row_contiguous(src, result, "input", s, held);
+    kernel(in, dst, held);
   }
 }
 
@@ -164,15 +182,14 @@ void run_backward(
     run_strided(cotangent, x, dst, dims, kernel);
     return;
   }
-  const bool channels_first = computes_channel_images(x, dims);
-  if (channels_first && short_channel_rows(dst)) {
-    mx::array rows(dst.shape(), dst.dtype(), nullptr, {});
-    kernel(as_row_contiguous(cotangent, s), rows);
-    lay_out_channels_first(dst, rows, dims, s);
-  } else if (channels_first) {
-    run_on_channel_images(as_channel_images(cotangent, dims, s), dst, dims, kernel);
+  double held = 0;
+  const double result = static_cast<double>(dst.nbytes());
+  if (computes_channel_images(x, dims)) {
+    mx::array in = as_channel_images(cotangent, dims, result, "cotangent (backward)", s, held);
+    run_on_channel_images(in, dst, dims, held, kernel);
   } else {
-    kernel(as_row_contiguous(cotangent, s), dst);
+    mx::array in = as_row_contiguous(cotangent, result, "cotangent (backward)", s, held);
+    kernel(in, dst, held);
   }
 }
 

@@ -255,8 +255,8 @@ void UpsampleForward::eval_cpu(
     mx::array& out) {
   layout::run_forward(
       inputs[0], out, params_.spatial_dims(), stream(), layout::Reads::RowContiguous,
-      [this](const mx::array& src, mx::array& dst) {
-        cpu::upsample(src, dst, params_, stream(), /*backward=*/false);
+      [this](const mx::array& src, mx::array& dst, double held_bytes) {
+        cpu::upsample(src, dst, params_, stream(), /*backward=*/false, held_bytes);
       });
 }
 
@@ -265,7 +265,7 @@ void UpsampleForward::eval_gpu(
     mx::array& out) {
   layout::run_forward(
       inputs[0], out, params_.spatial_dims(), stream(), layout::Reads::Strided,
-      [this](const mx::array& src, mx::array& dst) {
+      [this](const mx::array& src, mx::array& dst, double /* held_bytes */) {
         metal::upsample(src, dst, params_, stream(), /*backward=*/false);
       });
 }
@@ -328,8 +328,8 @@ void UpsampleBackward::eval_cpu(
     mx::array& out) {
   layout::run_backward(
       inputs[0], inputs[1], out, params_.spatial_dims(), stream(), layout::Reads::RowContiguous,
-      [this](const mx::array& src, mx::array& dst) {
-        cpu::upsample(src, dst, params_, stream(), /*backward=*/true);
+      [this](const mx::array& src, mx::array& dst, double held_bytes) {
+        cpu::upsample(src, dst, params_, stream(), /*backward=*/true, held_bytes);
       });
 }
 
@@ -338,7 +338,7 @@ void UpsampleBackward::eval_gpu(
     mx::array& out) {
   layout::run_backward(
       inputs[0], inputs[1], out, params_.spatial_dims(), stream(), layout::Reads::Strided,
-      [this](const mx::array& src, mx::array& dst) {
+      [this](const mx::array& src, mx::array& dst, double /* held_bytes */) {
         metal::upsample(src, dst, params_, stream(), /*backward=*/true);
       });
 }

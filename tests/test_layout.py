@@ -390,11 +390,13 @@ def test_nearest_replicate_in_pieces():
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("name,fn", GRAD_CALLS, ids=GRAD_IDS)
-def test_many_channels_short_rows(name, fn, dtype):
-    # Many channels of small images (a ViT position embedding): the backward
-    # of such a channels-first x runs channels-last on copies; values and
-    # layouts are the same as everywhere.
-    for shape in ((1, 24, 6, 5), (2, 16, 3, 4, 9), (2, 12, 30)):
+def test_many_small_images(name, fn, dtype):
+    # Many channels of small images (a ViT position embedding): their channel
+    # images are resampled 32 at a time as the channels of one image (tiles
+    # transposed in cache; 40 and 36 images end in a partial tile, 6 x 5 and
+    # 30 elements in a part of a transposed block); values and layouts are
+    # the same as everywhere, forward and backward.
+    for shape in ((1, 40, 6, 5), (2, 16, 3, 4, 9), (3, 12, 30), (1, 8, 6, 5)):
         view = to_channels_last(rand(shape, dtype, seed=95))
         xc = contiguous_copy(view)
         y = fn(xc)
@@ -408,6 +410,12 @@ def test_many_channels_short_rows(name, fn, dtype):
             assert bits(got) == bits(ref)
             assert_channels_first(got)
         assert bits(mx.vjp(fn, [view], [cot])[1][0]) == bits(want)
+        # The same images of one channel, channels-last: each one is one
+        # channel of the wide call.
+        images = contiguous_copy(to_channels_first(view))[..., None]
+        images = images.reshape(-1, *images.shape[2:])
+        wide = contiguous_copy(mx.moveaxis(images[..., 0], 0, -1))[None]
+        assert bits(fn(images)) == bits(mx.moveaxis(fn(wide)[0], -1, 0)[..., None])
 
 
 # Channels-first memory that is not dense or in order: copied to channels-first

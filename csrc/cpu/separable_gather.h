@@ -20,14 +20,31 @@
 
 namespace mlx_upsample::cpu {
 
-// The tables (KernelTables: whole ones have dst_sizes[a] rows) and sizes of
-// one call.
+// The tables (KernelTables: whole ones have dst_sizes[a] rows; the last
+// one reordered by prepare_last_table) and sizes of one call.
 struct SeparableGather : KernelTables {
   int64_t batch;
   int64_t channels;
   std::vector<int> src_sizes; // spatial sizes of the array read
   std::vector<int> dst_sizes; // spatial sizes of the array written
 };
+
+// Images of one channel that are many and small (a plan of channel images,
+// layout.h: a ViT position embedding's 768 of 16 x 16) are resampled
+// IMAGE_TILE at a time as the channels of one channels-last image, which
+// each thread transposes in and out of its cache: the kernels' per-row work
+// on rows of a few dozen elements would cost more than the transposes.
+// Whole tables, and a tile's input and output within TILE_BYTES in float32.
+constexpr int IMAGE_TILE = 32;
+constexpr double TILE_BYTES = 256 << 10;
+bool tiles_images(const SeparableGather& plan);
+
+// The kernels of 1 to 3 channels read the last axis's table reordered
+// (last_axis_narrow.inc), once per call before the kernel is enqueued
+// (prepare_last_table). kernel_extra_bytes: what that reordering and the
+// threads' image tiles add to a Whole plan's tables and buffers.
+double kernel_extra_bytes(const SeparableGather& plan);
+void prepare_last_table(SeparableGather& plan);
 
 // Writes dst = the gather of src, both (batch, *sizes, channels) contiguous,
 // accumulating in float32 on up to num_threads() threads.

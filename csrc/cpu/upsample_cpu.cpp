@@ -182,12 +182,15 @@ int64_t replication_factor(const NearestPlan& plan, const upsample::AxisMap& las
 
 // Enqueues the kernel that `tables` are for: the nearest forward copies
 // elements (nearest_forward.inc), every other pass is a separable gather
-// (separable_gather.h). `last` is the last spatial axis.
+// (separable_gather.h). `last` is the last spatial axis; `checked_bytes`
+// what check_cpu_resources counted, to which the kernel's reordered table or
+// image tiles add (separable_gather.h).
 void run_kernel(
     const mx::array& src,
     mx::array& dst,
     KernelTables tables,
     const upsample::AxisMap& last,
+    double checked_bytes,
     mx::Stream s,
     const std::string& call) {
   const int dims = tables.spatial_dims();
@@ -212,6 +215,16 @@ void run_kernel(
   plan->src_sizes = spatial_sizes(src, dims);
   plan->dst_sizes = spatial_sizes(dst, dims);
   static_cast<KernelTables&>(*plan) = std::move(tables);
+  if (plan->build == TableBuild::Whole) {
+    check_memory(
+        checked_bytes + kernel_extra_bytes(*plan), call,
+        "its gather tables, output and buffers");
+    try {
+      prepare_last_table(*plan);
+    } catch (const std::bad_alloc&) {
+      throw OutOfMemory(call + ": out of memory while reordering its last gather table");
+    }
+  }
   enqueue(src, dst, s, call, [kernel, plan](const void* in, void* out) {
     kernel(in, out, *plan);
   });
@@ -230,15 +243,17 @@ std::string shape_text(const mx::array& a) {
 // A table built in pieces costs a piece per thread, next to nothing, and
 // has no whole-table entry count. `src` is the array the kernel reads,
 // `dst` the one this call allocates (backward, the output's cotangent and
-// the input's).
-void check_cpu_resources(
+// the input's), `held_bytes` what the call holds besides (upsample_cpu.h).
+// Returns the bytes counted.
+double check_cpu_resources(
     const mx::array& src,
     const mx::array& dst,
     const std::vector<AxisGather>& axes,
     TableBuild build,
     const UpsampleParams& p,
+    double held_bytes,
     const std::string& call) {
-  double bytes = static_cast<double>(dst.nbytes());
+  double bytes = held_bytes + static_cast<double>(dst.nbytes());
   for (size_t a = 0; a < (build == TableBuild::InPieces ? 0 : axes.size()); ++a) {
     int64_t entries = table_entries_bound(axes[a]);
     if (entries > INT_MAX) {
@@ -265,6 +280,7 @@ void check_cpu_resources(
     bytes += buffers * sizeof(float) * num_threads();
   }
   check_memory(bytes, call, "its gather tables, output and buffers");
+  return bytes;
 }
 
 // interpolate on uint8 (uint8_resample.h): PyTorch's fixed-point passes.
@@ -272,6 +288,7 @@ void run_uint8_resample(
     const mx::array& src,
     mx::array& dst,
     const UpsampleParams& p,
+    double held_bytes,
     mx::Stream s,
     const std::string& call) {
   std::vector<int> src_sizes = spatial_sizes(src, p.spatial_dims());
@@ -287,7 +304,8 @@ void run_uint8_resample(
   // doubles; a row holds up to 2 ceil(r * max(1, N/M)) + 1 taps.
   std::array<int64_t, 2> buffer_bytes =
       uint8_buffer_bytes(batch, channels, src_sizes, dst_sizes);
-  double bytes = double(dst.nbytes()) + double(buffer_bytes[0]) + double(buffer_bytes[1]);
+  double bytes = held_bytes + double(dst.nbytes()) + double(buffer_bytes[0]) +
+      double(buffer_bytes[1]);
   double radius =
       p.mode == upsample::MODE_LINEAR || p.mode == upsample::MODE_AA_LINEAR ? 1 : 2;
   for (int a = 0; a < p.spatial_dims(); ++a) {
@@ -345,7 +363,8 @@ void upsample(
     mx::array& dst,
     const UpsampleParams& p,
     mx::Stream s,
-    bool backward) {
+    bool backward,
+    double held_bytes) {
   if (dst.size() == 0) {
     // Empty batch or no channels: nothing to compute.
     dst.set_data(mx::allocator::malloc(0));
@@ -358,7 +377,7 @@ void upsample(
       shape_text(output_side) + " (" + p.describe() + (backward ? ", backward" : "") +
       (uint8 ? ", uint8" : "") + ") on the CPU";
   if (uint8) {
-    run_uint8_resample(src, dst, p, s, call);
+    run_uint8_resample(src, dst, p, held_bytes, s, call);
     return;
   }
   std::vector<AxisGather> axes = gather_axes(
@@ -369,12 +388,12 @@ void upsample(
   TableBuild build = axes.size() == 1 && table_bytes_bound(axes[0]) > WHOLE_TABLE_BYTES
       ? TableBuild::InPieces
       : TableBuild::Whole;
-  check_cpu_resources(src, dst, axes, build, p, call);
+  const double checked_bytes = check_cpu_resources(src, dst, axes, build, p, held_bytes, call);
   if (build == TableBuild::InPieces) {
     if (is_identity_axis(axes[0])) {
       dst.copy_shared_buffer(src);
     } else {
-      run_kernel(src, dst, {build, {}, axes[0]}, axes[0].map, s, call);
+      run_kernel(src, dst, {build, {}, axes[0]}, axes[0].map, checked_bytes, s, call);
     }
     return;
   }
@@ -395,7 +414,9 @@ void upsample(
   if (all_identity(src, dst, tables)) {
     dst.copy_shared_buffer(src);
   } else {
-    run_kernel(src, dst, {build, std::move(tables), axes[0]}, axes.back().map, s, call);
+    run_kernel(
+        src, dst, {build, std::move(tables), axes[0]}, axes.back().map, checked_bytes, s,
+        call);
   }
 }
 
