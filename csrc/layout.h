@@ -135,6 +135,30 @@ void run_strided(const mx::array& src, const mx::array& x, mx::array& dst, int d
   }
 }
 
+// Runs a kernel of row-contiguous arrays on `src` as it comes (`what` names
+// it in a MemoryError): as channel images, viewed in place or copied, for a
+// channels-first dst where `channels_first`, else as itself or a
+// row-contiguous copy.
+template <typename Kernel>
+void run_row_contiguous(
+    const mx::array& src,
+    bool channels_first,
+    mx::array& dst,
+    int dims,
+    mx::Stream s,
+    const char* what,
+    Kernel kernel) {
+  double held = 0;
+  const double result = static_cast<double>(dst.nbytes());
+  if (channels_first) {
+    mx::array in = as_channel_images(src, dims, result, what, s, held);
+    run_on_channel_images(in, dst, dims, held, kernel);
+  } else {
+    mx::array in = as_row_contiguous(src, result, what, s, held);
+    kernel(in, dst, held);
+  }
+}
+
 // Runs the kernel for the forward primitive: src is the input as it comes,
 // dst the primitive's output. Channels-first src gives channels-first dst;
 // for a kernel that reads row-contiguous arrays only, any other layout is
@@ -149,18 +173,8 @@ void run_forward(
     Kernel kernel) {
   if (reads == Reads::Strided) {
     run_strided(src, src, dst, dims, kernel);
-    return;
-  }
-  double held = 0;
-  const double result = static_cast<double>(dst.nbytes());
-  if (src.flags().row_contiguous) {
-    kernel(src, dst, held);
-  } else if (computes_channel_images(src, dims)) {
-    mx::array in = as_channel_images(src, dims, result, "input", s, held);
-    run_on_channel_images(in, dst, dims, held, kernel);
   } else {
-    mx::array in = as_row_contiguous(src, result, "input", s, held);
-    kernel(in, dst, held);
+    run_row_contiguous(src, computes_channel_images(src, dims), dst, dims, s, "input", kernel);
   }
 }
 
@@ -180,16 +194,9 @@ void run_backward(
     Kernel kernel) {
   if (reads == Reads::Strided) {
     run_strided(cotangent, x, dst, dims, kernel);
-    return;
-  }
-  double held = 0;
-  const double result = static_cast<double>(dst.nbytes());
-  if (computes_channel_images(x, dims)) {
-    mx::array in = as_channel_images(cotangent, dims, result, "cotangent (backward)", s, held);
-    run_on_channel_images(in, dst, dims, held, kernel);
   } else {
-    mx::array in = as_row_contiguous(cotangent, result, "cotangent (backward)", s, held);
-    kernel(in, dst, held);
+    run_row_contiguous(
+        cotangent, computes_channel_images(x, dims), dst, dims, s, "cotangent (backward)", kernel);
   }
 }
 
