@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
     using namespace cpu;
     kernels = UPSAMPLE_ISA_KERNEL(grid_kernels)(mlx::core::float32, args);
   }
-  int K = upsample::taps_per_output(p.mode) * upsample::taps_per_output(p.mode);
+  int K = upsample::grid_taps_per_point(2, p.mode);
   std::vector<float> ours(cot.size() / size_t(C) * size_t(C)), atomic(ours.size()), first;
   double best_ours = 1e30, best_atomic = 1e30;
   bool atomic_same = true;

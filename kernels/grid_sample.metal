@@ -91,17 +91,9 @@ struct GridPacket<T, 3> {
 // inlined and a point's taps are a compile-time count, so that the loops
 // over them unroll and the taps stay in registers (an array indexed at run
 // time would live in thread memory).
-constexpr int taps_per_point(int dims, int mode) {
-  return mode == MODE_NEAREST ? 1 : mode == MODE_LINEAR ? (dims == 3 ? 8 : 4) : 16;
-}
-
-// The call's parameter block with dims and mode fixed.
 template <int DIMS, int MODE>
 inline GridSampleArgs fixed_args(constant GridKernelParams& p) {
-  GridSampleArgs a = p.args;
-  a.dims = DIMS;
-  a.mode = Mode(MODE);
-  return a;
+  return grid_fixed_args(p.args, DIMS, MODE);
 }
 
 // The taps of grid point q (global over the batch).
@@ -120,10 +112,10 @@ struct PointTaps {
 
 // Its taps (`along` -1) or their derivatives along axis `along`.
 template <int DIMS, int MODE>
-METAL_FUNC PointTaps<taps_per_point(DIMS, MODE)> point_taps(
+METAL_FUNC PointTaps<grid_taps_per_point(DIMS, MODE)> point_taps(
     thread const GridSampleArgs& a, thread const GridPoint& pt, int along) {
-  PointTaps<taps_per_point(DIMS, MODE)> taps;
-  for (int k = 0; k < taps_per_point(DIMS, MODE); ++k) {
+  PointTaps<grid_taps_per_point(DIMS, MODE)> taps;
+  for (int k = 0; k < grid_taps_per_point(DIMS, MODE); ++k) {
     GridTap t = grid_tap(a, pt, k, along);
     taps.pixel[k] = t.pixel;
     taps.weight[k] = t.weight;
@@ -199,7 +191,7 @@ template <typename T, int V, int DIMS, int MODE>
   GridPlace at = place_of(p, gid);
   GridSampleArgs a = fixed_args<DIMS, MODE>(p);
   GridPoint pt = point_at<DIMS>(a, grid, at.item);
-  PointTaps<taps_per_point(DIMS, MODE)> taps = point_taps<DIMS, MODE>(a, pt, -1);
+  PointTaps<grid_taps_per_point(DIMS, MODE)> taps = point_taps<DIMS, MODE>(a, pt, -1);
   write_tap_sums<T, V>(x, out, p, at, taps);
 }
 
@@ -216,8 +208,8 @@ template <typename T, int V, int DIMS, int MODE>
   GridPoint pt = point_at<DIMS>(a, grid, at.item);
   device const float* t = tangent + ulong(at.item) * DIMS;
   float tz = DIMS == 3 ? t[2] : 0.0f;
-  PointTaps<taps_per_point(DIMS, MODE)> taps;
-  for (int k = 0; k < taps_per_point(DIMS, MODE); ++k) {
+  PointTaps<grid_taps_per_point(DIMS, MODE)> taps;
+  for (int k = 0; k < grid_taps_per_point(DIMS, MODE); ++k) {
     GridTap tap = grid_tangent_tap(a, pt, k, t[0], t[1], tz);
     taps.pixel[k] = tap.pixel;
     taps.weight[k] = tap.weight;
@@ -263,7 +255,7 @@ template <typename T, int V, int DIMS, int MODE>
   device const T* g = cotangent + ulong(q) * p.channels;
   const uint slots = GRID_PARTIALS / V;
   for (int axis = 0; axis < DIMS; ++axis) {
-    PointTaps<taps_per_point(DIMS, MODE)> taps = point_taps<DIMS, MODE>(a, pt, axis);
+    PointTaps<grid_taps_per_point(DIMS, MODE)> taps = point_taps<DIMS, MODE>(a, pt, axis);
     GridGradPartials<V> s;
     for (uint j = 0; j < slots; ++j) {
       s.part[j] = acc_t(0.0f);
@@ -313,9 +305,9 @@ template <int DIMS, int MODE>
   uint q = gid.y * p.row + gid.x;
   GridSampleArgs a = fixed_args<DIMS, MODE>(p);
   GridPoint pt = point_at<DIMS>(a, grid, q);
-  PointTaps<taps_per_point(DIMS, MODE)> taps = point_taps<DIMS, MODE>(a, pt, -1);
+  PointTaps<grid_taps_per_point(DIMS, MODE)> taps = point_taps<DIMS, MODE>(a, pt, -1);
   uint first = batch_pixels(p, q);
-  for (int k = 0; k < taps_per_point(DIMS, MODE); ++k) {
+  for (int k = 0; k < grid_taps_per_point(DIMS, MODE); ++k) {
     if (taps.pixel[k] >= 0) {
       atomic_fetch_add_explicit(&counts[first + uint(taps.pixel[k])], 1u, memory_order_relaxed);
     }
@@ -377,9 +369,9 @@ template <int DIMS, int MODE>
   uint q = gid.y * p.row + gid.x;
   GridSampleArgs a = fixed_args<DIMS, MODE>(p);
   GridPoint pt = point_at<DIMS>(a, grid, q);
-  PointTaps<taps_per_point(DIMS, MODE)> taps = point_taps<DIMS, MODE>(a, pt, -1);
+  PointTaps<grid_taps_per_point(DIMS, MODE)> taps = point_taps<DIMS, MODE>(a, pt, -1);
   uint first = batch_pixels(p, q);
-  for (int k = 0; k < taps_per_point(DIMS, MODE); ++k) {
+  for (int k = 0; k < grid_taps_per_point(DIMS, MODE); ++k) {
     if (taps.pixel[k] >= 0) {
       uint slot = atomic_fetch_add_explicit(
           &cursors[first + uint(taps.pixel[k])], 1u, memory_order_relaxed);

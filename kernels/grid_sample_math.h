@@ -62,8 +62,6 @@ enum Padding : int {
 };
 
 UPSAMPLE_CONSTANT constexpr int GRID_MAX_DIMS = 3;
-// Taps of one point: 4 x 4 (2-D cubic) at most; 2 x 2 x 2 in 3-D.
-UPSAMPLE_CONSTANT constexpr int GRID_MAX_TAPS = 16;
 UPSAMPLE_CONSTANT constexpr int GRID_PARTIALS = 32;
 
 // One spatial axis of the input as grid values see it: the constants of
@@ -331,8 +329,18 @@ GRID_INLINE GridPoint grid_point(GridSampleArgs p, float gx, float gy, float gz)
   return pt;
 }
 
-GRID_INLINE int grid_tap_count(GridPoint pt) {
-  return pt.axis[0].count * pt.axis[1].count * pt.axis[2].count;
+// Taps per point: 1 (nearest), 2^dims (linear), 16 (cubic, 2-D only).
+GRID_INLINE constexpr int grid_taps_per_point(int dims, int mode) {
+  return mode == MODE_NEAREST ? 1 : mode == MODE_LINEAR ? (dims == 3 ? 8 : 4) : 16;
+}
+
+// The call's parameter block with dims and mode fixed (to compile-time
+// constants in the kernels: once these functions are inlined, their branches
+// fold and their loops over taps unroll).
+GRID_INLINE GridSampleArgs grid_fixed_args(GridSampleArgs a, int dims, int mode) {
+  a.dims = dims;
+  a.mode = Mode(mode);
+  return a;
 }
 
 // Tap k of a point, z, y, x with x fastest: the input pixel (row-major over
@@ -371,39 +379,6 @@ GRID_INLINE GridTap grid_tangent_tap(GridSampleArgs p, GridPoint pt, int k, floa
   float w = t.weight * (pt.axis[0].grad * tx) + grid_tap(p, pt, k, 1).weight * (pt.axis[1].grad * ty);
   t.weight = p.dims == 3 ? w + grid_tap(p, pt, k, 2).weight * (pt.axis[2].grad * tz) : w;
   return t;
-}
-
-// All taps of a point at once (grid_tap for k in [0, count)).
-struct GridTaps {
-  int count;
-  int pixel[GRID_MAX_TAPS];
-  float weight[GRID_MAX_TAPS];
-};
-
-GRID_INLINE GridTaps grid_dtaps(GridSampleArgs p, GridPoint pt, int along) {
-  GridTaps taps;
-  taps.count = grid_tap_count(pt);
-  for (int k = 0; k < taps.count; ++k) {
-    GridTap t = grid_tap(p, pt, k, along);
-    taps.pixel[k] = t.pixel;
-    taps.weight[k] = t.weight;
-  }
-  return taps;
-}
-
-GRID_INLINE GridTaps grid_taps(GridSampleArgs p, GridPoint pt) {
-  return grid_dtaps(p, pt, -1);
-}
-
-GRID_INLINE GridTaps grid_tangent_taps(GridSampleArgs p, GridPoint pt, float tx, float ty, float tz) {
-  GridTaps taps;
-  taps.count = grid_tap_count(pt);
-  for (int k = 0; k < taps.count; ++k) {
-    GridTap t = grid_tangent_tap(p, pt, k, tx, ty, tz);
-    taps.pixel[k] = t.pixel;
-    taps.weight[k] = t.weight;
-  }
-  return taps;
 }
 
 // The channel sums of the grid gradient (Note [grid_sample order of

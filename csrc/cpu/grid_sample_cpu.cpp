@@ -103,11 +103,6 @@ int64_t grain(int64_t work_per_item) {
   return std::max<int64_t>(1, GRAIN_ELEMENTS / std::max<int64_t>(1, work_per_item));
 }
 
-int taps_per_point(const upsample::GridSampleArgs& a) {
-  int per_axis = upsample::taps_per_output(a.mode);
-  return a.dims == 3 ? per_axis * per_axis * per_axis : per_axis * per_axis;
-}
-
 void run_sample(
     const mx::array& x,
     const mx::array& grid,
@@ -138,7 +133,7 @@ void run_sample(
   const float* gp = grid.data<float>();
   const float* tp = tangent != nullptr ? tangent->data<float>() : nullptr;
   void* op = out.data<void>();
-  int64_t work = shape.channels * taps_per_point(args) + 64;
+  int64_t work = shape.channels * upsample::grid_taps_per_point(args.dims, args.mode) + 64;
   encoder.dispatch([=]() {
     parallel_for(shape.batch * shape.points, grain(work), [&](int64_t b, int64_t e) {
       kernels.sample(xp, gp, tp, op, args, shape, b, e);
@@ -179,7 +174,7 @@ void grid_sample_backward(
   std::string call = call_text(x, grid, p, dims, "backward");
   upsample::GridSampleArgs args = grid_sample_args(p, spatial_of(x, dims));
   GridShape shape = shape_of(x, grid, dims);
-  int64_t taps = taps_per_point(args);
+  int64_t taps = upsample::grid_taps_per_point(args.dims, args.mode);
   // The input's gradient in blocks of (batch entry, 32 channels, band of
   // pixel rows); each block walks all points of its entry in order, so that
   // every element of dx is summed by one thread in the fixed order. Bands
