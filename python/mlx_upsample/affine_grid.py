@@ -5,7 +5,6 @@ from numbers import Integral
 from typing import Sequence
 
 import mlx.core as mx
-import numpy as np
 
 from ._checks import check_bool, short_repr
 
@@ -50,24 +49,28 @@ def _check_theta(theta, size: tuple) -> None:
         )
 
 
-def _base_coords(n: int, align_corners: bool) -> np.ndarray:
+def _base_coords(n: int, align_corners: bool) -> list:
     """The normalised coordinates of n pixels: PyTorch's
     ``linspace(-1, 1, n)``, times ``(n - 1) / n`` without align_corners (pixel
-    centres), 0 for a single pixel; exact in float64, rounded once to float32."""
+    centres), 0 for a single pixel; exact in Python's float (double), rounded
+    once to float32 by the caller."""
     if n == 1:
-        return np.zeros(1)
-    i = np.arange(n, dtype=np.float64)
+        return [0.0]
     if align_corners:
-        return (2 * i - (n - 1)) / (n - 1)
-    return (2 * i + 1 - n) / n
+        return [(2 * i - (n - 1)) / (n - 1) for i in range(n)]
+    return [(2 * i + 1 - n) / n for i in range(n)]
 
 
 def _base_grid(spatial: tuple, align_corners: bool) -> mx.array:
     """(*spatial, dims + 1): each position's (x, y[, z], 1), x along the last axis."""
-    axes = [_base_coords(n, align_corners) for n in spatial]
-    mesh = np.meshgrid(*axes, indexing="ij")  # mesh[k] varies along spatial axis k
-    base = np.stack([*reversed(mesh), np.ones(spatial)], axis=-1)
-    return mx.array(base.astype(np.float32))
+    dims = len(spatial)
+    coords = []
+    for k, n in enumerate(spatial):
+        shape = [1] * dims
+        shape[k] = n
+        axis = mx.array(_base_coords(n, align_corners), dtype=mx.float32).reshape(shape)
+        coords.append(mx.broadcast_to(axis, spatial))
+    return mx.stack([*reversed(coords), mx.ones(spatial, dtype=mx.float32)], axis=-1)
 
 
 def affine_grid(theta: mx.array, size: Sequence[int], align_corners: bool = False) -> mx.array:
