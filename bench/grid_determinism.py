@@ -43,7 +43,7 @@ def build(out_dir: str) -> str:
         "-I", os.path.join(mlx_dir, "include"),
         os.path.join(ROOT, "bench", "grid_determinism_driver.cpp"),
         *(os.path.join(ROOT, "csrc", f) for f in
-          ("memory_check.cpp", "memory_limit.cpp", "cpu/thread_pool.cpp")),
+          ("memory_check.cpp", "memory_limit.cpp", "cpu/allocate.cpp", "cpu/thread_pool.cpp")),
         "-L", os.path.join(mlx_dir, "lib"), "-lmlx", f"-Wl,-rpath,{os.path.join(mlx_dir, 'lib')}",
         "-o", exe,
     ]

@@ -6,6 +6,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "cpu/allocate.h"
 #include "cpu/isa.h"
 #include "cpu/thread_pool.h"
 #include "memory_check.h"
@@ -85,17 +86,6 @@ std::string call_text(const mx::array& x, const mx::array& grid, const GridSampl
       shape_text(std::vector<int>(x.shape().begin(), x.shape().end())) + " at a grid of " +
       shape_text(std::vector<int>(grid.shape().begin(), grid.shape().end())) + " (" +
       p.describe(dims) + ", " + pass + ") on the CPU";
-}
-
-// MLX's CPU allocator hands back a null buffer when the system refuses the
-// memory: an error of the call, before a kernel would write through it.
-void allocate(mx::array& a, const std::string& call) {
-  mx::allocator::Data data = mx::allocator::malloc(a.nbytes());
-  if (data.buffer().ptr() == nullptr && a.nbytes() > 0) {
-    throw OutOfMemory(
-        call + ": out of memory for its result (" + bytes_text(double(a.nbytes())) + ")");
-  }
-  a.set_data(std::move(data));
 }
 
 // Items of about GRAIN_ELEMENTS multiply-adds make a chunk.

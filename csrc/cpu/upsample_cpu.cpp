@@ -10,8 +10,8 @@
 #include <stdexcept>
 #include <vector>
 
-#include <sys/mman.h>
 
+#include "cpu/allocate.h"
 #include "cpu/isa.h"
 #include "cpu/separable_gather.h"
 #include "cpu/thread_pool.h"
@@ -55,26 +55,6 @@ namespace avx2 {
 UPSAMPLE_AVX2_END
 #endif
 
-// Fresh large allocations arrive as untouched pages, and faulting them in 4 KB
-// at a time costs more than the upsampling itself. Where the kernel lets
-// processes opt in to transparent huge pages, ask for them on our own
-// freshly allocated output (a hint: nothing changes if it is declined).
-void prefer_huge_pages(void* data, size_t bytes) {
-#ifdef MADV_HUGEPAGE
-  constexpr uintptr_t HUGE_PAGE = uintptr_t(2) << 20;
-  if (bytes < 2 * HUGE_PAGE) {
-    return;
-  }
-  uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-  uintptr_t end = (reinterpret_cast<uintptr_t>(data) + bytes) & ~(HUGE_PAGE - 1);
-  if (end > begin) {
-    madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
-  }
-#else
-  (void)data, (void)bytes; // no such hint here (macOS)
-#endif
-}
-
 // Arrays are (*batch, *spatial, C), row-contiguous: the kernels see the
 // leading axes as one batch axis of their product, which may exceed 2**31
 // (vmap adds its axis in front) and is kept in 64 bits.
@@ -92,19 +72,6 @@ int64_t batch_size(const mx::array& a, int dims) {
 
 std::vector<int> spatial_sizes(const mx::array& a, int dims) {
   return std::vector<int>(a.shape().end() - 1 - dims, a.shape().end() - 1);
-}
-
-// MLX's CPU allocator hands back a null buffer when the system refuses the
-// memory (an address-space limit, no overcommit): an error of the call,
-// before a kernel would write through it.
-void allocate(mx::array& a, const std::string& call) {
-  mx::allocator::Data data = mx::allocator::malloc(a.nbytes());
-  if (data.buffer().ptr() == nullptr && a.nbytes() > 0) {
-    throw OutOfMemory(
-        call + ": out of memory for its result (" + bytes_text(double(a.nbytes())) + ")");
-  }
-  a.set_data(std::move(data));
-  prefer_huge_pages(a.data<void>(), a.nbytes());
 }
 
 bool all_identity(
